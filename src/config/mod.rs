@@ -1,0 +1,233 @@
+//! Configuration loads in two stages: [`raw`] mirrors the TOML file with
+//! serde, [`validate`] turns it into the types below, refusing anything
+//! inconsistent with a message naming the key, the line and the fix.
+
+pub mod raw;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::proto::ClientLimits;
+use crate::token::Protocol;
+
+pub use validate::{ConfigError, parse};
+
+/// Environment variable that overrides the state directory.
+pub const STATE_DIR_ENV: &str = "MAILGATE_STATE_DIR";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub state_dir: PathBuf,
+    pub hostname: String,
+    pub limits: Limits,
+    pub providers: Vec<Provider>,
+    pub listeners: Vec<Listener>,
+    pub accounts: Vec<AccountRule>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        parse(&text, &path.display().to_string(), base)
+    }
+
+    pub fn provider(&self, name: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub client: ClientLimits,
+    pub tls_handshake_timeout: Duration,
+    pub preauth_timeout: Duration,
+    pub upstream_connect_timeout: Duration,
+    pub upstream_login_timeout: Duration,
+    pub relay_idle_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            max_connections_per_ip: 256,
+            client: ClientLimits::default(),
+            tls_handshake_timeout: Duration::from_secs(15),
+            preauth_timeout: Duration::from_secs(120),
+            upstream_connect_timeout: Duration::from_secs(20),
+            upstream_login_timeout: Duration::from_secs(60),
+            relay_idle_timeout: Duration::from_secs(35 * 60),
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Which national cloud a Microsoft provider lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cloud {
+    Global,
+    UsGovernment,
+    China,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    pub name: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub client_certificate: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    pub authorize_url: String,
+    pub token_url: String,
+    pub device_code_url: String,
+    /// Delegated scopes requested at enrolment (includes `offline_access`).
+    pub scopes: Vec<String>,
+    /// Client-credentials scopes for app-only accounts.
+    pub app_scopes: Vec<String>,
+    pub redirect_port: u16,
+    pub refresh_margin: Duration,
+    pub keep_warm_interval: Duration,
+    pub machine_key_wrap: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalTls {
+    None,
+    StartTls,
+    Implicit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamTls {
+    Implicit,
+    StartTls,
+    /// Plain TCP; only for tests against loopback servers.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub host: String,
+    pub port: u16,
+    pub tls: UpstreamTls,
+    pub server_name: String,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// An IPv4 or IPv6 network in CIDR form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl Network {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        let ip = match ip {
+            V6(v6) => v6.to_ipv4_mapped().map(V4).unwrap_or(V6(v6)),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (V4(net), V4(ip)) => prefix_eq(&net.octets(), &ip.octets(), self.prefix),
+            (V6(net), V6(ip)) => prefix_eq(&net.octets(), &ip.octets(), self.prefix),
+            _ => false,
+        }
+    }
+}
+
+fn prefix_eq(a: &[u8], b: &[u8], prefix: u8) -> bool {
+    let full = usize::from(prefix / 8);
+    let rest = prefix % 8;
+    if a[..full] != b[..full] {
+        return false;
+    }
+    rest == 0 || (a[full] ^ b[full]) >> (8 - rest) == 0
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub protocol: Protocol,
+    pub bind: SocketAddr,
+    pub tls: LocalTls,
+    /// Certificate and key; `None` means "generate one in the state dir".
+    pub cert: Option<(PathBuf, PathBuf)>,
+    pub provider: String,
+    pub allow_plaintext_auth: bool,
+    pub allowed_networks: Vec<Network>,
+    pub max_upstream_per_mailbox: usize,
+    pub upstream: Upstream,
+}
+
+impl Listener {
+    /// Credentials may cross this listener in clear only from loopback peers,
+    /// or where the admin explicitly allowed it.
+    pub fn plaintext_auth_ok(&self, peer: std::net::IpAddr) -> bool {
+        self.allow_plaintext_auth || peer.is_loopback()
+    }
+
+    pub fn admits(&self, peer: std::net::IpAddr) -> bool {
+        self.allowed_networks.is_empty() || self.allowed_networks.iter().any(|n| n.contains(peer))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountKind {
+    /// Client-credentials token; local password checked against `password_hash`.
+    AppOnly {
+        password_hash: String,
+        mailbox: Option<String>,
+    },
+    /// A shared mailbox reached with `delegate`'s token.
+    Shared { delegate: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRule {
+    /// A login name, or `*@domain`.
+    pub login: String,
+    pub provider: Option<String>,
+    pub kind: AccountKind,
+}
+
+impl AccountRule {
+    pub fn matches(&self, login: &str) -> bool {
+        match self.login.strip_prefix("*@") {
+            Some(domain) => login
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain)),
+            None => self.login.eq_ignore_ascii_case(login),
+        }
+    }
+}
+
+/// The per-platform default state directory.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(STATE_DIR_ENV) {
+        return PathBuf::from(dir);
+    }
+    if cfg!(windows) {
+        if let Some(d) = std::env::var_os("ProgramData") {
+            return PathBuf::from(d).join("mailgate");
+        }
+    } else if cfg!(target_os = "macos") {
+        if let Some(h) = std::env::var_os("HOME") {
+            return PathBuf::from(h).join("Library/Application Support/mailgate");
+        }
+    } else if let Some(d) = std::env::var_os("XDG_STATE_HOME") {
+        return PathBuf::from(d).join("mailgate");
+    } else if let Some(h) = std::env::var_os("HOME") {
+        return PathBuf::from(h).join(".local/state/mailgate");
+    }
+    PathBuf::from("mailgate-state")
+}

@@ -1,0 +1,27 @@
+//! mailgate: a local authentication proxy. Legacy mail software logs in with a
+//! user name and password over IMAP, POP3 or SMTP; mailgate checks the local
+//! password, obtains an OAuth 2.0 access token for the mailbox, logs in to the
+//! provider with SASL XOAUTH2, and then relays the session byte for byte.
+//!
+//! The modules follow a connection:
+//! [`listener`] accepts it → [`session`] drives it, owning sockets, TLS and
+//! timeouts → [`proto`] (sans-I/O machines) parses the client's login →
+//! [`accounts`] / [`token`] turn credentials into an access token →
+//! [`upstream`] connects to the provider and [`proto`] logs in with XOAUTH2 →
+//! [`relay`] copies bytes both ways until either side closes.
+//!
+//! Around them: [`config`] (two-stage loading), [`tls`] (local certificates and
+//! upstream verification), [`oauth`] (the grants), [`secret`] (redacted values).
+
+pub mod config;
+pub mod listener;
+pub mod session;
+pub mod proto;
+pub mod accounts;
+pub mod token;
+pub mod oauth;
+pub mod upstream;
+pub mod relay;
+pub mod tls;
+pub mod secret;
+pub mod cli;

@@ -1,0 +1,1 @@
+//! OAuth 2.0 grants against the identity provider.

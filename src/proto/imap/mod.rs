@@ -1,0 +1,1 @@
+//! imap client-side and upstream-side machines.

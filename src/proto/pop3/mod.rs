@@ -1,0 +1,1 @@
+//! pop3 client-side and upstream-side machines.

@@ -1,0 +1,1 @@
+//! smtp client-side and upstream-side machines.

@@ -1,0 +1,77 @@
+//! The seam between sessions and the token machinery. A session asks one
+//! question: "a valid access token for this login and this local password". The
+//! answer is a [`Grant`] or a [`TokenError`] whose variant decides the protocol
+//! answer (DESIGN.md, error mapping): a temporary fault must never look like a
+//! wrong password.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use crate::secret::Secret;
+
+/// Which protocol the login is for; scopes and the SASL `user=` can differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Imap,
+    Pop3,
+    Smtp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Imap => "imap",
+            Self::Pop3 => "pop3",
+            Self::Smtp => "smtp",
+        }
+    }
+}
+
+/// A local login to turn into an access token.
+#[derive(Debug)]
+pub struct TokenRequest<'a> {
+    pub username: &'a str,
+    /// SASL PLAIN authzid, when the client gave one (shared mailboxes).
+    pub authzid: Option<&'a str>,
+    pub password: &'a Secret<String>,
+    pub protocol: Protocol,
+}
+
+/// An access token good for logging in upstream now.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// The account name, for logs and for [`TokenSource::rejected`].
+    pub account: String,
+    /// The XOAUTH2 `user=` value.
+    pub sasl_user: String,
+    pub access_token: Secret<String>,
+    pub expires_at: SystemTime,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    /// Unknown account or wrong local password. Never reaches the provider.
+    #[error("unknown account or wrong local password")]
+    BadCredentials,
+    /// The account has no usable refresh token; `hint` tells the admin what to run.
+    #[error("account {account} needs authorisation: {hint}")]
+    NeedsAuthorisation { account: String, hint: String },
+    /// The identity provider is unreachable, failing or throttling.
+    #[error("temporary token failure: {reason}")]
+    Temporary {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where sessions get access tokens from.
+pub trait TokenSource: Send + Sync + 'static {
+    fn grant<'a>(&'a self, request: TokenRequest<'a>) -> BoxFuture<'a, Result<Grant, TokenError>>;
+
+    /// The upstream refused `grant` before it expired: forget it, so that the
+    /// next `grant` for the account fetches a fresh one.
+    fn rejected<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, ()>;
+}
