@@ -1,1 +1,38 @@
-//! OAuth 2.0 grants against the identity provider.
+//! OAuth 2.0 grants against the identity provider (Microsoft identity platform
+//! v2.0 or any provider configured with explicit URLs). This module is the only
+//! place that speaks HTTP to the identity provider.
+
+use std::time::Duration;
+
+use crate::secret::Secret;
+
+/// A successful token endpoint answer, normalised (Microsoft may send
+/// `expires_in` as a string).
+#[derive(Debug, Clone)]
+pub struct TokenResponse {
+    pub access_token: Secret<String>,
+    /// Present when the provider rotated (or issued) a refresh token.
+    pub refresh_token: Option<Secret<String>>,
+    pub expires_in: Duration,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum OAuthError {
+    /// The grant is dead (invalid_grant, AADSTS 700082/70043/50173/50076/54005...):
+    /// the account must sign in again.
+    #[error("{error}{}: {description}", aadsts.as_ref().map(|c| format!(" (AADSTS{c})")).unwrap_or_default())]
+    Rejected {
+        error: String,
+        aadsts: Option<String>,
+        description: String,
+    },
+    /// Network failure, 5xx, 429 or similar: try again later.
+    #[error("identity provider temporarily unavailable: {reason}")]
+    Temporary {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// The request could not be made as configured (bad URL, missing secret).
+    #[error("OAuth configuration: {0}")]
+    Config(String),
+}
