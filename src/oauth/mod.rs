@@ -36,3 +36,19 @@ pub enum OAuthError {
     #[error("OAuth configuration: {0}")]
     Config(String),
 }
+
+/// The token endpoint as the token layer sees it: one object per configured
+/// provider. [`TokenService`](crate::token) holds these behind `dyn`, so tests
+/// can put an in-process fake in its place.
+pub trait TokenEndpoint: Send + Sync + 'static {
+    /// `grant_type=refresh_token`. Microsoft rotates the refresh token on every
+    /// use: the caller must persist `refresh_token` from the answer before
+    /// using the access token.
+    fn refresh<'a>(
+        &'a self,
+        refresh_token: &'a Secret<String>,
+    ) -> crate::token::BoxFuture<'a, Result<TokenResponse, OAuthError>>;
+
+    /// `grant_type=client_credentials` for app-only accounts.
+    fn client_credentials(&self) -> crate::token::BoxFuture<'_, Result<TokenResponse, OAuthError>>;
+}
