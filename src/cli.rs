@@ -3,35 +3,72 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "mailgate", version, about = "Password logins in, XOAUTH2 out: an IMAP/POP3/SMTP authentication proxy")]
+#[command(
+    name = "mailgate",
+    version,
+    about = "Password logins in, XOAUTH2 out: an IMAP/POP3/SMTP authentication proxy"
+)]
 pub struct Cli {
+    /// Log filter (tracing EnvFilter syntax); overrides MAILGATE_LOG.
+    #[arg(long, global = true)]
+    pub log: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the proxy.
-    Serve {
-        #[arg(long, short, default_value = "config/mailgate.toml")]
-        config: PathBuf,
-    },
-    /// Parse and validate a config file, then exit.
-    CheckConfig {
-        #[arg(long, short, default_value = "config/mailgate.toml")]
-        config: PathBuf,
-    },
+#[derive(Debug, Args, Clone)]
+pub struct ConfigArg {
+    /// The TOML config file.
+    #[arg(long, short, default_value = "config/mailgate.toml")]
+    pub config: PathBuf,
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Serve { config } | Command::CheckConfig { config } => {
-            let cfg = crate::config::Config::load(&config)?;
-            println!("{}: {} listener(s), {} provider(s)", config.display(), cfg.listeners.len(), cfg.providers.len());
-            Ok(())
-        }
-    }
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the proxy until SIGINT/SIGTERM.
+    Serve(ConfigArg),
+    /// Parse and validate a config file, then exit (non-zero on error).
+    CheckConfig(ConfigArg),
+    /// Enrol or re-authorise an account: sign in with the provider and set the local password.
+    Login(LoginArgs),
+    /// List enrolled accounts with their state, token expiry and last use.
+    Accounts(ConfigArg),
+    /// Remove an account's stored tokens.
+    Logout {
+        /// The account (login name) to remove.
+        account: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Read a password on standard input and print its Argon2id PHC string (for app-only accounts).
+    HashPassword,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LoginArgs {
+    /// The login name legacy clients will use (usually the mailbox address).
+    pub account: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Provider to enrol with, when the config has more than one.
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Use the device code flow (the default when there is no display).
+    #[arg(long, conflicts_with = "browser")]
+    pub device: bool,
+    /// Use the browser flow (authorization code + PKCE, redirect to 127.0.0.1).
+    #[arg(long)]
+    pub browser: bool,
+    /// Do not try to open a browser; only print the URL.
+    #[arg(long)]
+    pub no_open: bool,
+    /// Read the local password from standard input instead of generating one.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The mailbox for XOAUTH2 `user=` when it differs from the account name.
+    #[arg(long)]
+    pub mailbox: Option<String>,
 }

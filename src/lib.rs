@@ -13,15 +13,19 @@
 //! Around them: [`config`] (two-stage loading), [`tls`] (local certificates and
 //! upstream verification), [`oauth`] (the grants), [`secret`] (redacted values).
 
-pub mod config;
-pub mod listener;
-pub mod session;
-pub mod proto;
 pub mod accounts;
-pub mod token;
-pub mod oauth;
-pub mod upstream;
-pub mod relay;
-pub mod tls;
-pub mod secret;
+pub mod admin;
 pub mod cli;
+pub mod config;
+pub mod enrol;
+pub mod listener;
+pub mod logging;
+pub mod oauth;
+pub mod proto;
+pub mod relay;
+pub mod secret;
+pub mod serve;
+pub mod session;
+pub mod tls;
+pub mod token;
+pub mod upstream;

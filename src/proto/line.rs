@@ -23,7 +23,11 @@ pub enum Line {
 pub fn take_line(buf: &mut BytesMut, max: usize) -> Line {
     match memchr_lf(buf) {
         Some(lf) => {
-            let end = if lf > 0 && buf[lf - 1] == b'\r' { lf - 1 } else { lf };
+            let end = if lf > 0 && buf[lf - 1] == b'\r' {
+                lf - 1
+            } else {
+                lf
+            };
             if end > max {
                 return Line::TooLong;
             }
@@ -77,7 +81,10 @@ mod tests {
 
     #[test]
     fn verb_is_uppercased() {
-        assert_eq!(verb_and_rest(b"auth PLAIN x"), ("AUTH".into(), &b"PLAIN x"[..]));
+        assert_eq!(
+            verb_and_rest(b"auth PLAIN x"),
+            ("AUTH".into(), &b"PLAIN x"[..])
+        );
         assert_eq!(verb_and_rest(b"QUIT"), ("QUIT".into(), &b""[..]));
     }
 }

@@ -80,7 +80,10 @@ pub enum ClientStep {
     /// answer with `login_succeeded` or `login_failed`.
     Login(Credentials),
     /// Send these bytes and close the connection.
-    Close { reply: Vec<u8>, reason: &'static str },
+    Close {
+        reply: Vec<u8>,
+        reason: &'static str,
+    },
 }
 
 /// Why a login failed, in the terms of DESIGN.md's error table.
@@ -124,7 +127,10 @@ pub enum UpstreamRejection {
     /// SMTP AUTH is disabled for the tenant or mailbox (SMTP 535 5.7.139).
     SmtpAuthDisabled(String),
     /// The provider asked us to back off for this mailbox.
-    Throttled { text: String, backoff: Option<Duration> },
+    Throttled {
+        text: String,
+        backoff: Option<Duration>,
+    },
     /// Temporary refusal: 4xx, BYE, `[UNAVAILABLE]`, `-ERR [SYS/TEMP]`.
     Unavailable(String),
     /// The upstream said something this machine cannot make sense of.

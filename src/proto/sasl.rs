@@ -71,7 +71,10 @@ pub fn decode_login_field(line: &[u8]) -> Result<String, SaslError> {
 /// The XOAUTH2 initial client response, base64-encoded:
 /// `user=<mailbox>^Aauth=Bearer <token>^A^A`.
 pub fn encode_xoauth2(user: &str, token: &Secret<String>) -> Secret<String> {
-    let raw = Secret::new(format!("user={user}\x01auth=Bearer {}\x01\x01", token.expose()));
+    let raw = Secret::new(format!(
+        "user={user}\x01auth=Bearer {}\x01\x01",
+        token.expose()
+    ));
     Secret::new(STANDARD.encode(raw.expose()))
 }
 
@@ -96,7 +99,10 @@ mod tests {
     #[test]
     fn plain_with_and_without_authzid() {
         let c = decode_plain(b"\0alice\0pw").unwrap();
-        assert_eq!((c.username.as_str(), c.password.expose().as_str()), ("alice", "pw"));
+        assert_eq!(
+            (c.username.as_str(), c.password.expose().as_str()),
+            ("alice", "pw")
+        );
         assert_eq!(c.authzid, None);
         let c = decode_plain(b"shared@x\0alice\0pw").unwrap();
         assert_eq!(c.authzid.as_deref(), Some("shared@x"));
@@ -107,7 +113,11 @@ mod tests {
     #[test]
     fn plain_rejects_malformed() {
         for bad in [&b"alice\0pw"[..], b"\0\0pw", b"a\0b\0c\0d", b"\0\xff\0pw"] {
-            assert_eq!(decode_plain(bad).unwrap_err(), SaslError::Malformed, "{bad:?}");
+            assert_eq!(
+                decode_plain(bad).unwrap_err(),
+                SaslError::Malformed,
+                "{bad:?}"
+            );
         }
     }
 
@@ -116,8 +126,14 @@ mod tests {
         assert_eq!(decode_response(b"*"), Err(SaslError::Cancelled));
         assert_eq!(decode_response(b"="), Ok(vec![]));
         assert_eq!(decode_response(b"!!"), Err(SaslError::Base64));
-        assert_eq!(decode_response(&[b'A'; MAX_SASL_MESSAGE + 4]), Err(SaslError::TooLong));
-        assert_eq!(decode_login_field(LOGIN_USERNAME_PROMPT.as_bytes()).unwrap(), "Username:");
+        assert_eq!(
+            decode_response(&[b'A'; MAX_SASL_MESSAGE + 4]),
+            Err(SaslError::TooLong)
+        );
+        assert_eq!(
+            decode_login_field(LOGIN_USERNAME_PROMPT.as_bytes()).unwrap(),
+            "Username:"
+        );
     }
 
     #[test]
