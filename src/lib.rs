@@ -18,6 +18,8 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod enrol;
+pub mod fsutil;
+pub mod guard;
 pub mod listener;
 pub mod logging;
 pub mod oauth;

@@ -1,1 +1,163 @@
-//! listener
+//! Accepting connections: the allow-list, the total and per-address
+//! connection limits, and a refusal line in the client's own protocol when a
+//! limit is hit (so a client logs "too many connections", not a mystery
+//! reset). Each accepted connection gets its own task running the session
+//! driver; the listener reads its session context from a watch channel so a
+//! reload takes effect for new connections without touching live ones.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tracing::{debug, warn};
+
+use crate::session::context::SessionContext;
+use crate::token::Protocol;
+
+/// Pause after an accept error (e.g. out of file descriptors) before retrying.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+/// Time allowed for writing the refusal line to a turned-away client.
+const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connection counts shared by every listener of the process.
+pub struct ConnectionLimits {
+    total: Arc<Semaphore>,
+    max_total: usize,
+    per_ip_max: usize,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// Held by a session for its lifetime; releases both counts on drop.
+pub struct ConnectionSlot {
+    _total: OwnedSemaphorePermit,
+    ip: IpAddr,
+    limits: Arc<ConnectionLimits>,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut map = self.limits.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl ConnectionLimits {
+    pub fn new(max_total: usize, per_ip_max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            total: Arc::new(Semaphore::new(max_total)),
+            max_total,
+            per_ip_max,
+            per_ip: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnectionSlot> {
+        let total = self.total.clone().try_acquire_owned().ok()?;
+        let mut map = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= self.per_ip_max {
+            return None;
+        }
+        *n += 1;
+        Some(ConnectionSlot {
+            _total: total,
+            ip,
+            limits: self.clone(),
+        })
+    }
+
+    pub fn active(&self) -> usize {
+        self.max_total - self.total.available_permits()
+    }
+
+    /// Waits until every session has ended or `grace` has passed.
+    pub async fn drain(&self, grace: Duration) -> bool {
+        let all = u32::try_from(self.max_total).unwrap_or(u32::MAX);
+        tokio::time::timeout(grace, self.total.acquire_many(all))
+            .await
+            .is_ok()
+    }
+}
+
+/// Accepts on `socket` until `stop` becomes true.
+pub async fn accept_loop(
+    socket: TcpListener,
+    contexts: watch::Receiver<Arc<SessionContext>>,
+    limits: Arc<ConnectionLimits>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = socket.accept() => accepted,
+            () = stopped(&mut stop) => return,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                warn!(%error, "accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        let ctx = contexts.borrow().clone();
+        if !ctx.listener.admits(peer.ip()) {
+            debug!(%peer, listener = %ctx.listener.name, "connection from outside allowed_networks dropped");
+            continue;
+        }
+        let Some(slot) = limits.admit(peer.ip()) else {
+            warn!(%peer, listener = %ctx.listener.name, "connection limit reached; refusing");
+            tokio::spawn(refuse(tcp, ctx.listener.protocol));
+            continue;
+        };
+        tokio::spawn(async move {
+            crate::session::driver::run(ctx, tcp, peer).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+async fn refuse(mut tcp: TcpStream, protocol: Protocol) {
+    let line: &[u8] = match protocol {
+        Protocol::Imap => b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
+        Protocol::Pop3 => b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+        Protocol::Smtp => b"421 4.7.0 Too many connections, try again later\r\n",
+    };
+    let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, tcp.write_all(line)).await;
+}
+
+pub fn bound_addr(socket: &TcpListener) -> Option<SocketAddr> {
+    socket.local_addr().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn total_and_per_ip_limits() {
+        let limits = ConnectionLimits::new(3, 2);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let s1 = limits.admit(a).unwrap();
+        let _s2 = limits.admit(a).unwrap();
+        assert!(limits.admit(a).is_none(), "per-address limit");
+        let _s3 = limits.admit(b).unwrap();
+        assert!(limits.admit(b).is_none(), "total limit");
+        drop(s1);
+        assert_eq!(limits.active(), 2);
+        assert!(limits.admit(a).is_some());
+    }
+}

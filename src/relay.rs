@@ -1,1 +1,249 @@
-//! relay
+//! After both logins, the session is a pipe. Bytes already buffered on either
+//! side (pipelined commands, an early upstream line) go first, then both
+//! directions are copied with fixed-size buffers, so a slow reader stalls its
+//! writer instead of growing memory (backpressure). A half-close on one side is
+//! passed on as a write shutdown; the relay ends when both directions are done
+//! or nothing moved for the idle timeout. Nothing here looks at or logs the
+//! bytes.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::Instant;
+
+/// Size of each direction's copy buffer.
+pub const RELAY_BUFFER: usize = 64 * 1024;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RelayStats {
+    pub client_to_upstream: u64,
+    pub upstream_to_client: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("no traffic for {0:?}")]
+    Idle(Duration),
+    #[error("relay I/O: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Forwards the leftovers, then copies both ways until both sides are done,
+/// an error occurs, or nothing moves for `idle`.
+pub async fn relay<C, U>(
+    client: &mut C,
+    upstream: &mut U,
+    client_leftover: &[u8],
+    upstream_leftover: &[u8],
+    idle: Duration,
+) -> Result<RelayStats, RelayError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    if !client_leftover.is_empty() {
+        upstream.write_all(client_leftover).await?;
+        upstream.flush().await?;
+    }
+    if !upstream_leftover.is_empty() {
+        client.write_all(upstream_leftover).await?;
+        client.flush().await?;
+    }
+    let epoch = Instant::now();
+    let last = Arc::new(AtomicU64::new(0));
+    let mut c = Activity {
+        inner: client,
+        last: last.clone(),
+        epoch,
+    };
+    let mut u = Activity {
+        inner: upstream,
+        last: last.clone(),
+        epoch,
+    };
+    let copy = tokio::io::copy_bidirectional_with_sizes(&mut c, &mut u, RELAY_BUFFER, RELAY_BUFFER);
+    tokio::pin!(copy);
+    loop {
+        let since = Duration::from_millis(last.load(Ordering::Relaxed));
+        let deadline = epoch + since + idle;
+        tokio::select! {
+            done = &mut copy => {
+                let (up, down) = done?;
+                return Ok(RelayStats {
+                    client_to_upstream: up + client_leftover.len() as u64,
+                    upstream_to_client: down + upstream_leftover.len() as u64,
+                });
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                let since = Duration::from_millis(last.load(Ordering::Relaxed));
+                if Instant::now() >= epoch + since + idle {
+                    return Err(RelayError::Idle(idle));
+                }
+            }
+        }
+    }
+}
+
+/// Records when data last arrived, once per read call (not per byte).
+struct Activity<'a, S> {
+    inner: &'a mut S,
+    last: Arc<AtomicU64>,
+    epoch: Instant,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Activity<'_, S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = Pin::new(&mut *this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            let ms = u64::try_from(this.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+            this.last.store(ms, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Activity<'_, S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, duplex};
+
+    #[tokio::test]
+    async fn leftovers_first_then_both_directions_and_half_close() {
+        let (mut client, mut client_far) = duplex(1024);
+        let (mut upstream, mut upstream_far) = duplex(1024);
+        let task = tokio::spawn(async move {
+            relay(
+                &mut client,
+                &mut upstream,
+                b"early ",
+                b"hello ",
+                Duration::from_secs(5),
+            )
+            .await
+        });
+        client_far.write_all(b"from client").await.unwrap();
+        client_far.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        upstream_far.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"early from client");
+        upstream_far.write_all(b"from upstream").await.unwrap();
+        upstream_far.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        client_far.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"hello from upstream");
+        let stats = task.await.unwrap().unwrap();
+        assert_eq!(
+            stats,
+            RelayStats {
+                client_to_upstream: 17,
+                upstream_to_client: 19
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_timeout_ends_a_silent_session() {
+        let (mut client, _client_far) = duplex(64);
+        let (mut upstream, _upstream_far) = duplex(64);
+        let err = relay(
+            &mut client,
+            &mut upstream,
+            b"",
+            b"",
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, RelayError::Idle(_)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn traffic_postpones_the_idle_timeout() {
+        let (mut client, mut client_far) = duplex(64);
+        let (mut upstream, mut upstream_far) = duplex(64);
+        let task = tokio::spawn(async move {
+            relay(
+                &mut client,
+                &mut upstream,
+                b"",
+                b"",
+                Duration::from_secs(30),
+            )
+            .await
+        });
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            client_far.write_all(b"x").await.unwrap();
+            let mut b = [0u8; 1];
+            upstream_far.read_exact(&mut b).await.unwrap();
+        }
+        assert!(
+            !task.is_finished(),
+            "100 s of traffic every 20 s must not hit a 30 s idle timeout"
+        );
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        assert!(matches!(task.await.unwrap(), Err(RelayError::Idle(_))));
+    }
+
+    #[tokio::test]
+    async fn slow_reader_applies_backpressure() {
+        let (mut client, mut client_far) = duplex(4096);
+        let (mut upstream, mut upstream_far) = duplex(4096);
+        tokio::spawn(async move {
+            relay(
+                &mut client,
+                &mut upstream,
+                b"",
+                b"",
+                Duration::from_secs(60),
+            )
+            .await
+        });
+        // The client never reads: the upstream writer must block once the
+        // bounded buffers are full instead of the relay buffering without limit.
+        let chunk = vec![7u8; 16 * 1024];
+        let mut written = 0usize;
+        let write_more = async {
+            loop {
+                upstream_far.write_all(&chunk).await.unwrap();
+                written += chunk.len();
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(300), write_more).await;
+        assert!(
+            written <= 4096 + RELAY_BUFFER + 4096 + chunk.len(),
+            "wrote {written} bytes to a stalled client"
+        );
+        let mut b = [0u8; 1];
+        client_far.read_exact(&mut b).await.unwrap();
+    }
+}

@@ -1,15 +1,279 @@
-//! `mailgate serve`: start listeners and run until a signal.
+//! `mailgate serve`: binds every listener, runs until SIGINT/SIGTERM, reloads
+//! on SIGHUP. A reload swaps the session context of listeners whose address
+//! stays, binds new ones and closes removed ones; sessions already running keep
+//! the context they started with. An invalid new config is refused and the
+//! old one keeps running.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::config::Config;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tracing::{error, info, warn};
+
+use crate::config::{Config, Listener, LocalTls};
+use crate::guard::LoginGuard;
+use crate::listener::{ConnectionLimits, accept_loop};
+use crate::session::context::SessionContext;
+use crate::session::gate::MailboxGate;
+use crate::token::TokenSource;
+use crate::upstream::Target;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("serve is not wired yet")]
-    Unavailable,
+    #[error("listener {name}: cannot bind {addr}: {source}")]
+    Bind {
+        name: String,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("listener {name}: {source}")]
+    Tls {
+        name: String,
+        source: crate::tls::TlsError,
+    },
+    #[error("cannot install signal handler: {0}")]
+    Signal(std::io::Error),
+    #[error("token store: {0}")]
+    Tokens(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
-pub async fn run(_config: Config, _path: PathBuf) -> Result<(), ServeError> {
-    Err(ServeError::Unavailable)
+struct Running {
+    name: String,
+    contexts: watch::Sender<Arc<SessionContext>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    local: SocketAddr,
+}
+
+/// A running set of listeners.
+pub struct Server {
+    tokens: Arc<dyn TokenSource>,
+    limits: Arc<ConnectionLimits>,
+    guard: Arc<LoginGuard>,
+    gates: HashMap<String, Arc<MailboxGate>>,
+    shutdown: watch::Sender<bool>,
+    running: HashMap<SocketAddr, Running>,
+    grace: std::time::Duration,
+}
+
+impl Server {
+    pub async fn start(config: &Config, tokens: Arc<dyn TokenSource>) -> Result<Self, ServeError> {
+        let (shutdown, _) = watch::channel(false);
+        let mut server = Self {
+            tokens,
+            limits: ConnectionLimits::new(
+                config.limits.max_connections,
+                config.limits.max_connections_per_ip,
+            ),
+            guard: Arc::new(LoginGuard::default()),
+            gates: HashMap::new(),
+            shutdown,
+            running: HashMap::new(),
+            grace: config.limits.shutdown_grace,
+        };
+        server.apply(config).await?;
+        Ok(server)
+    }
+
+    /// Name and bound address of every listener (useful when a config binds port 0).
+    pub fn local_addrs(&self) -> Vec<(String, SocketAddr)> {
+        let mut v: Vec<_> = self
+            .running
+            .values()
+            .map(|r| (r.name.clone(), r.local))
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn active_connections(&self) -> usize {
+        self.limits.active()
+    }
+
+    /// Brings the running listeners in line with `config`. Everything that can
+    /// fail (TLS files, binding) is prepared before anything is changed.
+    pub async fn apply(&mut self, config: &Config) -> Result<(), ServeError> {
+        let mut contexts = Vec::new();
+        for listener in &config.listeners {
+            contexts.push(self.context(config, listener)?);
+        }
+        let mut fresh = Vec::new();
+        for ctx in &contexts {
+            let addr = ctx.listener.bind;
+            if !self.running.contains_key(&addr) {
+                let socket = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServeError::Bind {
+                        name: ctx.listener.name.clone(),
+                        addr,
+                        source,
+                    })?;
+                fresh.push(socket);
+            }
+        }
+        let keep: Vec<SocketAddr> = contexts.iter().map(|c| c.listener.bind).collect();
+        for addr in self
+            .running
+            .keys()
+            .copied()
+            .filter(|a| !keep.contains(a))
+            .collect::<Vec<_>>()
+        {
+            if let Some(r) = self.running.remove(&addr) {
+                info!(listener = %r.name, %addr, "listener removed");
+                let _ = r.stop.send(true);
+            }
+        }
+        let mut fresh = fresh.into_iter();
+        for ctx in contexts {
+            let ctx = Arc::new(ctx);
+            let addr = ctx.listener.bind;
+            if let Some(r) = self.running.get_mut(&addr) {
+                r.name = ctx.listener.name.clone();
+                let _ = r.contexts.send(ctx);
+                continue;
+            }
+            let Some(socket) = fresh.next() else { continue };
+            let local = socket.local_addr().unwrap_or(addr);
+            info!(listener = %ctx.listener.name, protocol = ctx.listener.protocol.as_str(), %local, upstream = %ctx.target.addr(), tls = ?ctx.listener.tls, "listening");
+            let name = ctx.listener.name.clone();
+            let (contexts, rx) = watch::channel(ctx);
+            let (stop, stop_rx) = watch::channel(false);
+            let task = tokio::spawn(accept_loop(socket, rx, self.limits.clone(), stop_rx));
+            self.running.insert(
+                addr,
+                Running {
+                    name,
+                    contexts,
+                    stop,
+                    task,
+                    local,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn context(
+        &mut self,
+        config: &Config,
+        listener: &Listener,
+    ) -> Result<SessionContext, ServeError> {
+        let tls_err = |source| ServeError::Tls {
+            name: listener.name.clone(),
+            source,
+        };
+        let acceptor = match (listener.tls, &listener.cert) {
+            (LocalTls::None, _) => None,
+            (_, Some((cert, key))) => Some(crate::tls::server_config(cert, key).map_err(tls_err)?),
+            (_, None) => {
+                let (cert, key) =
+                    crate::tls::ensure_local_cert(&config.state_dir, &config.hostname)
+                        .map_err(tls_err)?;
+                Some(crate::tls::server_config(&cert, &key).map_err(tls_err)?)
+            }
+        };
+        let upstream_tls =
+            crate::tls::upstream_config(listener.upstream.ca_file.as_deref()).map_err(tls_err)?;
+        let gate = self
+            .gates
+            .entry(format!(
+                "{}|{}:{}",
+                listener.protocol.as_str(),
+                listener.upstream.host,
+                listener.upstream.port
+            ))
+            .or_insert_with(|| Arc::new(MailboxGate::new(listener.max_upstream_per_mailbox)))
+            .clone();
+        Ok(SessionContext {
+            listener: listener.clone(),
+            limits: config.limits,
+            hostname: config.hostname.clone(),
+            tokens: self.tokens.clone(),
+            acceptor: acceptor.map(TlsAcceptor::from),
+            target: Target {
+                upstream: listener.upstream.clone(),
+                tls: upstream_tls,
+                connect_timeout: config.limits.upstream_connect_timeout,
+                login_timeout: config.limits.upstream_login_timeout,
+            },
+            gate,
+            guard: self.guard.clone(),
+            shutdown: self.shutdown.subscribe(),
+        })
+    }
+
+    /// Stops accepting, tells sessions still logging in to go, and gives
+    /// relaying sessions the grace period to finish. Returns whether every
+    /// session ended in time.
+    pub async fn shutdown(self) -> bool {
+        let _ = self.shutdown.send(true);
+        for r in self.running.values() {
+            let _ = r.stop.send(true);
+        }
+        for r in self.running.into_values() {
+            let _ = r.task.await;
+        }
+        self.limits.drain(self.grace).await
+    }
+}
+
+/// Runs the proxy for `config` until a signal; `path` is re-read on SIGHUP.
+pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
+    let tokens =
+        crate::token::from_config(&config).map_err(|e| ServeError::Tokens(e.to_string()))?;
+    let mut server = Server::start(&config, tokens).await?;
+    wait_for_signals(&mut server, &path).await?;
+    info!(
+        active = server.active_connections(),
+        "shutting down; waiting for sessions to finish"
+    );
+    if !server.shutdown().await {
+        warn!("grace period over; closing the remaining sessions");
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_signals(server: &mut Server, path: &Path) -> Result<(), ServeError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(ServeError::Signal)?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+            _ = hup.recv() => reload(server, path).await,
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signals(_server: &mut Server, _path: &Path) -> Result<(), ServeError> {
+    tokio::signal::ctrl_c().await.map_err(ServeError::Signal)
+}
+
+async fn reload(server: &mut Server, path: &Path) {
+    info!(config = %path.display(), "reloading configuration");
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(e) => {
+            error!(error = %e, "new configuration rejected; keeping the running one");
+            return;
+        }
+    };
+    match server.apply(&config).await {
+        Ok(()) => info!(listeners = server.running.len(), "configuration reloaded"),
+        Err(e) => {
+            error!(error = %e, "new configuration could not be applied; keeping the running one")
+        }
+    }
 }

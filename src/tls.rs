@@ -1,1 +1,128 @@
-//! tls
+//! TLS on both sides, one stack (rustls on aws-lc-rs).
+//!
+//! Local side: the listener's configured certificate, or a self-signed one
+//! generated on first run into `<state_dir>/tls/` (never into the repo), so a
+//! STARTTLS-capable listener works out of the box.
+//!
+//! Upstream side: full verification against the platform's roots plus an
+//! optional extra CA file (TLS-inspecting proxies, test servers). There is no
+//! switch to turn verification off: a token sent to the wrong server is lost.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, ServerConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{path}: no PEM {what} found")]
+    NoPem { path: PathBuf, what: &'static str },
+    #[error("{path}: invalid PEM: {reason}")]
+    BadPem { path: PathBuf, reason: String },
+    #[error("TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+    #[error("generating the local certificate: {0}")]
+    Generate(String),
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// The crypto provider every config uses.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let data = std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let certs = CertificateDer::pem_slice_iter(&data)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::BadPem {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::NoPem {
+            path: path.to_owned(),
+            what: "certificate",
+        });
+    }
+    Ok(certs)
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let data = std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    PrivateKeyDer::from_pem_slice(&data).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => TlsError::NoPem {
+            path: path.to_owned(),
+            what: "private key",
+        },
+        other => TlsError::BadPem {
+            path: path.to_owned(),
+            reason: other.to_string(),
+        },
+    })
+}
+
+/// Server config for a listener from PEM files.
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(load_certs(cert)?, load_key(key)?)?;
+    Ok(Arc::new(config))
+}
+
+/// Returns the paths of the generated local certificate and key, creating them
+/// (self-signed, for `localhost`, 127.0.0.1, ::1 and `hostname`) if missing.
+pub fn ensure_local_cert(state_dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), TlsError> {
+    let dir = state_dir.join("tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    if cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    let write_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| TlsError::Write { path, source }
+    };
+    std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
+    let names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+        hostname.to_owned(),
+    ];
+    let generated =
+        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    crate::fsutil::write_private(&key, generated.signing_key.serialize_pem().as_bytes())
+        .map_err(write_err(&key))?;
+    crate::fsutil::write_private(&cert, generated.cert.pem().as_bytes())
+        .map_err(write_err(&cert))?;
+    tracing::info!(cert = %cert.display(), "generated a self-signed local certificate; configure cert/key to use your own");
+    Ok((cert, key))
+}
+
+/// Client config for upstream connections: platform roots plus `extra_ca`.
+pub fn upstream_config(extra_ca: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
+    let extra = match extra_ca {
+        Some(path) => load_certs(path)?,
+        None => Vec::new(),
+    };
+    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider())?;
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}

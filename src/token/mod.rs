@@ -75,3 +75,13 @@ pub trait TokenSource: Send + Sync + 'static {
     /// next `grant` for the account fetches a fresh one.
     fn rejected<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, ()>;
 }
+
+/// The process's token source for `config`. Replaced by the token service.
+pub fn from_config(
+    _config: &crate::config::Config,
+) -> Result<std::sync::Arc<dyn TokenSource>, TokenError> {
+    Err(TokenError::Temporary {
+        reason: "token service not wired".into(),
+        retry_after: None,
+    })
+}

@@ -1,0 +1,27 @@
+//! What every session of one listener shares: its config, the token source,
+//! TLS material, the upstream target, the per-mailbox gate and the shutdown
+//! signal. Built once per listener (and again on reload).
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use super::gate::MailboxGate;
+use crate::config::{Limits, Listener};
+use crate::token::TokenSource;
+use crate::upstream::Target;
+
+pub struct SessionContext {
+    pub listener: Listener,
+    pub limits: Limits,
+    pub hostname: String,
+    pub tokens: Arc<dyn TokenSource>,
+    /// Present when the listener has TLS (implicit or STARTTLS).
+    pub acceptor: Option<TlsAcceptor>,
+    pub target: Target,
+    pub gate: Arc<MailboxGate>,
+    pub guard: Arc<crate::guard::LoginGuard>,
+    /// Becomes `true` when the process is shutting down.
+    pub shutdown: watch::Receiver<bool>,
+}

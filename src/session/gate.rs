@@ -1,0 +1,139 @@
+//! Courtesy towards the provider, per mailbox: a cap on concurrent upstream
+//! sessions (Microsoft allows few: 3 submitting SMTP connections per mailbox,
+//! and throttles IMAP beyond ~16) with a short queue, and memory of a
+//! "Suggested Backoff Time" so new logins for that mailbox get a temporary
+//! error instead of hammering the provider until the time has passed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+/// How long a login waits for a free upstream slot before a temporary error.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// Longest back-off honoured from a provider's suggestion.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+
+/// Back-off used when the provider throttles without suggesting a time.
+pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GateError {
+    #[error("the provider asked to back off for this mailbox; retry in {0} s")]
+    BackingOff(u64),
+    #[error("too many concurrent sessions for this mailbox; retry shortly")]
+    Busy,
+}
+
+#[derive(Default)]
+struct Entry {
+    slots: Option<Arc<Semaphore>>,
+    backoff_until: Option<Instant>,
+}
+
+pub struct MailboxGate {
+    cap: usize,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl MailboxGate {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap: cap.max(1),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits (briefly) for an upstream slot for `mailbox`.
+    pub async fn enter(&self, mailbox: &str) -> Result<OwnedSemaphorePermit, GateError> {
+        let slots = {
+            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = entries.entry(mailbox.to_ascii_lowercase()).or_default();
+            if let Some(until) = entry.backoff_until {
+                let now = Instant::now();
+                if until > now {
+                    return Err(GateError::BackingOff((until - now).as_secs().max(1)));
+                }
+                entry.backoff_until = None;
+            }
+            entry
+                .slots
+                .get_or_insert_with(|| Arc::new(Semaphore::new(self.cap)))
+                .clone()
+        };
+        match tokio::time::timeout(QUEUE_WAIT, slots.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(GateError::Busy),
+        }
+    }
+
+    /// Records the provider's request to back off for `mailbox`.
+    pub fn back_off(&self, mailbox: &str, suggested: Option<Duration>) {
+        let wait = suggested.unwrap_or(DEFAULT_BACKOFF).min(MAX_BACKOFF);
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .entry(mailbox.to_ascii_lowercase())
+            .or_default()
+            .backoff_until = Some(Instant::now() + wait);
+    }
+
+    /// Drops entries nobody uses, so the map stays as small as the set of
+    /// active mailboxes.
+    pub fn prune(&self) {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|_, e| {
+            let busy = e
+                .slots
+                .as_ref()
+                .is_some_and(|s| Arc::strong_count(s) > 1 || s.available_permits() < self.cap);
+            busy || e.backoff_until.is_some_and(|u| u > now)
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn cap_queues_then_refuses() {
+        let gate = MailboxGate::new(2);
+        let a = gate.enter("box@x").await.unwrap();
+        let _b = gate.enter("BOX@x").await.unwrap();
+        assert_eq!(gate.enter("box@x").await.unwrap_err(), GateError::Busy);
+        assert!(
+            gate.enter("other@x").await.is_ok(),
+            "other mailboxes are not affected"
+        );
+        drop(a);
+        assert!(gate.enter("box@x").await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_is_honoured_then_expires() {
+        let gate = MailboxGate::new(4);
+        gate.back_off("box@x", Some(Duration::from_millis(5000)));
+        assert_eq!(
+            gate.enter("box@x").await.unwrap_err(),
+            GateError::BackingOff(5)
+        );
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(gate.enter("box@x").await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn prune_keeps_only_live_entries() {
+        let gate = MailboxGate::new(1);
+        let held = gate.enter("a@x").await.unwrap();
+        drop(gate.enter("b@x").await.unwrap());
+        gate.prune();
+        assert_eq!(gate.entries.lock().unwrap().len(), 1);
+        drop(held);
+        gate.prune();
+        assert!(gate.entries.lock().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,168 @@
+//! Turning presented credentials into an authenticated upstream connection,
+//! and every failure into the right answer (DESIGN.md, error mapping): a
+//! temporary fault must never look like a wrong password, because archivers
+//! disable accounts after a few "authentication failed" answers.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use bytes::BytesMut;
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::{info, warn};
+
+use super::context::SessionContext;
+use super::machine::upstream_machine;
+use super::stream::Stream;
+use crate::proto::{Credentials, LoginFailure, UpstreamLogin, UpstreamRejection, UpstreamSuccess};
+use crate::token::{Grant, TokenError, TokenRequest};
+use crate::upstream::{self, UpstreamError};
+
+pub struct Upstream {
+    pub stream: Stream,
+    pub leftover: BytesMut,
+    pub success: UpstreamSuccess,
+    /// Holds this session's slot in the per-mailbox cap until the relay ends.
+    pub permit: OwnedSemaphorePermit,
+}
+
+pub enum LoginOutcome {
+    Ok(Upstream),
+    Failed(LoginFailure),
+}
+
+pub async fn login(
+    ctx: &SessionContext,
+    peer: SocketAddr,
+    client_name: Option<String>,
+    credentials: &Credentials,
+) -> LoginOutcome {
+    let account = credentials.username.as_str();
+    if let Err(wait) = ctx.guard.check(peer.ip(), account) {
+        warn!(%peer, account, "login refused: too many failed logins");
+        return LoginOutcome::Failed(LoginFailure::Temporary(format!(
+            "Too many failed logins; try again in {} s",
+            wait.as_secs().max(1)
+        )));
+    }
+    let grant = match grant(ctx, credentials).await {
+        Ok(grant) => grant,
+        Err(error) => {
+            if error == TokenError::BadCredentials {
+                ctx.guard.failed(peer.ip(), account);
+            }
+            warn!(%peer, account, %error, "login failed before reaching the provider");
+            return LoginOutcome::Failed(token_failure(error));
+        }
+    };
+    ctx.guard.succeeded(peer.ip(), account);
+    let permit = match ctx.gate.enter(&grant.sasl_user).await {
+        Ok(permit) => permit,
+        Err(error) => {
+            warn!(%peer, account, %error, "login deferred");
+            return LoginOutcome::Failed(LoginFailure::Temporary(error.to_string()));
+        }
+    };
+    let mut grant = grant;
+    for attempt in 0..2 {
+        let up = upstream_machine(
+            ctx.listener.protocol,
+            UpstreamLogin {
+                user: grant.sasl_user.clone(),
+                access_token: grant.access_token.clone(),
+            },
+            ctx.target.starttls(),
+            client_name.clone(),
+        );
+        match upstream::login(&ctx.target, up).await {
+            Ok(done) => {
+                info!(account, mailbox = %grant.sasl_user, "logged in upstream");
+                return LoginOutcome::Ok(Upstream {
+                    stream: done.stream,
+                    leftover: done.leftover,
+                    success: done.success,
+                    permit,
+                });
+            }
+            Err(UpstreamError::Rejected {
+                rejection: UpstreamRejection::AuthFailed(reason),
+                ..
+            }) if attempt == 0 && grant.expires_at > SystemTime::now() => {
+                // The provider refused a token that has not expired (revoked,
+                // or issued before a policy change): refresh once and retry.
+                warn!(account, %reason, "provider refused an unexpired token; refreshing once");
+                ctx.tokens.rejected(&grant).await;
+                grant = match crate::session::login::grant(ctx, credentials).await {
+                    Ok(g) => g,
+                    Err(error) => return LoginOutcome::Failed(token_failure(error)),
+                };
+            }
+            Err(error) => return LoginOutcome::Failed(upstream_failure(ctx, &grant, error)),
+        }
+    }
+    LoginOutcome::Failed(LoginFailure::Temporary(
+        "upstream login did not complete".into(),
+    ))
+}
+
+async fn grant(ctx: &SessionContext, credentials: &Credentials) -> Result<Grant, TokenError> {
+    let request = TokenRequest {
+        username: &credentials.username,
+        authzid: credentials.authzid.as_deref(),
+        password: &credentials.password,
+        protocol: ctx.listener.protocol,
+    };
+    match tokio::time::timeout(ctx.limits.upstream_login_timeout, ctx.tokens.grant(request)).await {
+        Ok(result) => result,
+        Err(_) => Err(TokenError::Temporary {
+            reason: "the identity provider did not answer in time".into(),
+            retry_after: None,
+        }),
+    }
+}
+
+fn token_failure(error: TokenError) -> LoginFailure {
+    match error {
+        TokenError::BadCredentials => LoginFailure::BadCredentials,
+        TokenError::NeedsAuthorisation { hint, .. } => LoginFailure::NeedsAuthorisation(hint),
+        TokenError::Temporary { reason, .. } => {
+            LoginFailure::Temporary(format!("Temporary failure, try again later: {reason}"))
+        }
+    }
+}
+
+fn upstream_failure(ctx: &SessionContext, grant: &Grant, error: UpstreamError) -> LoginFailure {
+    let mailbox = grant.sasl_user.as_str();
+    match error {
+        UpstreamError::Rejected { rejection, addr } => match rejection {
+            UpstreamRejection::AuthFailed(reason) => {
+                warn!(mailbox, %addr, %reason, "provider refused the login");
+                LoginFailure::UpstreamRejected(reason)
+            }
+            UpstreamRejection::SmtpAuthDisabled(reason) => {
+                warn!(mailbox, %addr, %reason, "SMTP AUTH is disabled for this mailbox or tenant; fix: Set-CasMailbox -Identity {mailbox} -SmtpClientAuthenticationDisabled $false");
+                LoginFailure::UpstreamRejected(format!(
+                    "SMTP AUTH is disabled for this mailbox or tenant (an administrator must run: Set-CasMailbox -Identity {mailbox} -SmtpClientAuthenticationDisabled $false)"
+                ))
+            }
+            UpstreamRejection::Throttled { text, backoff } => {
+                ctx.gate.back_off(mailbox, backoff);
+                warn!(mailbox, %addr, %text, "provider is throttling this mailbox");
+                LoginFailure::Temporary(format!(
+                    "The provider is throttling this mailbox; try again later ({text})"
+                ))
+            }
+            UpstreamRejection::Unavailable(text) => {
+                warn!(mailbox, %addr, %text, "provider temporarily unavailable");
+                LoginFailure::Temporary(format!("The provider is temporarily unavailable: {text}"))
+            }
+            UpstreamRejection::Protocol(text) => {
+                warn!(mailbox, %addr, %text, "unexpected answer from the provider");
+                LoginFailure::Temporary(format!("Unexpected answer from the provider: {text}"))
+            }
+        },
+        other => {
+            warn!(mailbox, error = %other, "provider unreachable");
+            LoginFailure::Temporary(format!("The provider is unreachable: {other}"))
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The driver's view of the protocol machines: one trait per side, so a single
+//! driver serves IMAP, POP3 and SMTP.
+
+use bytes::BytesMut;
+
+use crate::proto::{
+    ClientOptions, ClientStep, LoginFailure, UpstreamLogin, UpstreamStep, UpstreamSuccess,
+};
+use crate::token::Protocol;
+
+pub trait ClientMachine: Send {
+    fn greeting(&self) -> Vec<u8>;
+    fn step(&mut self, input: &mut BytesMut) -> ClientStep;
+    fn tls_established(&mut self);
+    fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep;
+    fn login_succeeded(&mut self, upstream: &UpstreamSuccess) -> Vec<u8>;
+    fn timeout_reply(&self) -> Vec<u8>;
+    fn shutdown_reply(&self) -> Vec<u8>;
+    /// SMTP: the client's EHLO name, replayed upstream.
+    fn client_name(&self) -> Option<String> {
+        None
+    }
+}
+
+pub trait UpstreamMachine: Send {
+    fn step(&mut self, input: &mut BytesMut) -> UpstreamStep;
+}
+
+macro_rules! client_machine {
+    ($ty:ty) => {
+        impl ClientMachine for $ty {
+            fn greeting(&self) -> Vec<u8> {
+                <$ty>::greeting(self)
+            }
+            fn step(&mut self, input: &mut BytesMut) -> ClientStep {
+                <$ty>::step(self, input)
+            }
+            fn tls_established(&mut self) {
+                <$ty>::tls_established(self)
+            }
+            fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
+                <$ty>::login_failed(self, failure)
+            }
+            fn login_succeeded(&mut self, upstream: &UpstreamSuccess) -> Vec<u8> {
+                <$ty>::login_succeeded(self, upstream)
+            }
+            fn timeout_reply(&self) -> Vec<u8> {
+                <$ty>::timeout_reply(self)
+            }
+            fn shutdown_reply(&self) -> Vec<u8> {
+                <$ty>::shutdown_reply(self)
+            }
+        }
+    };
+}
+
+pub fn client_machine(protocol: Protocol, options: ClientOptions) -> Box<dyn ClientMachine> {
+    let _ = (protocol, options);
+    todo!("wired when the protocol machines land")
+}
+
+pub fn upstream_machine(
+    protocol: Protocol,
+    login: UpstreamLogin,
+    starttls: bool,
+    client_name: Option<String>,
+) -> Box<dyn UpstreamMachine> {
+    let _ = (protocol, login, starttls, client_name);
+    todo!("wired when the protocol machines land")
+}

@@ -1,0 +1,136 @@
+//! One stream type for a connection that may be upgraded to TLS in the
+//! middle (STARTTLS), on either side. The session owns a `Stream` and swaps
+//! its variant on upgrade; the relay sees only `AsyncRead + AsyncWrite`.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
+
+pub enum Stream {
+    Plain(TcpStream),
+    Server(Box<server::TlsStream<TcpStream>>),
+    Client(Box<client::TlsStream<TcpStream>>),
+    /// Only while an upgrade is in progress.
+    Upgrading,
+}
+
+impl Stream {
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Self::Server(_) | Self::Client(_))
+    }
+
+    /// Server-side TLS handshake on a plain stream.
+    pub async fn accept_tls(self, acceptor: &TlsAcceptor) -> io::Result<Self> {
+        match self {
+            Self::Plain(tcp) => Ok(Self::Server(Box::new(acceptor.accept(tcp).await?))),
+            _ => Err(io::Error::other("TLS is already active on this connection")),
+        }
+    }
+
+    /// Client-side TLS handshake on a plain stream, verifying `name`.
+    pub async fn connect_tls(
+        self,
+        config: Arc<rustls::ClientConfig>,
+        name: &str,
+    ) -> io::Result<Self> {
+        let server_name =
+            rustls::pki_types::ServerName::try_from(name.to_owned()).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{name:?} is not a valid TLS server name"),
+                )
+            })?;
+        match self {
+            Self::Plain(tcp) => Ok(Self::Client(Box::new(
+                TlsConnector::from(config).connect(server_name, tcp).await?,
+            ))),
+            _ => Err(io::Error::other("TLS is already active on this connection")),
+        }
+    }
+
+    pub fn take(&mut self) -> Self {
+        std::mem::replace(self, Self::Upgrading)
+    }
+}
+
+fn upgrading() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "stream is being upgraded to TLS",
+    )
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Server(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Self::Client(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Self::Upgrading => Poll::Ready(Err(upgrading())),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Server(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Self::Client(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Self::Upgrading => Poll::Ready(Err(upgrading())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Server(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Self::Client(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Self::Upgrading => Poll::Ready(Err(upgrading())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Server(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Self::Client(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Self::Upgrading => Poll::Ready(Err(upgrading())),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Server(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Self::Client(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Self::Upgrading => Poll::Ready(Err(upgrading())),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Plain(s) => s.is_write_vectored(),
+            Self::Server(s) => s.is_write_vectored(),
+            Self::Client(s) => s.is_write_vectored(),
+            Self::Upgrading => false,
+        }
+    }
+}
