@@ -1,0 +1,9 @@
+//! Shared test support: certificates, fake upstreams, a static token source,
+//! a line client and an in-process proxy harness.
+#![allow(dead_code)]
+
+pub mod certs;
+pub mod client;
+pub mod fake_upstream;
+pub mod proxy;
+pub mod tokens;

@@ -1,0 +1,126 @@
+//! Starts mailgate in-process (the library's `Server`) in front of a fake
+//! upstream, with a config written as TOML so the config path is exercised
+//! too. Used by the core tests; the real binary is used where the token
+//! service, signals or the CLI are under test.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use mailgate::serve::Server;
+
+use super::certs::TestCa;
+use super::fake_upstream::{FakeUpstream, Mode, Proto};
+use super::tokens::StaticTokens;
+
+pub struct Setup {
+    pub proto: Proto,
+    pub local_tls: &'static str,
+    pub upstream_mode: Mode,
+    pub extra: &'static str,
+}
+
+pub struct Proxy {
+    pub addr: SocketAddr,
+    pub server: Option<Server>,
+    pub tokens: Arc<StaticTokens>,
+    pub upstream: FakeUpstream,
+    pub ca: TestCa,
+    pub dir: PathBuf,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("mailgate-test-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+impl Proxy {
+    pub async fn start(setup: Setup) -> Self {
+        let ca = TestCa::new();
+        let dir = temp_dir("core");
+        let ca_path = ca.write_ca(&dir);
+        let (cert, key) = ca.leaf(&["localhost", "127.0.0.1"]).write(&dir, "local");
+        let upstream_tls = ca.leaf(&["localhost", "127.0.0.1"]).server_config();
+        let tls = (setup.upstream_mode != Mode::Plain).then_some(upstream_tls);
+        let upstream = FakeUpstream::start(setup.proto, setup.upstream_mode, tls).await;
+        let (protocol, up_tls) = match (setup.proto, setup.upstream_mode) {
+            (Proto::Imap, m) => ("imap", mode_name(m)),
+            (Proto::Pop3, m) => ("pop3", mode_name(m)),
+            (Proto::Smtp, m) => ("smtp", mode_name(m)),
+        };
+        let toml = format!(
+            r#"
+state_dir = "{state}"
+hostname = "mailgate.test"
+{extra}
+[[providers]]
+name = "test"
+kind = "generic"
+client_id = "test-client"
+authorize_url = "http://127.0.0.1:9/authorize"
+token_url = "http://127.0.0.1:9/token"
+device_code_url = "http://127.0.0.1:9/devicecode"
+scopes = ["mail"]
+
+[[listeners]]
+name = "under-test"
+protocol = "{protocol}"
+bind = "127.0.0.1:0"
+tls = "{local_tls}"
+cert = "{cert}"
+key = "{key}"
+upstream = {{ host = "127.0.0.1", port = {port}, tls = "{up_tls}", server_name = "localhost", ca_file = "{ca}" }}
+"#,
+            state = dir.join("state").display(),
+            extra = setup.extra,
+            local_tls = setup.local_tls,
+            cert = cert.display(),
+            key = key.display(),
+            port = upstream.port,
+            ca = ca_path.display(),
+        );
+        let config = mailgate::config::parse(&toml, "test.toml", &dir).expect("test config");
+        let tokens = Arc::new(StaticTokens::default());
+        tokens.add(
+            "alice",
+            "correct horse",
+            "alice@example.test",
+            "token-alice",
+        );
+        upstream.accept_token("token-alice");
+        let server = Server::start(&config, tokens.clone())
+            .await
+            .expect("start mailgate");
+        let addr = server.local_addrs()[0].1;
+        Self {
+            addr,
+            server: Some(server),
+            tokens,
+            upstream,
+            ca,
+            dir,
+        }
+    }
+
+    pub fn client_tls(&self) -> Arc<rustls::ClientConfig> {
+        super::certs::client_config(&self.ca.ca_pem)
+    }
+}
+
+fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::Plain => "none",
+        Mode::Implicit => "implicit",
+        Mode::StartTls => "starttls",
+    }
+}
