@@ -4,3 +4,5 @@
 mod support;
 
 mod core_imap;
+mod core_pop3;
+mod core_smtp;
