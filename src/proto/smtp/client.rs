@@ -1,0 +1,334 @@
+//! SMTP towards the legacy client, up to the moment it has presented
+//! credentials.
+//!
+//! mailgate answers EHLO itself and advertises `AUTH PLAIN LOGIN` (RFC 4954):
+//! Microsoft's own EHLO offers only `AUTH LOGIN XOAUTH2`, and only after
+//! STARTTLS. The client's EHLO name is kept so the driver can replay it
+//! upstream. After STARTTLS everything learnt from the client is forgotten and
+//! it must EHLO again (RFC 3207 §4.2). Mail transactions wait for AUTH
+//! (`530 5.7.0`, RFC 4954 §6). A pipelined client (RFC 2920) may send MAIL FROM
+//! right behind AUTH: those bytes stay in the buffer for the relay.
+
+use bytes::BytesMut;
+
+use crate::proto::line::{Line, take_line, verb_and_rest};
+use crate::proto::pop3::wire::{MAX_REPLY_TEXT, sanitize, sanitize_bytes};
+use crate::proto::sasl::{self, LOGIN_PASSWORD_PROMPT, LOGIN_USERNAME_PROMPT, SaslError};
+use crate::proto::{ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess};
+use crate::secret::Secret;
+
+/// Longest EHLO/HELO name kept (a domain is at most 255 octets, RFC 5321 §4.5.3.1.2).
+pub const MAX_CLIENT_NAME: usize = 255;
+
+/// What the client machine waits for.
+#[derive(Debug)]
+enum State {
+    /// A command (EHLO/HELO was accepted once `client_name` is set).
+    Command,
+    /// The base64 PLAIN message after `AUTH PLAIN` without initial response.
+    PlainResponse,
+    /// The base64 user name of the LOGIN mechanism.
+    LoginUser,
+    /// The base64 password of the LOGIN mechanism.
+    LoginPassword { user: String },
+    /// The driver is logging in; it answers with `login_*`.
+    LoginPending,
+    /// The driver is starting TLS; it answers with `tls_established`.
+    TlsPending,
+    /// Logged in or closing: the machine has nothing more to say.
+    Finished,
+}
+
+/// The SMTP client-side machine.
+#[derive(Debug)]
+pub struct SmtpClient {
+    opts: ClientOptions,
+    state: State,
+    client_name: Option<String>,
+    commands: usize,
+    failures: usize,
+}
+
+impl SmtpClient {
+    pub fn new(opts: ClientOptions) -> Self {
+        Self {
+            opts,
+            state: State::Command,
+            client_name: None,
+            commands: 0,
+            failures: 0,
+        }
+    }
+
+    pub fn greeting(&self) -> Vec<u8> {
+        format!("220 {} ESMTP mailgate ready\r\n", self.hostname()).into_bytes()
+    }
+
+    /// The name the client gave in its last EHLO or HELO.
+    pub fn client_name(&self) -> Option<&str> {
+        self.client_name.as_deref()
+    }
+
+    fn hostname(&self) -> String {
+        sanitize(&self.opts.hostname, MAX_CLIENT_NAME).replace(' ', "")
+    }
+
+    /// Parses at most one command or SASL line off the front of `input`.
+    pub fn step(&mut self, input: &mut BytesMut) -> ClientStep {
+        if matches!(
+            self.state,
+            State::LoginPending | State::TlsPending | State::Finished
+        ) {
+            return ClientStep::NeedMore;
+        }
+        let line = match take_line(input, self.opts.limits.max_line) {
+            Line::Incomplete => return ClientStep::NeedMore,
+            Line::TooLong => {
+                return self.close(
+                    "500 5.5.2 Line too long, closing connection\r\n",
+                    "line too long",
+                );
+            }
+            Line::Complete(line) => line,
+        };
+        match std::mem::replace(&mut self.state, State::Command) {
+            State::PlainResponse => self.plain(sasl::decode_response(&line)),
+            State::LoginUser => self.login_user(&line),
+            State::LoginPassword { user } => self.login_password(user, &line),
+            _ => self.command(&line),
+        }
+    }
+
+    fn command(&mut self, line: &[u8]) -> ClientStep {
+        self.commands += 1;
+        if self.commands > self.opts.limits.max_commands {
+            return self.close(
+                "421 4.7.0 Too many commands before login, closing connection\r\n",
+                "too many commands",
+            );
+        }
+        let (verb, rest) = verb_and_rest(line);
+        match verb.as_str() {
+            "EHLO" => self.hello(rest, true),
+            "HELO" => self.hello(rest, false),
+            "AUTH" if self.client_name.is_none() => reply("503 5.5.1 EHLO first\r\n"),
+            "AUTH" if self.tls_required() => {
+                reply("530 5.7.0 Must issue a STARTTLS command first\r\n")
+            }
+            "AUTH" => self.auth(rest),
+            "STARTTLS" => self.starttls(rest),
+            "RSET" | "NOOP" => reply("250 2.0.0 OK\r\n"),
+            "QUIT" => self.close("221 2.0.0 Bye\r\n", "client quit"),
+            "MAIL" | "RCPT" | "DATA" | "BDAT" => reply("530 5.7.0 Authentication required\r\n"),
+            _ => reply("500 5.5.2 Command not recognized\r\n"),
+        }
+    }
+
+    fn tls_required(&self) -> bool {
+        self.opts.require_tls_for_auth && !self.opts.tls_active
+    }
+
+    fn starttls_offered(&self) -> bool {
+        self.opts.starttls_available && !self.opts.tls_active
+    }
+
+    /// EHLO and HELO (RFC 5321 §4.1.1.1); the name must be printable ASCII.
+    fn hello(&mut self, rest: &[u8], extended: bool) -> ClientStep {
+        let name = rest
+            .split(|&b| b == b' ')
+            .find(|w| !w.is_empty())
+            .unwrap_or_default();
+        if name.is_empty() || name.len() > MAX_CLIENT_NAME || !name.iter().all(u8::is_ascii_graphic)
+        {
+            let verb = if extended { "EHLO" } else { "HELO" };
+            return ClientStep::Reply(
+                format!("501 5.5.4 Syntax: {verb} hostname\r\n").into_bytes(),
+            );
+        }
+        self.client_name = Some(String::from_utf8_lossy(name).into_owned());
+        if !extended {
+            return ClientStep::Reply(format!("250 {}\r\n", self.hostname()).into_bytes());
+        }
+        let mut lines = vec![
+            self.hostname(),
+            "PIPELINING".into(),
+            "8BITMIME".into(),
+            "ENHANCEDSTATUSCODES".into(),
+        ];
+        if !self.tls_required() {
+            lines.push("AUTH PLAIN LOGIN".into());
+        }
+        if self.starttls_offered() {
+            lines.push("STARTTLS".into());
+        }
+        ClientStep::Reply(multi_line(250, &lines))
+    }
+
+    /// RFC 4954 §4: `AUTH mechanism [initial-response]`.
+    fn auth(&mut self, rest: &[u8]) -> ClientStep {
+        let (mechanism, initial) = verb_and_rest(rest);
+        let initial = (!initial.is_empty()).then_some(initial);
+        match (mechanism.as_str(), initial) {
+            ("", _) => reply("501 5.5.4 Syntax: AUTH mechanism\r\n"),
+            ("PLAIN", Some(ir)) => self.plain(sasl::decode_response(ir)),
+            ("PLAIN", None) => {
+                self.state = State::PlainResponse;
+                reply("334 \r\n")
+            }
+            ("LOGIN", Some(ir)) => self.login_user(ir),
+            ("LOGIN", None) => {
+                self.state = State::LoginUser;
+                ClientStep::Reply(format!("334 {LOGIN_USERNAME_PROMPT}\r\n").into_bytes())
+            }
+            _ => reply("504 5.5.4 Unrecognized authentication type\r\n"),
+        }
+    }
+
+    fn plain(&mut self, message: Result<Vec<u8>, SaslError>) -> ClientStep {
+        let message = Secret::new(match message {
+            Ok(message) => message,
+            Err(e) => return sasl_error(e),
+        });
+        match sasl::decode_plain(message.expose()) {
+            Ok(credentials) => self.login(credentials),
+            Err(e) => sasl_error(e),
+        }
+    }
+
+    fn login_user(&mut self, line: &[u8]) -> ClientStep {
+        match sasl::decode_login_field(line) {
+            Ok(user) if !user.is_empty() => {
+                self.state = State::LoginPassword { user };
+                ClientStep::Reply(format!("334 {LOGIN_PASSWORD_PROMPT}\r\n").into_bytes())
+            }
+            Ok(_) => sasl_error(SaslError::Malformed),
+            Err(e) => sasl_error(e),
+        }
+    }
+
+    fn login_password(&mut self, user: String, line: &[u8]) -> ClientStep {
+        match sasl::decode_login_field(line) {
+            Ok(password) => self.login(Credentials {
+                username: user,
+                authzid: None,
+                password: Secret::new(password),
+            }),
+            Err(e) => sasl_error(e),
+        }
+    }
+
+    /// RFC 3207 §4: no parameters; refused when TLS is on or not configured.
+    fn starttls(&mut self, rest: &[u8]) -> ClientStep {
+        if !rest.is_empty() {
+            return reply("501 5.5.4 Syntax: STARTTLS\r\n");
+        }
+        if self.opts.tls_active {
+            return reply("503 5.5.1 TLS already active\r\n");
+        }
+        if !self.opts.starttls_available {
+            return reply("502 5.5.1 STARTTLS not available\r\n");
+        }
+        self.state = State::TlsPending;
+        ClientStep::StartTls(b"220 2.0.0 Ready to start TLS\r\n".to_vec())
+    }
+
+    fn login(&mut self, credentials: Credentials) -> ClientStep {
+        self.state = State::LoginPending;
+        ClientStep::Login(credentials)
+    }
+
+    fn close(&mut self, reply: &str, reason: &'static str) -> ClientStep {
+        self.state = State::Finished;
+        ClientStep::Close {
+            reply: reply.as_bytes().to_vec(),
+            reason,
+        }
+    }
+
+    /// TLS is up: forget the EHLO name and require a new EHLO (RFC 3207 §4.2).
+    pub fn tls_established(&mut self) {
+        self.opts.tls_active = true;
+        self.client_name = None;
+        self.state = State::Command;
+    }
+
+    /// Answers a failed login; closes after `max_auth_failures`.
+    pub fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
+        self.failures += 1;
+        self.state = State::Command;
+        let reply = failure_reply(failure);
+        if self.failures >= self.opts.limits.max_auth_failures {
+            self.state = State::Finished;
+            return ClientStep::Close {
+                reply,
+                reason: "too many failed logins",
+            };
+        }
+        ClientStep::Reply(reply)
+    }
+
+    /// Passes the upstream's `235` line on; the relay takes over after it.
+    pub fn login_succeeded(&mut self, up: &UpstreamSuccess) -> Vec<u8> {
+        self.state = State::Finished;
+        let line = sanitize_bytes(&up.line, MAX_REPLY_TEXT);
+        let line = if line.starts_with("235") {
+            line
+        } else {
+            "235 2.7.0 Authentication successful".to_owned()
+        };
+        format!("{line}\r\n").into_bytes()
+    }
+
+    /// RFC 5321 §4.5.3.2: a server that gives up on a client says 421.
+    pub fn timeout_reply(&self) -> Vec<u8> {
+        format!(
+            "421 4.4.2 {} Timeout waiting for login, closing connection\r\n",
+            self.hostname()
+        )
+        .into_bytes()
+    }
+
+    pub fn shutdown_reply(&self) -> Vec<u8> {
+        format!("421 4.3.2 {} Service shutting down\r\n", self.hostname()).into_bytes()
+    }
+}
+
+/// DESIGN.md's error table, SMTP column (RFC 4954 §6).
+fn failure_reply(failure: &LoginFailure) -> Vec<u8> {
+    let text = |t: &str| sanitize(t, MAX_REPLY_TEXT);
+    let line = match failure {
+        LoginFailure::BadCredentials => {
+            "535 5.7.8 Authentication failed: unknown account or wrong local password".to_owned()
+        }
+        LoginFailure::NeedsAuthorisation(how) => format!("535 5.7.8 {}", text(how)),
+        LoginFailure::Temporary(why) => format!("454 4.7.0 {}", text(why)),
+        LoginFailure::UpstreamRejected(why) => {
+            format!("535 5.7.8 Upstream refused the login: {}", text(why))
+        }
+    };
+    format!("{line}\r\n").into_bytes()
+}
+
+/// RFC 4954 §4: a cancelled exchange is refused with 501; so is bad base64.
+fn sasl_error(e: SaslError) -> ClientStep {
+    reply(match e {
+        SaslError::Cancelled => "501 5.0.0 Authentication cancelled\r\n",
+        SaslError::TooLong => "500 5.5.6 Authentication exchange line is too long\r\n",
+        SaslError::Base64 => "501 5.5.2 Cannot decode response\r\n",
+        SaslError::Malformed => "501 5.5.2 Malformed authentication response\r\n",
+    })
+}
+
+/// `code-line` ... `code line`, RFC 5321 §4.2.1.
+fn multi_line(code: u16, lines: &[String]) -> Vec<u8> {
+    let mut out = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+        out.push_str(&format!("{code}{sep}{line}\r\n"));
+    }
+    out.into_bytes()
+}
+
+fn reply(text: &str) -> ClientStep {
+    ClientStep::Reply(text.as_bytes().to_vec())
+}
