@@ -61,7 +61,10 @@ impl Pop3Client {
         b"+OK mailgate POP3 ready\r\n".to_vec()
     }
 
-    /// Parses at most one command or SASL line off the front of `input`.
+    /// Parses at most one command or SASL line off the front of `input` and
+    /// leaves every later byte there. While a login or TLS upgrade is pending,
+    /// and once finished, it answers `NeedMore` and touches nothing.
+    /// The line may hold a password, so its copy is zeroed when dropped.
     pub fn step(&mut self, input: &mut BytesMut) -> ClientStep {
         if matches!(
             self.state,
@@ -72,14 +75,15 @@ impl Pop3Client {
         let line = match take_line(input, self.opts.limits.max_line) {
             Line::Incomplete => return ClientStep::NeedMore,
             Line::TooLong => return self.close("-ERR Line too long\r\n", "line too long"),
-            Line::Complete(line) => line,
+            Line::Complete(line) => Secret::new(line),
         };
+        let line = line.expose();
         match std::mem::replace(&mut self.state, State::Command) {
-            State::PlainResponse => self.plain(sasl::decode_response(&line)),
-            State::LoginUser => self.login_user(&line),
-            State::LoginPassword { user } => self.login_password(user, &line),
-            State::Pass { user } => self.command(&line, Some(user)),
-            _ => self.command(&line, None),
+            State::PlainResponse => self.plain(sasl::decode_response(line)),
+            State::LoginUser => self.login_user(line),
+            State::LoginPassword { user } => self.login_password(user, line),
+            State::Pass { user } => self.command(line, Some(user)),
+            _ => self.command(line, None),
         }
     }
 

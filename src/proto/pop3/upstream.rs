@@ -175,6 +175,10 @@ impl Pop3Upstream {
     }
 }
 
+/// Response codes that mean "try again later": RFC 3206 §4 (`SYS/TEMP`),
+/// RFC 2449 §8.1 (`IN-USE`, `LOGIN-DELAY`).
+const TEMPORARY_CODES: [&str; 3] = ["[SYS/TEMP]", "[IN-USE]", "[LOGIN-DELAY]"];
+
 /// Sorts a `-ERR` by its RFC 3206 code and Microsoft's throttling text.
 fn classify_err(text: &[u8], reason: Option<String>) -> UpstreamRejection {
     let text = text_of(text);
@@ -182,12 +186,14 @@ fn classify_err(text: &[u8], reason: Option<String>) -> UpstreamRejection {
         return UpstreamRejection::Throttled { text, backoff };
     }
     let upper = text.to_ascii_uppercase();
-    if upper.starts_with("[SYS/TEMP]") || upper.starts_with("[IN-USE]") {
+    if TEMPORARY_CODES.iter().any(|code| upper.starts_with(code)) {
         return UpstreamRejection::Unavailable(text);
     }
     match reason {
-        Some(reason) => UpstreamRejection::AuthFailed(format!("{text} ({reason})")),
-        None => UpstreamRejection::AuthFailed(text),
+        Some(reason) if !reason.is_empty() => {
+            UpstreamRejection::AuthFailed(format!("{text} ({reason})"))
+        }
+        _ => UpstreamRejection::AuthFailed(text),
     }
 }
 

@@ -140,7 +140,11 @@ fn auth_failed() {
 
 #[test]
 fn temporary_and_in_use_are_unavailable() {
-    for text in ["[SYS/TEMP] try later", "[IN-USE] mailbox locked"] {
+    for text in [
+        "[SYS/TEMP] try later",
+        "[IN-USE] mailbox locked",
+        "[LOGIN-DELAY] wait",
+    ] {
         run(false, |t| {
             to_token(t);
             let expected = UpstreamRejection::Unavailable(text.into());

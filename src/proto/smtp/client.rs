@@ -73,7 +73,10 @@ impl SmtpClient {
         sanitize(&self.opts.hostname, MAX_CLIENT_NAME).replace(' ', "")
     }
 
-    /// Parses at most one command or SASL line off the front of `input`.
+    /// Parses at most one command or SASL line off the front of `input` and
+    /// leaves every later byte there. While a login or TLS upgrade is pending,
+    /// and once finished, it answers `NeedMore` and touches nothing.
+    /// The line may hold a password, so its copy is zeroed when dropped.
     pub fn step(&mut self, input: &mut BytesMut) -> ClientStep {
         if matches!(
             self.state,
@@ -89,13 +92,14 @@ impl SmtpClient {
                     "line too long",
                 );
             }
-            Line::Complete(line) => line,
+            Line::Complete(line) => Secret::new(line),
         };
+        let line = line.expose();
         match std::mem::replace(&mut self.state, State::Command) {
-            State::PlainResponse => self.plain(sasl::decode_response(&line)),
-            State::LoginUser => self.login_user(&line),
-            State::LoginPassword { user } => self.login_password(user, &line),
-            _ => self.command(&line),
+            State::PlainResponse => self.plain(sasl::decode_response(line)),
+            State::LoginUser => self.login_user(line),
+            State::LoginPassword { user } => self.login_password(user, line),
+            _ => self.command(line),
         }
     }
 

@@ -190,8 +190,10 @@ fn auth_refusal(reply: &Reply, reason: Option<String>) -> UpstreamRejection {
         return UpstreamRejection::SmtpAuthDisabled(text);
     }
     match reason {
-        Some(reason) => UpstreamRejection::AuthFailed(format!("{text} ({reason})")),
-        None => UpstreamRejection::AuthFailed(text),
+        Some(reason) if !reason.is_empty() => {
+            UpstreamRejection::AuthFailed(format!("{text} ({reason})"))
+        }
+        _ => UpstreamRejection::AuthFailed(text),
     }
 }
 

@@ -268,3 +268,29 @@ fn token_never_appears_in_rejections_or_debug() {
         );
     });
 }
+
+#[test]
+fn ehlo_refusals() {
+    run(true, |t| {
+        assert_eq!(t.send(b"220 hi\r\n"), vec![send("EHLO scanner.local\r\n")]);
+        let expected = UpstreamRejection::Unavailable("421 4.3.2 shutting down".into());
+        assert_eq!(t.send(b"421 4.3.2 shutting down\r\n"), rejected(expected));
+    });
+    run(true, |t| {
+        assert_eq!(t.send(b"220 hi\r\n"), vec![send("EHLO scanner.local\r\n")]);
+        let expected =
+            UpstreamRejection::Protocol("unexpected answer to EHLO: 501 5.5.4 bad name".into());
+        assert_eq!(t.send(b"501 5.5.4 bad name\r\n"), rejected(expected));
+    });
+}
+
+#[test]
+fn empty_challenge_adds_no_reason() {
+    run(false, |t| {
+        assert_eq!(t.send(b"220 hi\r\n"), vec![send("EHLO scanner.local\r\n")]);
+        assert_eq!(t.send(b"250-mx\r\n250 AUTH XOAUTH2\r\n"), vec![auth_line()]);
+        assert_eq!(t.send(b"334 \r\n"), vec![send("\r\n")]);
+        let expected = UpstreamRejection::AuthFailed("535 5.7.8 no".into());
+        assert_eq!(t.send(b"535 5.7.8 no\r\n"), rejected(expected));
+    });
+}
