@@ -54,9 +54,54 @@ macro_rules! client_machine {
     };
 }
 
+client_machine!(crate::proto::pop3::Pop3Client);
+
+impl ClientMachine for crate::proto::smtp::SmtpClient {
+    fn greeting(&self) -> Vec<u8> {
+        Self::greeting(self)
+    }
+    fn step(&mut self, input: &mut BytesMut) -> ClientStep {
+        Self::step(self, input)
+    }
+    fn tls_established(&mut self) {
+        Self::tls_established(self)
+    }
+    fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
+        Self::login_failed(self, failure)
+    }
+    fn login_succeeded(&mut self, upstream: &UpstreamSuccess) -> Vec<u8> {
+        Self::login_succeeded(self, upstream)
+    }
+    fn timeout_reply(&self) -> Vec<u8> {
+        Self::timeout_reply(self)
+    }
+    fn shutdown_reply(&self) -> Vec<u8> {
+        Self::shutdown_reply(self)
+    }
+    fn client_name(&self) -> Option<String> {
+        Self::client_name(self).map(str::to_owned)
+    }
+}
+
+macro_rules! upstream_machine {
+    ($ty:ty) => {
+        impl UpstreamMachine for $ty {
+            fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
+                <$ty>::step(self, input)
+            }
+        }
+    };
+}
+
+upstream_machine!(crate::proto::pop3::Pop3Upstream);
+upstream_machine!(crate::proto::smtp::SmtpUpstream);
+
 pub fn client_machine(protocol: Protocol, options: ClientOptions) -> Box<dyn ClientMachine> {
-    let _ = (protocol, options);
-    todo!("wired when the protocol machines land")
+    match protocol {
+        Protocol::Imap => todo!("IMAP machine not merged yet"),
+        Protocol::Pop3 => Box::new(crate::proto::pop3::Pop3Client::new(options)),
+        Protocol::Smtp => Box::new(crate::proto::smtp::SmtpClient::new(options)),
+    }
 }
 
 pub fn upstream_machine(
@@ -65,6 +110,13 @@ pub fn upstream_machine(
     starttls: bool,
     client_name: Option<String>,
 ) -> Box<dyn UpstreamMachine> {
-    let _ = (protocol, login, starttls, client_name);
-    todo!("wired when the protocol machines land")
+    match protocol {
+        Protocol::Imap => todo!("IMAP machine not merged yet"),
+        Protocol::Pop3 => Box::new(crate::proto::pop3::Pop3Upstream::new(login, starttls)),
+        Protocol::Smtp => Box::new(crate::proto::smtp::SmtpUpstream::new(
+            login,
+            starttls,
+            client_name.unwrap_or_default(),
+        )),
+    }
 }

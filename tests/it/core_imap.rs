@@ -42,8 +42,8 @@ async fn fetch_after_login(c: &mut Client, tag: &str) {
     );
     c.send("f1 FETCH 1 BODY[]\r\n").await;
     let head = c.line().await;
-    assert_eq!(head, "* 1 FETCH (BODY[] {24}");
-    assert_eq!(c.read_exact(24).await, b"Subject: hi\r\n\r\nhello\r\n");
+    assert_eq!(head, "* 1 FETCH (BODY[] {22}");
+    assert_eq!(c.read_exact(22).await, b"Subject: hi\r\n\r\nhello\r\n");
     assert_eq!(c.line().await, ")");
     assert!(c.line().await.starts_with("f1 OK"));
     c.send("z LOGOUT\r\n").await;

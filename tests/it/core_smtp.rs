@@ -6,7 +6,13 @@ use crate::support::fake_upstream::{Mode, Proto, Verdict};
 use crate::support::proxy::{Proxy, Setup};
 
 async fn proxy(local_tls: &'static str, upstream_mode: Mode) -> Proxy {
-    Proxy::start(Setup { proto: Proto::Smtp, local_tls, upstream_mode, extra: "" }).await
+    Proxy::start(Setup {
+        proto: Proto::Smtp,
+        local_tls,
+        upstream_mode,
+        extra: "",
+    })
+    .await
 }
 
 async fn connect(p: &Proxy, local_tls: &str) -> Client {
@@ -25,7 +31,11 @@ async fn connect(p: &Proxy, local_tls: &str) -> Client {
     }
     c.send("EHLO legacy.client\r\n").await;
     let ehlo = c.until("250 ").await;
-    assert!(ehlo.iter().any(|l| l.contains("AUTH") && l.contains("PLAIN") && l.contains("LOGIN")), "{ehlo:?}");
+    assert!(
+        ehlo.iter()
+            .any(|l| l.contains("AUTH") && l.contains("PLAIN") && l.contains("LOGIN")),
+        "{ehlo:?}"
+    );
     c
 }
 
@@ -42,8 +52,25 @@ async fn send_mail(p: &Proxy, c: &mut Client) {
     assert!(c.line().await.starts_with("250"));
     c.send("QUIT\r\n").await;
     assert!(c.line().await.starts_with("221"));
-    assert!(p.upstream.state.messages.lock().unwrap().iter().any(|m| m == b"Subject: test\r\n\r\nbody\r\n"));
-    assert!(p.upstream.state.ehlo_names.lock().unwrap().iter().all(|n| n == "legacy.client"), "client EHLO replayed upstream");
+    assert!(
+        p.upstream
+            .state
+            .messages
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m == b"Subject: test\r\n\r\nbody\r\n")
+    );
+    assert!(
+        p.upstream
+            .state
+            .ehlo_names
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|n| n == "legacy.client"),
+        "client EHLO replayed upstream"
+    );
 }
 
 #[tokio::test]
@@ -75,9 +102,13 @@ async fn every_login_form_over_every_local_tls_mode() {
 async fn pipelined_mail_after_auth_is_forwarded() {
     let p = proxy("none", Mode::StartTls).await;
     let mut c = connect(&p, "none").await;
-    c.send("AUTH PLAIN AGFsaWNlAGNvcnJlY3QgaG9yc2U=\r\nMAIL FROM:<alice@example.test>\r\n").await;
+    c.send("AUTH PLAIN AGFsaWNlAGNvcnJlY3QgaG9yc2U=\r\nMAIL FROM:<alice@example.test>\r\n")
+        .await;
     assert!(c.line().await.starts_with("235"));
-    assert!(c.line().await.starts_with("250"), "pipelined MAIL FROM answered by upstream");
+    assert!(
+        c.line().await.starts_with("250"),
+        "pipelined MAIL FROM answered by upstream"
+    );
 }
 
 #[tokio::test]
@@ -87,7 +118,10 @@ async fn smtp_auth_disabled_names_the_fix() {
     let mut c = connect(&p, "none").await;
     c.send("AUTH PLAIN AGFsaWNlAGNvcnJlY3QgaG9yc2U=\r\n").await;
     let l = c.line().await;
-    assert!(l.starts_with("535") && l.contains("SmtpClientAuthenticationDisabled"), "{l}");
+    assert!(
+        l.starts_with("535") && l.contains("SmtpClientAuthenticationDisabled"),
+        "{l}"
+    );
 }
 
 #[tokio::test]
