@@ -13,21 +13,35 @@
 //! Around them: [`config`] (two-stage loading), [`tls`] (local certificates and
 //! upstream verification), [`oauth`] (the grants), [`secret`] (redacted values).
 
-pub mod accounts;
-pub mod admin;
-pub mod cli;
-pub mod config;
-pub mod enrol;
-pub mod fsutil;
-pub mod guard;
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        reason = "tests fail loudly by design"
+    )
+)]
+
+// A connection's path, in order.
 pub mod listener;
-pub mod logging;
-pub mod oauth;
-pub mod proto;
-pub mod relay;
-pub mod secret;
-pub mod serve;
 pub mod session;
-pub mod tls;
+pub mod proto;
+pub mod guard;
+pub mod accounts;
 pub mod token;
+pub mod oauth;
 pub mod upstream;
+pub mod relay;
+
+// Around it.
+pub mod config;
+pub mod tls;
+pub mod secret;
+pub mod fsutil;
+pub mod logging;
+
+// Commands.
+pub mod cli;
+pub mod serve;
+pub mod enrol;
+pub mod admin;

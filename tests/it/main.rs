@@ -1,4 +1,9 @@
 //! The integration test binary: one module per area.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly by design"
+)]
 
 #[path = "../support/mod.rs"]
 mod support;
