@@ -71,6 +71,7 @@ block_service_starts() {
         cp -p "${POLICY}" "${POLICY_BACKUP}"
     fi
     trap restore_policy EXIT
+    trap 'exit 130' INT TERM HUP
     POLICY_INSTALLED=1
     printf '#!/bin/sh\n# temporary, installed by mailgate scripts/install-test-deps.sh\nexit 101\n' >"${POLICY}"
     chmod 0755 "${POLICY}"

@@ -184,6 +184,14 @@ for name, token in (("bad", bad), ("long", long_tok)):
     m, typ = login(token)
     print(name, typ)
     m.shutdown()
+import base64
+m = imaplib.IMAP4_SSL("127.0.0.1", int(port), ssl_context=ctx, timeout=10)
+ir = base64.b64encode(("user=%s\x01auth=Bearer %s\x01\x01" % (user, bad)).encode())
+m.send(b"x1 AUTHENTICATE XOAUTH2 " + ir + b"\r\n")
+print("sasl-ir-challenge", m.readline().decode().strip()[:2])
+m.send(b"\r\n")
+print("sasl-ir-final", m.readline().decode().strip())
+m.shutdown()
 "#;
 
 #[test]
@@ -215,6 +223,8 @@ fn imaplib_xoauth2_accepts_good_and_long_tokens_refuses_bad_and_idles() {
     );
     assert!(out.contains("bad NO"), "{context}");
     assert!(out.contains("long OK"), "{context}");
+    assert!(out.contains("sasl-ir-challenge +"), "{context}");
+    assert!(out.contains("sasl-ir-final x1 NO"), "{context}");
 }
 
 #[test]
@@ -312,6 +322,49 @@ fn smtp_requires_starttls_before_auth_and_delivers_with_xoauth2() {
         let text = String::from_utf8_lossy(&message);
         assert!(text.contains("hello over submission"), "{text}");
     }
+}
+
+const LARGE: &str = r#"
+import smtplib, ssl, sys, base64
+port, ca, user, tok, rcpt, size = sys.argv[1:7]
+ctx = ssl.create_default_context(cafile=ca)
+s = smtplib.SMTP("127.0.0.1", int(port), timeout=60)
+s.starttls(context=ctx)
+s.ehlo("client.example.test")
+print("size", s.esmtp_features.get("size"))
+xo = base64.b64encode(("user=%s\x01auth=Bearer %s\x01\x01" % (user, tok)).encode()).decode()
+print("auth", s.docmd("AUTH", "XOAUTH2 " + xo)[0])
+line = b"x" * 76 + b"\r\n"
+body = line * (int(size) // len(line) + 1)
+msg = b"Subject: large\r\n\r\n" + body
+print("refused", s.sendmail(user, [rcpt], msg))
+s.quit()
+"#;
+
+/// Microsoft accepts messages up to about 35 MB; mailgate must relay them.
+const LARGE_MESSAGE_LEN: usize = 30 * 1024 * 1024;
+
+#[test]
+fn submission_accepts_and_delivers_a_30_mb_message() {
+    let stub = IntrospectStub::start();
+    let servers = start(&stub, &StartOptions::default());
+    let port = servers.submission_port().to_string();
+    let ca = servers.ca_pem_path().display().to_string();
+    let size = LARGE_MESSAGE_LEN.to_string();
+    let out = python(LARGE, &[&port, &ca, ALICE, &token(ALICE), BOB, &size]);
+    let context = format!("{out}\n{}", servers.logs());
+    assert!(
+        out.contains("auth 235") && out.contains("refused {}"),
+        "{context}"
+    );
+    let message = servers
+        .wait_for_delivery(BOB, DELIVERY_TIMEOUT)
+        .unwrap_or_else(|| panic!("30 MB message not delivered\n{context}"));
+    let body_bytes = message.iter().filter(|b| **b == b'x').count();
+    assert!(
+        body_bytes >= LARGE_MESSAGE_LEN / 78 * 76,
+        "{body_bytes} body bytes"
+    );
 }
 
 #[test]

@@ -148,7 +148,9 @@ impl MailServers {
         self.maildirs.seed(&self.maildir(user), message)
     }
 
-    /// Waits for the next message delivered (via SMTP → LMTP) to `user`.
+    /// Waits for the next message delivered (via SMTP → LMTP) to `user`,
+    /// returning the maildir file: Dovecot stores it with LF line endings and
+    /// its own `Return-Path`/`Received` headers on top.
     pub fn wait_for_delivery(&self, user: &str, timeout: Duration) -> Option<Vec<u8>> {
         self.maildirs
             .wait_for_delivery(&self.maildir(user), timeout)
