@@ -1,0 +1,404 @@
+//! The legacy client's side of IMAP, from the greeting until it has given
+//! credentials (RFC 9051 §6.1–§6.2, not-authenticated state).
+//!
+//! mailgate answers as a server of its own until the login succeeds: its
+//! capabilities, its STARTTLS, its LOGIN and AUTHENTICATE (PLAIN, RFC 4616;
+//! LOGIN; SASL-IR, RFC 4959). Everything else a client may send before login is
+//! refused with BAD, because nothing can be relayed before there is an upstream.
+//!
+//! Once credentials are handed out ([`ClientStep::Login`]) the machine stops
+//! reading: pipelined bytes stay in the caller's buffer, to be read again after
+//! [`ImapClient::login_failed`] or forwarded upstream after
+//! [`ImapClient::login_succeeded`].
+//!
+//! A line longer than `max_line` closes the connection instead of being skipped:
+//! the part that was not read may end in a literal announcement, and guessing
+//! wrong would run literal data (possibly a password) as commands.
+//! While `require_tls_for_auth` holds and TLS is not active, LOGINDISABLED is
+//! advertised and credentials are refused with `[PRIVACYREQUIRED]`
+//! (RFC 9051 §6.2.3, §7.1) before they are even parsed.
+
+use bytes::BytesMut;
+
+use super::command::{Assembler, Assembly, Command, Token};
+use super::text::{capability_list, sanitise};
+use crate::proto::line::{Line, take_line};
+use crate::proto::sasl::{self, SaslError};
+use crate::proto::{ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess};
+use crate::secret::Secret;
+
+/// The client-side IMAP machine. See the module documentation.
+#[derive(Debug)]
+pub struct ImapClient {
+    opts: ClientOptions,
+    state: State,
+    commands: usize,
+    failures: usize,
+}
+
+#[derive(Debug)]
+enum State {
+    ExpectCommand(Assembler),
+    /// AUTHENTICATE is waiting for the client's answer to a `+` challenge.
+    ExpectSaslResponse {
+        tag: String,
+        wait: SaslWait,
+    },
+    /// Credentials are with the driver; nothing is read until it reports back.
+    AwaitLoginResult {
+        tag: String,
+        verb: &'static str,
+    },
+    /// Logged in or closed.
+    Done,
+}
+
+#[derive(Debug)]
+enum SaslWait {
+    Plain,
+    LoginUsername,
+    LoginPassword(String),
+}
+
+impl ImapClient {
+    pub fn new(opts: ClientOptions) -> Self {
+        Self {
+            opts,
+            state: State::ExpectCommand(Assembler::default()),
+            commands: 0,
+            failures: 0,
+        }
+    }
+
+    /// The untagged greeting, with mailgate's capabilities (RFC 9051 §7.1.1).
+    pub fn greeting(&self) -> Vec<u8> {
+        format!(
+            "* OK [CAPABILITY {}] mailgate IMAP4rev1 ready\r\n",
+            self.capabilities()
+        )
+        .into()
+    }
+
+    /// Reads at most one command (or one SASL response) off the front of `input`.
+    pub fn step(&mut self, input: &mut BytesMut) -> ClientStep {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::ExpectCommand(mut assembler) => {
+                let outcome = assembler.step(input, &self.opts.limits);
+                self.state = State::ExpectCommand(assembler);
+                self.on_assembly(outcome)
+            }
+            State::ExpectSaslResponse { tag, wait } => self.sasl_response(input, tag, wait),
+            waiting @ (State::AwaitLoginResult { .. } | State::Done) => {
+                self.state = waiting;
+                ClientStep::NeedMore
+            }
+        }
+    }
+
+    /// TLS is now active on the client connection (after [`ClientStep::StartTls`]).
+    pub fn tls_established(&mut self) {
+        self.opts.tls_active = true;
+    }
+
+    /// The login failed: the tagged NO, or the NO and a BYE once the client has
+    /// used up `max_auth_failures` (temporary failures count too, so that a
+    /// client cannot retry an unavailable upstream without end).
+    pub fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
+        let tag = self.take_login_tag();
+        self.state = State::ExpectCommand(Assembler::default());
+        self.failures = self.failures.saturating_add(1);
+        let reply = format!("{tag} NO {}\r\n", failure_text(failure));
+        if self.failures < self.opts.limits.max_auth_failures {
+            return ClientStep::Reply(reply.into());
+        }
+        self.state = State::Done;
+        ClientStep::Close {
+            reply: format!("{reply}* BYE Too many failed logins\r\n").into(),
+            reason: "too many failed logins",
+        }
+    }
+
+    /// The login succeeded upstream: the tagged OK for the client, carrying the
+    /// upstream's capabilities when known (RFC 9051 §7.1, CAPABILITY code).
+    pub fn login_succeeded(&mut self, up: &UpstreamSuccess) -> Vec<u8> {
+        let verb = match &self.state {
+            State::AwaitLoginResult { verb, .. } => *verb,
+            _ => "LOGIN",
+        };
+        let tag = self.take_login_tag();
+        self.state = State::Done;
+        let code = up
+            .capabilities
+            .as_deref()
+            .and_then(|caps| capability_list(caps.as_bytes()))
+            .map(|caps| format!("[CAPABILITY {caps}] "))
+            .unwrap_or_default();
+        format!("{tag} OK {code}{verb} completed\r\n").into()
+    }
+
+    /// Sent when the client took too long to log in (RFC 9051 §5.4 autologout).
+    pub fn timeout_reply(&self) -> Vec<u8> {
+        b"* BYE Autologout; idle for too long\r\n".to_vec()
+    }
+
+    pub fn shutdown_reply(&self) -> Vec<u8> {
+        b"* BYE mailgate is shutting down\r\n".to_vec()
+    }
+
+    fn take_login_tag(&mut self) -> String {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::AwaitLoginResult { tag, .. } => tag,
+            other => {
+                self.state = other;
+                "*".to_owned()
+            }
+        }
+    }
+
+    fn login_disabled(&self) -> bool {
+        self.opts.require_tls_for_auth && !self.opts.tls_active
+    }
+
+    fn capabilities(&self) -> String {
+        let mut caps = String::from("IMAP4rev1 SASL-IR LITERAL+ ID");
+        if self.opts.starttls_available && !self.opts.tls_active {
+            caps.push_str(" STARTTLS");
+        }
+        caps.push_str(if self.login_disabled() {
+            " LOGINDISABLED"
+        } else {
+            " AUTH=PLAIN AUTH=LOGIN"
+        });
+        caps
+    }
+
+    fn on_assembly(&mut self, outcome: Assembly) -> ClientStep {
+        match outcome {
+            Assembly::NeedMore => ClientStep::NeedMore,
+            Assembly::SendContinuation => {
+                ClientStep::Reply(b"+ Ready for literal data\r\n".to_vec())
+            }
+            Assembly::Fatal(text) => self.close(text),
+            Assembly::Bad { tag, text } => {
+                self.counted(|_| ClientStep::Reply(bad(tag.as_deref().unwrap_or("*"), text)))
+            }
+            Assembly::Complete(command) => self.counted(|me| me.dispatch(command)),
+        }
+    }
+
+    /// Counts one command against `max_commands` before running it.
+    fn counted(&mut self, run: impl FnOnce(&mut Self) -> ClientStep) -> ClientStep {
+        self.commands = self.commands.saturating_add(1);
+        if self.commands > self.opts.limits.max_commands {
+            return self.close("Too many commands before login");
+        }
+        run(self)
+    }
+
+    fn close(&mut self, text: &'static str) -> ClientStep {
+        self.state = State::Done;
+        ClientStep::Close {
+            reply: format!("* BYE {text}\r\n").into(),
+            reason: text,
+        }
+    }
+
+    fn dispatch(&mut self, command: Command) -> ClientStep {
+        let tag = command.tag.as_str();
+        let Some(verb) = command.verb() else {
+            return ClientStep::Reply(bad(tag, "Missing command"));
+        };
+        let no_args = command.args().is_empty();
+        match verb.as_str() {
+            "CAPABILITY" | "NOOP" | "LOGOUT" | "STARTTLS" if !no_args => {
+                ClientStep::Reply(bad(tag, "Unexpected arguments"))
+            }
+            "CAPABILITY" => ClientStep::Reply(
+                format!(
+                    "* CAPABILITY {}\r\n{tag} OK CAPABILITY completed\r\n",
+                    self.capabilities()
+                )
+                .into(),
+            ),
+            "NOOP" => ClientStep::Reply(format!("{tag} OK NOOP completed\r\n").into()),
+            "ID" => ClientStep::Reply(
+                format!("* ID (\"name\" \"mailgate\")\r\n{tag} OK ID completed\r\n").into(),
+            ),
+            "LOGOUT" => {
+                self.state = State::Done;
+                ClientStep::Close {
+                    reply: format!("* BYE mailgate logging out\r\n{tag} OK LOGOUT completed\r\n")
+                        .into(),
+                    reason: "client logged out",
+                }
+            }
+            "STARTTLS" => self.starttls(tag),
+            "LOGIN" | "AUTHENTICATE" if self.login_disabled() => ClientStep::Reply(
+                format!("{tag} NO [PRIVACYREQUIRED] Log in only after STARTTLS\r\n").into(),
+            ),
+            "LOGIN" => self.login_command(&command),
+            "AUTHENTICATE" => self.authenticate(&command),
+            _ => ClientStep::Reply(bad(tag, "Command not allowed before login")),
+        }
+    }
+
+    fn starttls(&mut self, tag: &str) -> ClientStep {
+        if self.opts.tls_active {
+            return ClientStep::Reply(bad(tag, "TLS is already active"));
+        }
+        if !self.opts.starttls_available {
+            return ClientStep::Reply(bad(tag, "STARTTLS is not available"));
+        }
+        ClientStep::StartTls(format!("{tag} OK Begin TLS negotiation now\r\n").into())
+    }
+
+    fn login_command(&mut self, command: &Command) -> ClientStep {
+        let tag = command.tag.clone();
+        let [user, pass] = command.args() else {
+            return ClientStep::Reply(bad(&tag, "LOGIN expects a user name and a password"));
+        };
+        let (Some(user), Some(pass)) = (user.astring(), pass.astring()) else {
+            return ClientStep::Reply(bad(&tag, "LOGIN expects a user name and a password"));
+        };
+        let (Ok(user), Ok(pass)) = (std::str::from_utf8(user), std::str::from_utf8(pass)) else {
+            return ClientStep::Reply(bad(&tag, "User name and password must be UTF-8"));
+        };
+        let credentials = Credentials {
+            username: user.to_owned(),
+            authzid: None,
+            password: Secret::new(pass.to_owned()),
+        };
+        self.login(tag, "LOGIN", credentials)
+    }
+
+    fn authenticate(&mut self, command: &Command) -> ClientStep {
+        let tag = command.tag.clone();
+        let (mechanism, initial) = match command.args() {
+            [m] => (m.atom(), None),
+            [m, Token::Atom(initial)] => (m.atom(), Some(initial.expose().as_slice())),
+            _ => return ClientStep::Reply(bad(&tag, "AUTHENTICATE expects a mechanism")),
+        };
+        let mechanism = mechanism
+            .map(<[u8]>::to_ascii_uppercase)
+            .unwrap_or_default();
+        match (mechanism.as_slice(), initial) {
+            (b"PLAIN", None) => self.challenge(tag, SaslWait::Plain, ""),
+            (b"PLAIN", Some(initial)) => self.plain(tag, initial),
+            (b"LOGIN", None) => {
+                self.challenge(tag, SaslWait::LoginUsername, sasl::LOGIN_USERNAME_PROMPT)
+            }
+            (b"LOGIN", Some(initial)) => self.login_username(tag, initial),
+            _ => ClientStep::Reply(
+                format!("{tag} NO Unsupported authentication mechanism\r\n").into(),
+            ),
+        }
+    }
+
+    fn challenge(&mut self, tag: String, wait: SaslWait, prompt: &str) -> ClientStep {
+        self.state = State::ExpectSaslResponse { tag, wait };
+        ClientStep::Reply(format!("+ {prompt}\r\n").into())
+    }
+
+    fn sasl_response(&mut self, input: &mut BytesMut, tag: String, wait: SaslWait) -> ClientStep {
+        let line = match take_line(input, self.opts.limits.max_line) {
+            Line::Complete(line) => Secret::new(line),
+            Line::Incomplete => {
+                self.state = State::ExpectSaslResponse { tag, wait };
+                return ClientStep::NeedMore;
+            }
+            Line::TooLong => return self.close("Line too long"),
+        };
+        self.state = State::ExpectCommand(Assembler::default());
+        match wait {
+            SaslWait::Plain => self.plain(tag, line.expose()),
+            SaslWait::LoginUsername => self.login_username(tag, line.expose()),
+            SaslWait::LoginPassword(username) => match sasl::decode_login_field(line.expose()) {
+                Ok(password) => {
+                    let password = Secret::new(password);
+                    self.login(
+                        tag,
+                        "AUTHENTICATE",
+                        Credentials {
+                            username,
+                            authzid: None,
+                            password,
+                        },
+                    )
+                }
+                Err(e) => sasl_failed(&tag, &e),
+            },
+        }
+    }
+
+    fn plain(&mut self, tag: String, response: &[u8]) -> ClientStep {
+        let message = match sasl::decode_response(response) {
+            Ok(message) => Secret::new(message),
+            Err(e) => return sasl_failed(&tag, &e),
+        };
+        match sasl::decode_plain(message.expose()) {
+            Ok(credentials) => self.login(tag, "AUTHENTICATE", credentials),
+            Err(e) => sasl_failed(&tag, &e),
+        }
+    }
+
+    fn login_username(&mut self, tag: String, response: &[u8]) -> ClientStep {
+        match sasl::decode_login_field(response) {
+            Ok(username) if username.is_empty() => ClientStep::Reply(bad(&tag, "Empty user name")),
+            Ok(username) => {
+                let wait = SaslWait::LoginPassword(username);
+                self.challenge(tag, wait, sasl::LOGIN_PASSWORD_PROMPT)
+            }
+            Err(e) => sasl_failed(&tag, &e),
+        }
+    }
+
+    fn login(&mut self, tag: String, verb: &'static str, credentials: Credentials) -> ClientStep {
+        if credentials.username.is_empty() {
+            return ClientStep::Reply(bad(&tag, "Empty user name"));
+        }
+        self.state = State::AwaitLoginResult { tag, verb };
+        ClientStep::Login(credentials)
+    }
+}
+
+fn bad(tag: &str, text: &str) -> Vec<u8> {
+    format!("{tag} BAD {text}\r\n").into()
+}
+
+fn sasl_failed(tag: &str, error: &SaslError) -> ClientStep {
+    let text = match error {
+        SaslError::Cancelled => "Authentication cancelled",
+        SaslError::TooLong => "SASL response too long",
+        SaslError::Base64 => "SASL response is not valid base64",
+        SaslError::Malformed => "Malformed SASL response",
+    };
+    ClientStep::Reply(bad(tag, text))
+}
+
+/// DESIGN.md's error table: never say "wrong password" when it isn't.
+fn failure_text(failure: &LoginFailure) -> String {
+    match failure {
+        LoginFailure::BadCredentials => {
+            "[AUTHENTICATIONFAILED] Authentication failed: unknown account or wrong local password"
+                .to_owned()
+        }
+        LoginFailure::NeedsAuthorisation(hint) => format!(
+            "[AUTHENTICATIONFAILED] {}",
+            sanitise(hint.as_bytes(), "The account must be authorised again")
+        ),
+        LoginFailure::Temporary(text) => {
+            format!(
+                "[UNAVAILABLE] {}",
+                sanitise(text.as_bytes(), "Temporarily unavailable")
+            )
+        }
+        LoginFailure::UpstreamRejected(text) => format!(
+            "[AUTHENTICATIONFAILED] Upstream refused the login: {}",
+            sanitise(text.as_bytes(), "no reason given")
+        ),
+    }
+}
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

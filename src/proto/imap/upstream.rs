@@ -1,0 +1,336 @@
+//! mailgate's login to the provider's IMAP server with SASL XOAUTH2.
+//!
+//! Greeting (RFC 9051 §7.1.1), optional STARTTLS (§6.2.1), then
+//! `AUTHENTICATE XOAUTH2` (§6.2.2) with the initial response on the command line
+//! (SASL-IR, RFC 4959) when the server allows it, else as the answer to its `+`.
+//!
+//! Capability knowledge comes only from the greeting's `[CAPABILITY ...]` code.
+//! Without one (Microsoft's greeting has none) SASL-IR is assumed, as Microsoft
+//! supports it. When STARTTLS is used, the pre-TLS list must not be trusted
+//! (§6.2.1 has clients discard it), and servers often list no AUTH= mechanism
+//! before TLS, so a missing `AUTH=XOAUTH2` only rejects the login on a
+//! connection that is not upgraded; SASL-IR is still taken from the list, since
+//! the two-step form it otherwise falls back to works everywhere.
+//!
+//! After the STARTTLS OK, bytes still buffered were sent in plaintext and are
+//! dropped (RFC 9051 §11.1 command injection), and no second greeting comes.
+//! A provider answering a bad token with a `+ <base64 JSON>` challenge gets an
+//! empty line so it sends its final NO; the JSON becomes part of the reason.
+//! Every line is bounded by [`MAX_UPSTREAM_LINE`]; the number of lines is bounded
+//! by the driver's login timeout. The token never appears in a rejection.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+
+use super::response::{Response, capabilities_in_code, code, parse};
+use super::text::{capability_list, has_capability, sanitise};
+use crate::proto::line::{Line, take_line};
+use crate::proto::sasl;
+use crate::proto::{
+    MAX_UPSTREAM_LINE, UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess,
+};
+use crate::secret::Secret;
+
+/// Longest back-off taken from a throttling reply; a larger one is capped.
+pub const MAX_UPSTREAM_BACKOFF: Duration = Duration::from_secs(60 * 60);
+
+/// The upstream-side IMAP machine. See the module documentation.
+#[derive(Debug)]
+pub struct ImapUpstream {
+    login: UpstreamLogin,
+    starttls: bool,
+    state: State,
+    next_tag: u32,
+    capabilities: Option<String>,
+    challenge: Option<String>,
+}
+
+#[derive(Debug)]
+enum State {
+    ExpectGreeting,
+    ExpectStartTlsOk {
+        tag: String,
+        sasl_ir: bool,
+    },
+    /// TLS is up; the next step sends AUTHENTICATE without reading anything.
+    SendAuthenticate {
+        sasl_ir: bool,
+    },
+    /// Two-step form: waiting for the `+` that asks for the initial response.
+    ExpectContinuation {
+        tag: String,
+    },
+    ExpectAuthResult {
+        tag: String,
+    },
+    Done,
+}
+
+impl ImapUpstream {
+    pub fn new(login: UpstreamLogin, starttls: bool) -> Self {
+        Self {
+            login,
+            starttls,
+            state: State::ExpectGreeting,
+            next_tag: 1,
+            capabilities: None,
+            challenge: None,
+        }
+    }
+
+    /// Reads upstream lines off the front of `input` until there is something
+    /// to do; each pass consumes one line, so this ends with the buffer.
+    pub fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
+        loop {
+            let state = std::mem::replace(&mut self.state, State::Done);
+            let line = match state {
+                State::SendAuthenticate { sasl_ir } => return self.authenticate(sasl_ir),
+                State::Done => return UpstreamStep::NeedMore,
+                _ => match take_line(input, MAX_UPSTREAM_LINE) {
+                    Line::Complete(line) => line,
+                    Line::Incomplete => {
+                        self.state = state;
+                        return UpstreamStep::NeedMore;
+                    }
+                    Line::TooLong => {
+                        return rejected(UpstreamRejection::Protocol(format!(
+                            "upstream sent a line longer than {MAX_UPSTREAM_LINE} bytes"
+                        )));
+                    }
+                },
+            };
+            let Some(response) = parse(&line) else {
+                return rejected(UpstreamRejection::Protocol(
+                    "upstream sent an empty line".into(),
+                ));
+            };
+            if let Some(step) = self.on_response(state, &line, response, input) {
+                return step;
+            }
+        }
+    }
+
+    fn on_response(
+        &mut self,
+        state: State,
+        line: &[u8],
+        response: Response<'_>,
+        input: &mut BytesMut,
+    ) -> Option<UpstreamStep> {
+        match state {
+            State::ExpectGreeting => Some(self.greeting(response)),
+            State::ExpectStartTlsOk { tag, sasl_ir } => match response {
+                Response::Tagged {
+                    tag: t,
+                    status,
+                    rest,
+                } if t == tag.as_bytes() => {
+                    if status != "OK" {
+                        let why = sanitise(rest, "no reason given");
+                        let text = format!("upstream refused STARTTLS: {why}");
+                        return Some(rejected(UpstreamRejection::Protocol(text)));
+                    }
+                    input.clear();
+                    self.state = State::SendAuthenticate { sasl_ir };
+                    Some(UpstreamStep::StartTls)
+                }
+                other => self.untagged(other, State::ExpectStartTlsOk { tag, sasl_ir }),
+            },
+            State::ExpectContinuation { tag } => match response {
+                Response::Continuation(_) => {
+                    self.state = State::ExpectAuthResult { tag };
+                    Some(UpstreamStep::Send(self.initial_response(b"")))
+                }
+                other => {
+                    self.auth_result(tag, line, other, |tag| State::ExpectContinuation { tag })
+                }
+            },
+            State::ExpectAuthResult { tag } => match response {
+                Response::Continuation(data) => Some(self.error_challenge(tag, data)),
+                other => self.auth_result(tag, line, other, |tag| State::ExpectAuthResult { tag }),
+            },
+            State::SendAuthenticate { .. } | State::Done => None,
+        }
+    }
+
+    fn greeting(&mut self, response: Response<'_>) -> UpstreamStep {
+        let rest = match response {
+            Response::Untagged { kind, rest } if kind == "OK" => rest,
+            Response::Untagged { kind, rest } if kind == "BYE" => {
+                return rejected(temporary(rest));
+            }
+            Response::Untagged { kind, .. } if kind == "PREAUTH" => {
+                let text = "upstream greeted with PREAUTH; cannot log in with XOAUTH2";
+                return rejected(UpstreamRejection::Protocol(text.into()));
+            }
+            _ => {
+                let text = "upstream did not send an IMAP greeting";
+                return rejected(UpstreamRejection::Protocol(text.into()));
+            }
+        };
+        let capabilities = capabilities_in_code(rest);
+        let caps = capabilities.as_deref();
+        if !self.starttls && caps.is_some_and(|c| !has_capability(c, "AUTH=XOAUTH2")) {
+            let text = "upstream does not offer AUTH=XOAUTH2";
+            return rejected(UpstreamRejection::Protocol(text.into()));
+        }
+        let sasl_ir = caps.is_none_or(|c| has_capability(c, "SASL-IR"));
+        if !self.starttls {
+            return self.authenticate(sasl_ir);
+        }
+        let tag = self.tag();
+        let command = format!("{tag} STARTTLS\r\n").into_bytes();
+        self.state = State::ExpectStartTlsOk { tag, sasl_ir };
+        UpstreamStep::Send(Secret::new(command))
+    }
+
+    fn authenticate(&mut self, sasl_ir: bool) -> UpstreamStep {
+        let tag = self.tag();
+        let command = format!("{tag} AUTHENTICATE XOAUTH2");
+        if sasl_ir {
+            let mut prefix = command.into_bytes();
+            prefix.push(b' ');
+            self.state = State::ExpectAuthResult { tag };
+            UpstreamStep::Send(self.initial_response(&prefix))
+        } else {
+            self.state = State::ExpectContinuation { tag };
+            UpstreamStep::Send(Secret::new(format!("{command}\r\n").into_bytes()))
+        }
+    }
+
+    /// `prefix`, the base64 XOAUTH2 initial response, CRLF: built in one
+    /// allocation so no stray copy of the token is left behind.
+    fn initial_response(&self, prefix: &[u8]) -> Secret<Vec<u8>> {
+        let encoded = sasl::encode_xoauth2(&self.login.user, &self.login.access_token);
+        let mut bytes = Vec::with_capacity(prefix.len() + encoded.expose().len() + 2);
+        bytes.extend_from_slice(prefix);
+        bytes.extend_from_slice(encoded.expose().as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+        Secret::new(bytes)
+    }
+
+    fn error_challenge(&mut self, tag: String, data: &[u8]) -> UpstreamStep {
+        if self.challenge.is_some() {
+            let text = "upstream sent a second XOAUTH2 challenge";
+            return rejected(UpstreamRejection::Protocol(text.into()));
+        }
+        let json = sasl::decode_xoauth2_challenge(data);
+        self.challenge = Some(sanitise(json.as_bytes(), "empty challenge"));
+        self.state = State::ExpectAuthResult { tag };
+        UpstreamStep::Send(Secret::new(b"\r\n".to_vec()))
+    }
+
+    /// The answer to AUTHENTICATE, or untagged data before it (then the
+    /// machine keeps waiting in `wait(tag)`).
+    fn auth_result(
+        &mut self,
+        tag: String,
+        line: &[u8],
+        response: Response<'_>,
+        wait: fn(String) -> State,
+    ) -> Option<UpstreamStep> {
+        let (status, rest) = match response {
+            Response::Tagged {
+                tag: t,
+                status,
+                rest,
+            } if t == tag.as_bytes() => (status, rest),
+            Response::Tagged { .. } | Response::Continuation(_) => {
+                let text = "upstream sent an unexpected response during login";
+                return Some(rejected(UpstreamRejection::Protocol(text.into())));
+            }
+            other => return self.untagged(other, wait(tag)),
+        };
+        let rejection = match status.as_str() {
+            "OK" => {
+                let capabilities = capabilities_in_code(rest).or_else(|| self.capabilities.take());
+                return Some(UpstreamStep::Authenticated(UpstreamSuccess {
+                    line: line.to_vec(),
+                    capabilities,
+                }));
+            }
+            "NO" if code(rest).is_some_and(|(name, _)| name == "UNAVAILABLE") => temporary(rest),
+            "NO" if is_throttled(rest) => temporary(rest),
+            "NO" | "BAD" => UpstreamRejection::AuthFailed(self.with_challenge(rest)),
+            _ => {
+                let text = "upstream answered AUTHENTICATE with an unknown status";
+                UpstreamRejection::Protocol(text.into())
+            }
+        };
+        Some(rejected(rejection))
+    }
+
+    /// Untagged data while waiting for a tagged answer: BYE ends the login,
+    /// CAPABILITY is remembered, anything else is skipped.
+    fn untagged(&mut self, response: Response<'_>, wait: State) -> Option<UpstreamStep> {
+        match response {
+            Response::Untagged { kind, rest } if kind == "BYE" => Some(rejected(temporary(rest))),
+            Response::Untagged { kind, rest } => {
+                if kind == "CAPABILITY" {
+                    self.capabilities = capability_list(rest);
+                }
+                self.state = wait;
+                None
+            }
+            _ => {
+                let text = "upstream sent an unexpected response during login";
+                Some(rejected(UpstreamRejection::Protocol(text.into())))
+            }
+        }
+    }
+
+    fn with_challenge(&self, rest: &[u8]) -> String {
+        let text = sanitise(rest, "authentication failed");
+        match &self.challenge {
+            Some(challenge) => format!("{text} ({challenge})"),
+            None => text,
+        }
+    }
+
+    fn tag(&mut self) -> String {
+        let tag = format!("mg{}", self.next_tag);
+        self.next_tag = self.next_tag.saturating_add(1);
+        tag
+    }
+}
+
+fn rejected(rejection: UpstreamRejection) -> UpstreamStep {
+    UpstreamStep::Rejected(rejection)
+}
+
+/// A NO or BYE that means "later": throttling (with its back-off) or unavailable.
+fn temporary(rest: &[u8]) -> UpstreamRejection {
+    let text = sanitise(rest, "upstream is unavailable");
+    if is_throttled(rest) {
+        let backoff = backoff(&text);
+        return UpstreamRejection::Throttled { text, backoff };
+    }
+    UpstreamRejection::Unavailable(text)
+}
+
+fn is_throttled(rest: &[u8]) -> bool {
+    let text = sanitise(rest, "").to_ascii_lowercase();
+    text.contains("request is throttled")
+}
+
+/// Microsoft's `Suggested Backoff Time: N milliseconds`, capped.
+fn backoff(text: &str) -> Option<Duration> {
+    const LABEL: &str = "suggested backoff time:";
+    let lower = text.to_ascii_lowercase();
+    let after = &lower[lower.find(LABEL)? + LABEL.len()..];
+    let digits: String = after
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    if digits.is_empty() {
+        return None;
+    }
+    let millis = digits.parse::<u64>().unwrap_or(u64::MAX);
+    Some(Duration::from_millis(millis).min(MAX_UPSTREAM_BACKOFF))
+}
+
+#[cfg(test)]
+#[path = "upstream_tests.rs"]
+mod tests;
