@@ -20,12 +20,9 @@
 
 use bytes::BytesMut;
 
-use super::command::{Assembler, Assembly, Command, Token};
+use super::command::{Assembler, Assembly, Command};
 use super::text::{capability_list, sanitise};
-use crate::proto::line::{Line, take_line};
-use crate::proto::sasl::{self, SaslError};
-use crate::proto::{ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess};
-use crate::secret::Secret;
+use crate::proto::{ClientOptions, ClientStep, LoginFailure, UpstreamSuccess};
 
 /// The client-side IMAP machine. See the module documentation.
 #[derive(Debug)]
@@ -251,128 +248,10 @@ impl ImapClient {
         }
         ClientStep::StartTls(format!("{tag} OK Begin TLS negotiation now\r\n").into())
     }
-
-    fn login_command(&mut self, command: &Command) -> ClientStep {
-        let tag = command.tag.clone();
-        let [user, pass] = command.args() else {
-            return ClientStep::Reply(bad(&tag, "LOGIN expects a user name and a password"));
-        };
-        let (Some(user), Some(pass)) = (user.astring(), pass.astring()) else {
-            return ClientStep::Reply(bad(&tag, "LOGIN expects a user name and a password"));
-        };
-        let (Ok(user), Ok(pass)) = (std::str::from_utf8(user), std::str::from_utf8(pass)) else {
-            return ClientStep::Reply(bad(&tag, "User name and password must be UTF-8"));
-        };
-        let credentials = Credentials {
-            username: user.to_owned(),
-            authzid: None,
-            password: Secret::new(pass.to_owned()),
-        };
-        self.login(tag, "LOGIN", credentials)
-    }
-
-    fn authenticate(&mut self, command: &Command) -> ClientStep {
-        let tag = command.tag.clone();
-        let (mechanism, initial) = match command.args() {
-            [m] => (m.atom(), None),
-            [m, Token::Atom(initial)] => (m.atom(), Some(initial.expose().as_slice())),
-            _ => return ClientStep::Reply(bad(&tag, "AUTHENTICATE expects a mechanism")),
-        };
-        let mechanism = mechanism
-            .map(<[u8]>::to_ascii_uppercase)
-            .unwrap_or_default();
-        match (mechanism.as_slice(), initial) {
-            (b"PLAIN", None) => self.challenge(tag, SaslWait::Plain, ""),
-            (b"PLAIN", Some(initial)) => self.plain(tag, initial),
-            (b"LOGIN", None) => {
-                self.challenge(tag, SaslWait::LoginUsername, sasl::LOGIN_USERNAME_PROMPT)
-            }
-            (b"LOGIN", Some(initial)) => self.login_username(tag, initial),
-            _ => ClientStep::Reply(
-                format!("{tag} NO Unsupported authentication mechanism\r\n").into(),
-            ),
-        }
-    }
-
-    fn challenge(&mut self, tag: String, wait: SaslWait, prompt: &str) -> ClientStep {
-        self.state = State::ExpectSaslResponse { tag, wait };
-        ClientStep::Reply(format!("+ {prompt}\r\n").into())
-    }
-
-    fn sasl_response(&mut self, input: &mut BytesMut, tag: String, wait: SaslWait) -> ClientStep {
-        let line = match take_line(input, self.opts.limits.max_line) {
-            Line::Complete(line) => Secret::new(line),
-            Line::Incomplete => {
-                self.state = State::ExpectSaslResponse { tag, wait };
-                return ClientStep::NeedMore;
-            }
-            Line::TooLong => return self.close("Line too long"),
-        };
-        self.state = State::ExpectCommand(Assembler::default());
-        match wait {
-            SaslWait::Plain => self.plain(tag, line.expose()),
-            SaslWait::LoginUsername => self.login_username(tag, line.expose()),
-            SaslWait::LoginPassword(username) => match sasl::decode_login_field(line.expose()) {
-                Ok(password) => {
-                    let password = Secret::new(password);
-                    self.login(
-                        tag,
-                        "AUTHENTICATE",
-                        Credentials {
-                            username,
-                            authzid: None,
-                            password,
-                        },
-                    )
-                }
-                Err(e) => sasl_failed(&tag, &e),
-            },
-        }
-    }
-
-    fn plain(&mut self, tag: String, response: &[u8]) -> ClientStep {
-        let message = match sasl::decode_response(response) {
-            Ok(message) => Secret::new(message),
-            Err(e) => return sasl_failed(&tag, &e),
-        };
-        match sasl::decode_plain(message.expose()) {
-            Ok(credentials) => self.login(tag, "AUTHENTICATE", credentials),
-            Err(e) => sasl_failed(&tag, &e),
-        }
-    }
-
-    fn login_username(&mut self, tag: String, response: &[u8]) -> ClientStep {
-        match sasl::decode_login_field(response) {
-            Ok(username) if username.is_empty() => ClientStep::Reply(bad(&tag, "Empty user name")),
-            Ok(username) => {
-                let wait = SaslWait::LoginPassword(username);
-                self.challenge(tag, wait, sasl::LOGIN_PASSWORD_PROMPT)
-            }
-            Err(e) => sasl_failed(&tag, &e),
-        }
-    }
-
-    fn login(&mut self, tag: String, verb: &'static str, credentials: Credentials) -> ClientStep {
-        if credentials.username.is_empty() {
-            return ClientStep::Reply(bad(&tag, "Empty user name"));
-        }
-        self.state = State::AwaitLoginResult { tag, verb };
-        ClientStep::Login(credentials)
-    }
 }
 
 fn bad(tag: &str, text: &str) -> Vec<u8> {
     format!("{tag} BAD {text}\r\n").into()
-}
-
-fn sasl_failed(tag: &str, error: &SaslError) -> ClientStep {
-    let text = match error {
-        SaslError::Cancelled => "Authentication cancelled",
-        SaslError::TooLong => "SASL response too long",
-        SaslError::Base64 => "SASL response is not valid base64",
-        SaslError::Malformed => "Malformed SASL response",
-    };
-    ClientStep::Reply(bad(tag, text))
 }
 
 /// DESIGN.md's error table: never say "wrong password" when it isn't.
@@ -398,6 +277,9 @@ fn failure_text(failure: &LoginFailure) -> String {
         ),
     }
 }
+
+#[path = "client_auth.rs"]
+mod auth;
 
 #[cfg(test)]
 #[path = "client_tests.rs"]

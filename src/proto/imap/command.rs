@@ -20,7 +20,7 @@
 //! would help nobody.
 
 use bytes::{Buf, BytesMut};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::text::is_atom;
 use crate::proto::ClientLimits;
@@ -106,10 +106,17 @@ struct Partial {
     pending: Option<PendingLiteral>,
 }
 
-#[derive(Debug)]
+/// A literal still arriving; it may be a password, so it is zeroed on drop
+/// and its Debug shows only its progress.
 struct PendingLiteral {
     data: Vec<u8>,
     len: usize,
+}
+
+impl std::fmt::Debug for PendingLiteral {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PendingLiteral({}/{} bytes)", self.data.len(), self.len)
+    }
 }
 
 impl Drop for PendingLiteral {
@@ -282,13 +289,14 @@ fn tokenise(mut rest: &[u8], out: &mut Vec<Token>) -> Result<(), &'static str> {
 }
 
 fn quoted(mut rest: &[u8]) -> Result<(Token, &[u8]), &'static str> {
-    let mut value = Vec::new();
+    let mut value = Zeroizing::new(Vec::new());
     loop {
         match rest {
             [b'"', after @ ..] => {
                 if !after.first().is_none_or(|&b| b == b' ' || b == b')') {
                     return Err("Missing space after quoted string");
                 }
+                let value = std::mem::take(&mut *value);
                 return Ok((Token::Quoted(Secret::new(value)), after));
             }
             [b'\\', c @ (b'"' | b'\\'), after @ ..] => {

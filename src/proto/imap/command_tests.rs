@@ -98,3 +98,19 @@ fn quoted_strings_reject_cr_and_nul() {
         );
     }
 }
+
+#[test]
+fn debug_never_shows_literal_bytes() {
+    let mut assembler = Assembler::default();
+    let mut buf = BytesMut::from(&b"t LOGIN alice {8+}\r\nhunt"[..]);
+    assert_eq!(
+        assembler.step(&mut buf, &ClientLimits::default()),
+        Assembly::NeedMore
+    );
+    let debug = format!("{assembler:?}");
+    assert!(debug.contains("PendingLiteral(4/8 bytes)"), "{debug}");
+    assert!(
+        !debug.contains("hunt") && !debug.contains("alice"),
+        "{debug}"
+    );
+}

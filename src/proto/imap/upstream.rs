@@ -17,7 +17,9 @@
 //! A provider answering a bad token with a `+ <base64 JSON>` challenge gets an
 //! empty line so it sends its final NO; the JSON becomes part of the reason.
 //! Every line is bounded by [`MAX_UPSTREAM_LINE`]; the number of lines is bounded
-//! by the driver's login timeout. The token never appears in a rejection.
+//! by the driver's login timeout. Responses are read line by line: nothing a
+//! provider sends before the tagged answer to AUTHENTICATE carries a literal.
+//! The token never appears in a rejection.
 
 use std::time::Duration;
 
