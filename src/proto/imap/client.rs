@@ -16,7 +16,8 @@
 //! wrong would run literal data (possibly a password) as commands.
 //! While `require_tls_for_auth` holds and TLS is not active, LOGINDISABLED is
 //! advertised and credentials are refused with `[PRIVACYREQUIRED]`
-//! (RFC 9051 §6.2.3, §7.1) before they are even parsed.
+//! (RFC 9051 §6.2.3, §7.1); a LOGIN announcing a synchronising literal is
+//! refused before the client is invited to send its password in the clear.
 
 use bytes::BytesMut;
 
@@ -81,6 +82,13 @@ impl ImapClient {
         match std::mem::replace(&mut self.state, State::Done) {
             State::ExpectCommand(mut assembler) => {
                 let outcome = assembler.step(input, &self.opts.limits);
+                if outcome == Assembly::SendContinuation
+                    && self.login_disabled()
+                    && let Some(tag) = assembler.abandon("LOGIN")
+                {
+                    self.state = State::ExpectCommand(assembler);
+                    return self.counted(|_| ClientStep::Reply(privacy_required(&tag)));
+                }
                 self.state = State::ExpectCommand(assembler);
                 self.on_assembly(outcome)
             }
@@ -101,8 +109,7 @@ impl ImapClient {
     /// used up `max_auth_failures` (temporary failures count too, so that a
     /// client cannot retry an unavailable upstream without end).
     pub fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
-        let tag = self.take_login_tag();
-        self.state = State::ExpectCommand(Assembler::default());
+        let tag = self.take_login_tag(State::ExpectCommand(Assembler::default()));
         self.failures = self.failures.saturating_add(1);
         let reply = format!("{tag} NO {}\r\n", failure_text(failure));
         if self.failures < self.opts.limits.max_auth_failures {
@@ -122,8 +129,7 @@ impl ImapClient {
             State::AwaitLoginResult { verb, .. } => *verb,
             _ => "LOGIN",
         };
-        let tag = self.take_login_tag();
-        self.state = State::Done;
+        let tag = self.take_login_tag(State::Done);
         let code = up
             .capabilities
             .as_deref()
@@ -142,8 +148,10 @@ impl ImapClient {
         b"* BYE mailgate is shutting down\r\n".to_vec()
     }
 
-    fn take_login_tag(&mut self) -> String {
-        match std::mem::replace(&mut self.state, State::Done) {
+    /// The tag of the login in flight, moving on to `next`; `*` (and no change)
+    /// if the driver reports a login the machine did not hand out.
+    fn take_login_tag(&mut self, next: State) -> String {
+        match std::mem::replace(&mut self.state, next) {
             State::AwaitLoginResult { tag, .. } => tag,
             other => {
                 self.state = other;
@@ -230,9 +238,9 @@ impl ImapClient {
                 }
             }
             "STARTTLS" => self.starttls(tag),
-            "LOGIN" | "AUTHENTICATE" if self.login_disabled() => ClientStep::Reply(
-                format!("{tag} NO [PRIVACYREQUIRED] Log in only after STARTTLS\r\n").into(),
-            ),
+            "LOGIN" | "AUTHENTICATE" if self.login_disabled() => {
+                ClientStep::Reply(privacy_required(tag))
+            }
             "LOGIN" => self.login_command(&command),
             "AUTHENTICATE" => self.authenticate(&command),
             _ => ClientStep::Reply(bad(tag, "Command not allowed before login")),
@@ -248,6 +256,11 @@ impl ImapClient {
         }
         ClientStep::StartTls(format!("{tag} OK Begin TLS negotiation now\r\n").into())
     }
+}
+
+/// RFC 9051 §6.2.3: LOGIN is refused while LOGINDISABLED is advertised.
+fn privacy_required(tag: &str) -> Vec<u8> {
+    format!("{tag} NO [PRIVACYREQUIRED] Log in only after STARTTLS\r\n").into()
 }
 
 fn bad(tag: &str, text: &str) -> Vec<u8> {

@@ -204,6 +204,27 @@ fn logindisabled_until_tls() {
 }
 
 #[test]
+fn logindisabled_never_invites_a_literal_password() {
+    let strict = ClientOptions {
+        starttls_available: true,
+        require_tls_for_auth: true,
+        ..opts()
+    };
+    let out = play(
+        strict,
+        &[feed(b"a LOGIN {5}\r\nb LOGIN alice {2}\r\nc NOOP\r\n")],
+    );
+    assert_eq!(
+        out,
+        [
+            "S: a NO [PRIVACYREQUIRED] Log in only after STARTTLS\r\n",
+            "S: b NO [PRIVACYREQUIRED] Log in only after STARTTLS\r\n",
+            "S: c OK NOOP completed\r\n",
+        ]
+    );
+}
+
+#[test]
 fn other_commands_and_bad_tags_are_refused() {
     let out = client(
         b"a SELECT INBOX\r\n* NOOP\r\n+a NOOP\r\n\r\nb\r\nc{ NOOP\r\n(x) NOOP\r\nok] NOOP\r\n",

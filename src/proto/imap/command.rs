@@ -150,6 +150,17 @@ impl Assembler {
         }
     }
 
+    /// Drops a command whose verb is `verb` while it waits for a synchronising
+    /// literal (the client sends nothing until invited) and returns its tag.
+    pub(super) fn abandon(&mut self, verb: &str) -> Option<String> {
+        let partial = self.partial.as_ref()?;
+        let first = partial.tokens.first()?.atom()?;
+        if !first.eq_ignore_ascii_case(verb.as_bytes()) {
+            return None;
+        }
+        self.partial.take().map(|p| p.tag)
+    }
+
     /// Moves pending literal bytes out of `input`; false while some are missing.
     fn fill_literal(&mut self, input: &mut BytesMut) -> bool {
         let Some(partial) = self.partial.as_mut() else {
