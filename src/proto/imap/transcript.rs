@@ -1,8 +1,9 @@
 //! Transcript driver for the machine tests. It plays a script against a fresh
 //! machine the way the session driver would (step until "need more", stop
 //! stepping while a login is in flight, drop buffered bytes at STARTTLS), once
-//! with each input chunk whole and once one byte at a time, checks that both
-//! runs saw the same, and returns what happened as readable lines.
+//! with each input chunk whole and again one byte (and a few bytes) at a time,
+//! checks that every run saw the same, and returns what happened as readable
+//! lines.
 
 use bytes::BytesMut;
 
@@ -45,14 +46,20 @@ pub(super) fn call<M: Machine>(f: impl Fn(&mut M) -> Option<M::Step> + 'static) 
 /// Steps a machine may take for one input before the test calls it stuck.
 const MAX_STEPS: usize = 10_000;
 
-/// Runs `script` whole and byte by byte; both runs must agree.
+/// Chunk sizes every script is replayed in, besides whole.
+const CHUNK_SIZES: [usize; 4] = [1, 2, 3, 7];
+
+/// Runs `script` whole, then byte by byte and in a few other chunk sizes;
+/// every run must agree.
 pub(super) fn run<M: Machine>(new: impl Fn() -> M, script: &[Action<M>]) -> Vec<String> {
     let whole = run_once(new(), script, usize::MAX);
-    let bytewise = run_once(new(), script, 1);
-    assert_eq!(
-        whole, bytewise,
-        "feeding one byte at a time changed the outcome"
-    );
+    for chunk in CHUNK_SIZES {
+        let chunked = run_once(new(), script, chunk);
+        assert_eq!(
+            whole, chunked,
+            "feeding {chunk} byte(s) at a time changed the outcome"
+        );
+    }
     whole
 }
 

@@ -128,14 +128,7 @@ impl ImapUpstream {
                     status,
                     rest,
                 } if t == tag.as_bytes() => {
-                    if status != "OK" {
-                        let why = sanitise(rest, "no reason given");
-                        let text = format!("upstream refused STARTTLS: {why}");
-                        return Some(rejected(UpstreamRejection::Protocol(text)));
-                    }
-                    input.clear();
-                    self.state = State::SendAuthenticate { sasl_ir };
-                    Some(UpstreamStep::StartTls)
+                    Some(self.starttls_answer(&status, rest, sasl_ir, input))
                 }
                 other => self.untagged(other, State::ExpectStartTlsOk { tag, sasl_ir }),
             },
@@ -185,6 +178,25 @@ impl ImapUpstream {
         let command = format!("{tag} STARTTLS\r\n").into_bytes();
         self.state = State::ExpectStartTlsOk { tag, sasl_ir };
         UpstreamStep::Send(Secret::new(command))
+    }
+
+    /// The tagged answer to STARTTLS. On OK, plaintext still buffered is
+    /// dropped: it arrived before TLS and may be injected.
+    fn starttls_answer(
+        &mut self,
+        status: &str,
+        rest: &[u8],
+        sasl_ir: bool,
+        input: &mut BytesMut,
+    ) -> UpstreamStep {
+        if status != "OK" {
+            let why = sanitise(rest, "no reason given");
+            let text = format!("upstream refused STARTTLS: {why}");
+            return rejected(UpstreamRejection::Protocol(text));
+        }
+        input.clear();
+        self.state = State::SendAuthenticate { sasl_ir };
+        UpstreamStep::StartTls
     }
 
     fn authenticate(&mut self, sasl_ir: bool) -> UpstreamStep {
