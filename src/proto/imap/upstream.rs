@@ -4,13 +4,12 @@
 //! `AUTHENTICATE XOAUTH2` (§6.2.2) with the initial response on the command line
 //! (SASL-IR, RFC 4959) when the server allows it, else as the answer to its `+`.
 //!
-//! Capability knowledge comes only from the greeting's `[CAPABILITY ...]` code.
-//! Without one (Microsoft's greeting has none) SASL-IR is assumed, as Microsoft
-//! supports it. When STARTTLS is used, the pre-TLS list must not be trusted
-//! (§6.2.1 has clients discard it), and servers often list no AUTH= mechanism
-//! before TLS, so a missing `AUTH=XOAUTH2` only rejects the login on a
-//! connection that is not upgraded; SASL-IR is still taken from the list, since
-//! the two-step form it otherwise falls back to works everywhere.
+//! Capability knowledge comes only from the greeting's `[CAPABILITY ...]` code,
+//! which decides whether XOAUTH2 is offered and SASL-IR may be used. Without
+//! one (Microsoft's greeting has none) SASL-IR is assumed, as Microsoft
+//! supports it. After STARTTLS the pre-TLS list is void (§6.2.1 has clients
+//! discard it; servers often list no AUTH= mechanism before TLS), so the
+//! upgraded connection is treated like one whose greeting had no list.
 //!
 //! After the STARTTLS OK, bytes still buffered were sent in plaintext and are
 //! dropped (RFC 9051 §11.1 command injection), and no second greeting comes.
@@ -53,12 +52,9 @@ enum State {
     ExpectGreeting,
     ExpectStartTlsOk {
         tag: String,
-        sasl_ir: bool,
     },
     /// TLS is up; the next step sends AUTHENTICATE without reading anything.
-    SendAuthenticate {
-        sasl_ir: bool,
-    },
+    SendAuthenticate,
     /// Two-step form: waiting for the `+` that asks for the initial response.
     ExpectContinuation {
         tag: String,
@@ -87,7 +83,7 @@ impl ImapUpstream {
         loop {
             let state = std::mem::replace(&mut self.state, State::Done);
             let line = match state {
-                State::SendAuthenticate { sasl_ir } => return self.authenticate(sasl_ir),
+                State::SendAuthenticate => return self.authenticate(true),
                 State::Done => return UpstreamStep::NeedMore,
                 _ => match take_line(input, MAX_UPSTREAM_LINE) {
                     Line::Complete(line) => line,
@@ -122,15 +118,13 @@ impl ImapUpstream {
     ) -> Option<UpstreamStep> {
         match state {
             State::ExpectGreeting => Some(self.greeting(response)),
-            State::ExpectStartTlsOk { tag, sasl_ir } => match response {
+            State::ExpectStartTlsOk { tag } => match response {
                 Response::Tagged {
                     tag: t,
                     status,
                     rest,
-                } if t == tag.as_bytes() => {
-                    Some(self.starttls_answer(&status, rest, sasl_ir, input))
-                }
-                other => self.untagged(other, State::ExpectStartTlsOk { tag, sasl_ir }),
+                } if t == tag.as_bytes() => Some(self.starttls_answer(&status, rest, input)),
+                other => self.untagged(other, State::ExpectStartTlsOk { tag }),
             },
             State::ExpectContinuation { tag } => match response {
                 Response::Continuation(_) => {
@@ -145,7 +139,7 @@ impl ImapUpstream {
                 Response::Continuation(data) => Some(self.error_challenge(tag, data)),
                 other => self.auth_result(tag, line, other, |tag| State::ExpectAuthResult { tag }),
             },
-            State::SendAuthenticate { .. } | State::Done => None,
+            State::SendAuthenticate | State::Done => None,
         }
     }
 
@@ -170,32 +164,25 @@ impl ImapUpstream {
             let text = "upstream does not offer AUTH=XOAUTH2";
             return rejected(UpstreamRejection::Protocol(text.into()));
         }
-        let sasl_ir = caps.is_none_or(|c| has_capability(c, "SASL-IR"));
         if !self.starttls {
-            return self.authenticate(sasl_ir);
+            return self.authenticate(caps.is_none_or(|c| has_capability(c, "SASL-IR")));
         }
         let tag = self.tag();
         let command = format!("{tag} STARTTLS\r\n").into_bytes();
-        self.state = State::ExpectStartTlsOk { tag, sasl_ir };
+        self.state = State::ExpectStartTlsOk { tag };
         UpstreamStep::Send(Secret::new(command))
     }
 
     /// The tagged answer to STARTTLS. On OK, plaintext still buffered is
     /// dropped: it arrived before TLS and may be injected.
-    fn starttls_answer(
-        &mut self,
-        status: &str,
-        rest: &[u8],
-        sasl_ir: bool,
-        input: &mut BytesMut,
-    ) -> UpstreamStep {
+    fn starttls_answer(&mut self, status: &str, rest: &[u8], input: &mut BytesMut) -> UpstreamStep {
         if status != "OK" {
             let why = sanitise(rest, "no reason given");
             let text = format!("upstream refused STARTTLS: {why}");
             return rejected(UpstreamRejection::Protocol(text));
         }
         input.clear();
-        self.state = State::SendAuthenticate { sasl_ir };
+        self.state = State::SendAuthenticate;
         UpstreamStep::StartTls
     }
 
