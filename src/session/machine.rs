@@ -54,6 +54,7 @@ macro_rules! client_machine {
     };
 }
 
+client_machine!(crate::proto::imap::ImapClient);
 client_machine!(crate::proto::pop3::Pop3Client);
 
 impl ClientMachine for crate::proto::smtp::SmtpClient {
@@ -93,12 +94,13 @@ macro_rules! upstream_machine {
     };
 }
 
+upstream_machine!(crate::proto::imap::ImapUpstream);
 upstream_machine!(crate::proto::pop3::Pop3Upstream);
 upstream_machine!(crate::proto::smtp::SmtpUpstream);
 
 pub fn client_machine(protocol: Protocol, options: ClientOptions) -> Box<dyn ClientMachine> {
     match protocol {
-        Protocol::Imap => todo!("IMAP machine not merged yet"),
+        Protocol::Imap => Box::new(crate::proto::imap::ImapClient::new(options)),
         Protocol::Pop3 => Box::new(crate::proto::pop3::Pop3Client::new(options)),
         Protocol::Smtp => Box::new(crate::proto::smtp::SmtpClient::new(options)),
     }
@@ -111,7 +113,7 @@ pub fn upstream_machine(
     client_name: Option<String>,
 ) -> Box<dyn UpstreamMachine> {
     match protocol {
-        Protocol::Imap => todo!("IMAP machine not merged yet"),
+        Protocol::Imap => Box::new(crate::proto::imap::ImapUpstream::new(login, starttls)),
         Protocol::Pop3 => Box::new(crate::proto::pop3::Pop3Upstream::new(login, starttls)),
         Protocol::Smtp => Box::new(crate::proto::smtp::SmtpUpstream::new(
             login,

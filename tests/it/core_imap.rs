@@ -274,6 +274,7 @@ async fn large_message_is_relayed_intact() {
     let got = c.read_exact(body.len()).await;
     assert!(got == body, "20 MiB message corrupted in transit");
     assert_eq!(c.line().await, ")");
+    assert!(c.line().await.starts_with("f OK"));
     // And the other way: APPEND a large literal.
     c.send(&format!("g APPEND INBOX {{{}+}}\r\n", body.len()))
         .await;
