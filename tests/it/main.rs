@@ -11,3 +11,4 @@ mod support;
 mod core_imap;
 mod core_pop3;
 mod core_smtp;
+mod servers_smoke;

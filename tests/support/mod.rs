@@ -6,4 +6,5 @@ pub mod certs;
 pub mod client;
 pub mod fake_upstream;
 pub mod proxy;
+pub mod servers;
 pub mod tokens;

@@ -3,8 +3,7 @@
 //! implicit-TLS IMAP and POP3 with SASL XOAUTH2, submission with STARTTLS
 //! required before AUTH, and tokens checked by introspection on every login.
 
-#[path = "support/servers/mod.rs"]
-mod servers;
+use crate::support::servers;
 
 use std::net::TcpListener;
 use std::process::{Command, Output};
