@@ -6,11 +6,14 @@
 
 pub mod crypto;
 mod fsutil;
+mod keep_warm;
 pub mod record;
+pub mod service;
+mod slot;
 pub mod store;
 mod store_types;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -166,6 +166,17 @@ impl Store {
         read_record(&self.path(&normalise(account)?))
     }
 
+    /// Identifies the file's current version cheaply (one `stat`), so a
+    /// running `serve` notices that `mailgate login` replaced it.
+    pub fn stamp(&self, account: &str) -> Result<Option<FileStamp>, StoreError> {
+        let path = self.path(&normalise(account)?);
+        match std::fs::metadata(&path) {
+            Ok(m) => Ok(Some(FileStamp::of(&m))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("read", &path)(e)),
+        }
+    }
+
     /// Unlocks with the local password: Argon2id, then the data key, then the
     /// tokens. Slow by design; call from a blocking thread. Never writes.
     pub fn unlock(&self, account: &str, password: &Secret<String>) -> Result<Unlocked, StoreError> {
@@ -345,6 +356,29 @@ impl Store {
 
     pub(super) fn path(&self, account: &str) -> PathBuf {
         self.accounts_dir.join(file_name(account))
+    }
+}
+
+/// Size, modification time and (on Unix) inode of a token file. Atomic
+/// replacement always makes a new inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(m: &std::fs::Metadata) -> FileStamp {
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(m);
+        #[cfg(not(unix))]
+        let inode = 0;
+        FileStamp {
+            len: m.len(),
+            modified: m.modified().ok(),
+            inode,
+        }
     }
 }
 
