@@ -16,7 +16,12 @@
 //! login whose HMAC matches costs microseconds. A password that does not
 //! match the HMAC gets the full Argon2id check, because `mailgate login` may
 //! have changed it. Unknown accounts run a dummy Argon2id so that they take
-//! as long as a wrong password.
+//! as long as a wrong password, and leave nothing behind in memory.
+//!
+//! A full check holds the account's lock, so a burst of first logins costs
+//! one Argon2id, not one each; a wrong password therefore delays the
+//! account's other cold logins by one Argon2id run, which the session
+//! layer's failed-login back-off keeps rare.
 
 mod warm;
 
@@ -151,6 +156,16 @@ impl Accounts {
         account: &str,
         password: &Secret<String>,
     ) -> Result<Unlocked, TokenError> {
+        if self
+            .store
+            .stamp(account)
+            .map_err(|e| store_error(account, e))?
+            .is_none()
+        {
+            let (store, pw) = (self.store.clone(), password.clone());
+            self.blocking_kdf(move || store.dummy_unlock(&pw)).await?;
+            return Err(TokenError::BadCredentials);
+        }
         let slot = self.slot(account)?;
         let mut slot = slot.lock().await;
         if let Some(held) = self.warm_hit(&mut slot, account, password)? {

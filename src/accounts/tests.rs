@@ -159,6 +159,11 @@ async fn warm_login_skips_argon2_and_still_checks_the_password() {
     assert_eq!(warm.record.key_id, first.record.key_id);
     assert_eq!(bad.unwrap_err(), TokenError::BadCredentials);
     assert_eq!(unknown.unwrap_err(), TokenError::BadCredentials);
+    assert_eq!(
+        accounts.slots.lock().unwrap().len(),
+        1,
+        "unknown names must not fill memory"
+    );
     assert!(accounts.unlock("alice@example.com", &pw).await.is_ok());
 }
 

@@ -4,9 +4,11 @@
 //! answer (DESIGN.md, error mapping): a temporary fault must never look like a
 //! wrong password.
 
+mod app_only;
 pub mod crypto;
 mod fsutil;
 mod keep_warm;
+mod layout;
 pub mod record;
 pub mod service;
 mod slot;

@@ -39,7 +39,7 @@ pub(super) struct Timing {
 pub struct TokenService {
     pub(super) accounts: Accounts,
     pub(super) timing: HashMap<String, Timing>,
-    default_provider: Option<String>,
+    pub(super) default_provider: Option<String>,
     pub(super) endpoints: HashMap<String, Arc<dyn TokenEndpoint>>,
     slots: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
     config_path: OnceLock<String>,
@@ -161,7 +161,8 @@ impl TokenService {
         }
         let current = self.reopen(held).await?;
         if current.record.state == AccountState::NeedsLogin {
-            return Err(self.needs_login(&account, "the stored sign-in was refused earlier"));
+            let why = "the stored sign-in was refused earlier";
+            return Err(self.needs_login(&account, why, false));
         }
         if !force && !s.seen_disk {
             s.seen_disk = true;
@@ -222,42 +223,7 @@ impl TokenService {
                     let hint = format!("the provider refused the stored sign-in ({e})");
                     self.mark(account, &key_id, AccountState::NeedsLogin, &e.to_string())
                         .await;
-                    Err(self.needs_login(account, &hint))
-                }
-            },
-        }
-    }
-
-    async fn app_only(&self, provider: &str) -> Result<Cached, TokenError> {
-        let margin = self
-            .timing
-            .get(provider)
-            .map_or(Duration::from_secs(15 * 60), |t| t.refresh_margin);
-        let endpoint = self.endpoint(provider)?;
-        let slot = self.slot(&format!("app:{provider}"));
-        let mut s = slot.lock().await;
-        let now = Instant::now();
-        if let Some(c) = s.fresh(now) {
-            return Ok(c.clone());
-        }
-        if let Some(e) = s.backing_off(now) {
-            return Err(e);
-        }
-        match endpoint.client_credentials().await {
-            Ok(a) => Ok(s.store(a.access_token, a.expires_in, margin)),
-            Err(e) => match slot::temporary_parts(&e) {
-                Some((reason, retry_after)) => {
-                    tracing::warn!(provider, error = %e, "client credentials grant failed; will retry later");
-                    Err(s.fail(reason, retry_after))
-                }
-                None => {
-                    tracing::error!(provider, error = %e, "client credentials refused: check the app registration's secret or certificate and admin consent");
-                    Err(TokenError::NeedsAuthorisation {
-                        account: format!("app-only ({provider})"),
-                        hint: format!(
-                            "the provider refused the app credentials ({e}); check client_secret / client_certificate and admin consent for provider {provider}"
-                        ),
-                    })
+                    Err(self.needs_login(account, &hint, true))
                 }
             },
         }
@@ -308,13 +274,17 @@ impl TokenService {
         });
     }
 
-    fn needs_login(&self, account: &str, why: &str) -> TokenError {
+    /// The error (and, when `log`, the one log line) telling the admin
+    /// which command re-authorises the account.
+    pub(super) fn needs_login(&self, account: &str, why: &str, log: bool) -> TokenError {
         let config = self
             .config_path
             .get()
             .map_or("<config file>", String::as_str);
         let command = format!("mailgate login {account} --config {config}");
-        tracing::error!(account, "{why}; run `{command}` to sign in again");
+        if log {
+            tracing::error!(account, "{why}; run `{command}` to sign in again");
+        }
         TokenError::NeedsAuthorisation {
             account: account.to_owned(),
             hint: format!("{why}; the administrator must run `{command}`"),
@@ -323,21 +293,19 @@ impl TokenService {
 
     fn timing_of(&self, account: &str, provider: &str) -> Result<Timing, TokenError> {
         self.timing.get(provider).copied().ok_or_else(|| {
-            self.needs_login(
-                account,
-                &format!("provider {provider:?} is no longer configured"),
-            )
+            let why = format!("provider {provider:?} is no longer configured");
+            self.needs_login(account, &why, true)
         })
     }
 
-    fn endpoint(&self, provider: &str) -> Result<Arc<dyn TokenEndpoint>, TokenError> {
+    pub(super) fn endpoint(&self, provider: &str) -> Result<Arc<dyn TokenEndpoint>, TokenError> {
         self.endpoints
             .get(provider)
             .cloned()
             .ok_or_else(|| temporary(&format!("no token endpoint for provider {provider:?}")))
     }
 
-    fn slot(&self, key: &str) -> Arc<tokio::sync::Mutex<Slot>> {
+    pub(super) fn slot(&self, key: &str) -> Arc<tokio::sync::Mutex<Slot>> {
         let mut map = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(key.to_owned()).or_default().clone()
     }

@@ -28,17 +28,14 @@ use std::time::SystemTime;
 
 use super::crypto::{self, CryptoError, KdfParams, Key};
 use super::fsutil::{self, LockGuard};
-use super::record::{
-    self, AccountState, FORMAT_VERSION, KdfRecord, MAX_FILE_BYTES, Part, Record, Tokens,
-};
+use super::record::{self, AccountState, FORMAT_VERSION, KdfRecord, Part, Record, Tokens};
 use crate::config::Config;
 use crate::oauth::TokenResponse;
 use crate::secret::Secret;
 
+pub use super::layout::{FileStamp, MAX_ACCOUNT_LEN, normalise};
+use super::layout::{corrupt, file_name, io, read_record};
 pub use super::store_types::{AccountSummary, Enrolment, StoreError, Unlocked};
-
-/// Longest account name accepted (an e-mail address is at most 254).
-pub const MAX_ACCOUNT_LEN: usize = 320;
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -359,58 +356,6 @@ impl Store {
     }
 }
 
-/// Size, modification time and (on Unix) inode of a token file. Atomic
-/// replacement always makes a new inode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStamp {
-    len: u64,
-    modified: Option<SystemTime>,
-    inode: u64,
-}
-
-impl FileStamp {
-    fn of(m: &std::fs::Metadata) -> FileStamp {
-        #[cfg(unix)]
-        let inode = std::os::unix::fs::MetadataExt::ino(m);
-        #[cfg(not(unix))]
-        let inode = 0;
-        FileStamp {
-            len: m.len(),
-            modified: m.modified().ok(),
-            inode,
-        }
-    }
-}
-
-/// Account names compare case-insensitively, as mail addresses do in practice.
-pub fn normalise(account: &str) -> Result<String, StoreError> {
-    if account.is_empty()
-        || account.len() > MAX_ACCOUNT_LEN
-        || account.chars().any(|c| c.is_control() || c.is_whitespace())
-    {
-        return Err(StoreError::InvalidAccount(
-            account.chars().take(64).collect(),
-        ));
-    }
-    Ok(account.to_lowercase())
-}
-
-/// A readable, safe file name: the name's harmless characters, then a hash
-/// of the whole name so that distinct names never share a file.
-fn file_name(account: &str) -> String {
-    let readable: String = account
-        .chars()
-        .take(64)
-        .map(|c| match c {
-            'a'..='z' | '0'..='9' | '@' | '-' | '_' | '.' => c,
-            _ => '_',
-        })
-        .collect();
-    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, account.as_bytes());
-    let readable = readable.trim_start_matches('.');
-    format!("{readable}-{}.json", fsutil::hex(&hash.as_ref()[..8]))
-}
-
 fn tokens_from(answer: &TokenResponse, old_refresh: Option<&Secret<String>>) -> Tokens {
     let refresh_token = match (&answer.refresh_token, old_refresh) {
         (Some(new), _) => new.clone(),
@@ -421,44 +366,6 @@ fn tokens_from(answer: &TokenResponse, old_refresh: Option<&Secret<String>>) -> 
         refresh_token,
         access_token: Some(answer.access_token.clone()),
         access_expires_at: Some(SystemTime::now() + answer.expires_in),
-    }
-}
-
-fn read_record(path: &Path) -> Result<Option<Record>, StoreError> {
-    let Some(bytes) = fsutil::read_bounded(path, MAX_FILE_BYTES).map_err(io("read", path))? else {
-        return Ok(None);
-    };
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        version: u32,
-    }
-    let probe: Probe = serde_json::from_slice(&bytes).map_err(|e| corrupt(path, &e.to_string()))?;
-    if probe.version != FORMAT_VERSION {
-        return Err(StoreError::Version {
-            path: path.to_owned(),
-            found: probe.version,
-        });
-    }
-    let rec: Record = serde_json::from_slice(&bytes).map_err(|e| corrupt(path, &e.to_string()))?;
-    if rec.kdf.alg != "argon2id" || !rec.kdf.params.within_bounds() {
-        return Err(corrupt(path, "unsupported or out-of-bounds kdf"));
-    }
-    Ok(Some(rec))
-}
-
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
-    let path = path.to_owned();
-    move |source| StoreError::Io {
-        action,
-        path,
-        source,
-    }
-}
-
-fn corrupt(path: &Path, reason: &str) -> StoreError {
-    StoreError::Corrupt {
-        path: path.to_owned(),
-        reason: reason.to_owned(),
     }
 }
 
