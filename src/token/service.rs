@@ -70,12 +70,7 @@ impl TokenService {
             .filter(|p| p.machine_key_wrap)
             .map(|p| p.name.clone())
             .collect();
-        let store = if wrap.is_empty() {
-            store
-        } else {
-            store.with_machine_wrap(wrap)
-        };
-        let accounts = Accounts::new(config, store);
+        let accounts = Accounts::new(config, store.with_machine_wrap(wrap));
         Arc::new(TokenService {
             accounts,
             timing,

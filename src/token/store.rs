@@ -19,8 +19,9 @@
 //!
 //! Concurrency: every read-modify-write holds `<state_dir>/store.lock`, so
 //! `mailgate login` and `mailgate serve` never clobber each other; writes
-//! are atomic ([`super::fsutil`]). A write carrying tokens checks the file's
-//! `key_id` first and refuses to overwrite a newer enrolment.
+//! are atomic (write temp, fsync, rename, fsync dir). A write carrying
+//! tokens checks the file's `key_id` first and refuses to overwrite a newer
+//! enrolment.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
