@@ -1,0 +1,135 @@
+//! [`OAuthClient`]: one configured provider's token endpoint, with the grants
+//! the token layer needs at run time (refresh, client credentials; RFC 6749
+//! §6 and §4.4). The enrolment grants live in [`super::device`] and
+//! [`super::authcode`] on the same type.
+//!
+//! The `oauth2` crate builds requests and parses answers; every request goes
+//! through [`super::http::send`], which never follows redirects and keeps the
+//! status code (see that module for why).
+
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+};
+use oauth2::{
+    AuthType, AuthUrl, ClientId, ClientSecret, DeviceAuthorizationUrl, EndpointNotSet, EndpointSet,
+    RefreshToken, Scope, StandardRevocableToken, TokenUrl,
+};
+
+use super::http::{self, Seam};
+use super::response::{MsTokenResponse, map_error};
+use super::{OAuthError, TokenEndpoint, TokenResponse};
+use crate::config::Provider;
+use crate::secret::Secret;
+use crate::token::BoxFuture;
+
+pub(crate) type MsClient = oauth2::Client<
+    BasicErrorResponse,
+    MsTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// The grants for one configured provider.
+pub struct OAuthClient {
+    pub(crate) oauth: MsClient,
+    pub(crate) http: Seam,
+    pub(crate) scopes: Vec<Scope>,
+    app_scopes: Vec<Scope>,
+    pub(crate) redirect_port: u16,
+    has_secret: bool,
+    has_certificate: bool,
+}
+
+impl OAuthClient {
+    pub fn new(provider: &Provider) -> Result<Self, OAuthError> {
+        let url_err =
+            |key: &str, e: oauth2::url::ParseError| OAuthError::Config(format!("{key}: {e}"));
+        let mut oauth = oauth2::Client::new(ClientId::new(provider.client_id.clone()))
+            .set_auth_uri(
+                AuthUrl::new(provider.authorize_url.clone())
+                    .map_err(|e| url_err("authorize_url", e))?,
+            )
+            .set_token_uri(
+                TokenUrl::new(provider.token_url.clone()).map_err(|e| url_err("token_url", e))?,
+            )
+            .set_device_authorization_url(
+                DeviceAuthorizationUrl::new(provider.device_code_url.clone())
+                    .map_err(|e| url_err("device_code_url", e))?,
+            )
+            .set_auth_type(AuthType::RequestBody);
+        if let Some(secret) = &provider.client_secret {
+            oauth = oauth.set_client_secret(ClientSecret::new(secret.clone()));
+        }
+        let http =
+            http::build_client().map_err(|e| OAuthError::Config(format!("HTTP client: {e}")))?;
+        let scopes = |list: &[String]| list.iter().map(|s| Scope::new(s.clone())).collect();
+        Ok(Self {
+            oauth,
+            http: Seam(http),
+            scopes: scopes(&provider.scopes),
+            app_scopes: scopes(&provider.app_scopes),
+            redirect_port: provider.redirect_port,
+            has_secret: provider.client_secret.is_some(),
+            has_certificate: provider.client_certificate.is_some(),
+        })
+    }
+
+    /// `grant_type=refresh_token` (RFC 6749 §6).
+    pub async fn refresh_token(
+        &self,
+        refresh_token: &Secret<String>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let rt = RefreshToken::new(refresh_token.expose().clone());
+        self.oauth
+            .exchange_refresh_token(&rt)
+            .add_scopes(self.scopes.iter().cloned())
+            .request_async(&self.http)
+            .await
+            .map(TokenResponse::from)
+            .map_err(map_error)
+    }
+
+    /// `grant_type=client_credentials` (RFC 6749 §4.4) with the app's secret.
+    pub async fn client_credentials_token(&self) -> Result<TokenResponse, OAuthError> {
+        if !self.has_secret {
+            return Err(OAuthError::Config(if self.has_certificate {
+                "certificate client credentials (client assertion) are not supported yet; \
+                 configure client_secret for app-only accounts"
+                    .to_owned()
+            } else {
+                "app-only accounts need client_secret in the provider".to_owned()
+            }));
+        }
+        if self.app_scopes.is_empty() {
+            return Err(OAuthError::Config(
+                "app-only accounts need app_scopes in the provider".to_owned(),
+            ));
+        }
+        self.oauth
+            .exchange_client_credentials()
+            .add_scopes(self.app_scopes.iter().cloned())
+            .request_async(&self.http)
+            .await
+            .map(TokenResponse::from)
+            .map_err(map_error)
+    }
+}
+
+impl TokenEndpoint for OAuthClient {
+    fn refresh<'a>(
+        &'a self,
+        refresh_token: &'a Secret<String>,
+    ) -> BoxFuture<'a, Result<TokenResponse, OAuthError>> {
+        Box::pin(self.refresh_token(refresh_token))
+    }
+
+    fn client_credentials(&self) -> BoxFuture<'_, Result<TokenResponse, OAuthError>> {
+        Box::pin(self.client_credentials_token())
+    }
+}
