@@ -1,0 +1,384 @@
+//! The OAuth grants and `mailgate login` against the in-test identity
+//! provider: rotation, Microsoft's response quirks, fault mapping, the device
+//! and browser flows, and the CLI end to end.
+
+#[path = "support/idp/mod.rs"]
+mod idp;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use idp::{Failure, TestIdp};
+use mailgate::config::Provider;
+use mailgate::oauth::authcode::BrowserOptions;
+use mailgate::oauth::{OAuthClient, OAuthError, TokenEndpoint};
+use mailgate::secret::Secret;
+
+const ALICE: &str = "alice@example.test";
+const BOB: &str = "bob@example.test";
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// Upper bound for any single test step that waits on the network.
+const STEP: Duration = Duration::from_secs(30);
+
+fn provider(idp: &TestIdp) -> Provider {
+    Provider {
+        name: "test".into(),
+        client_id: "client-1".into(),
+        client_secret: None,
+        client_certificate: None,
+        client_key: None,
+        authorize_url: idp.authorize_url(),
+        token_url: idp.token_url(),
+        device_code_url: idp.device_code_url(),
+        scopes: vec![
+            "https://outlook.office.com/IMAP.AccessAsUser.All".into(),
+            "offline_access".into(),
+        ],
+        app_scopes: vec!["https://outlook.office365.com/.default".into()],
+        redirect_port: 0,
+        refresh_margin: Duration::from_secs(900),
+        keep_warm_interval: Duration::from_secs(86400),
+        machine_key_wrap: false,
+    }
+}
+
+async fn started() -> (TestIdp, OAuthClient) {
+    let idp = TestIdp::start().await;
+    idp.add_user(ALICE);
+    let client = OAuthClient::new(&provider(&idp)).expect("client");
+    (idp, client)
+}
+
+async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(STEP, f)
+        .await
+        .expect("step finished in time")
+}
+
+fn rejected_with(
+    r: Result<mailgate::oauth::TokenResponse, OAuthError>,
+    error: &str,
+    aadsts: Option<&str>,
+) {
+    match r {
+        Err(OAuthError::Rejected {
+            error: e,
+            aadsts: a,
+            ..
+        }) => {
+            assert_eq!(e, error);
+            assert_eq!(a.as_deref(), aadsts);
+        }
+        other => panic!("expected Rejected({error}), got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_the_old_token_dies() {
+    let (idp, client) = started().await;
+    let minted = idp.mint(ALICE);
+    let old = Secret::new(minted.refresh_token.clone());
+    let fresh = bounded(client.refresh(&old)).await.expect("refresh");
+    assert_eq!(
+        fresh.expires_in,
+        Duration::from_secs(3600),
+        "string expires_in parsed"
+    );
+    let new_rt = fresh.refresh_token.clone().expect("rotated refresh token");
+    assert_ne!(new_rt.expose(), old.expose());
+    assert_ne!(fresh.access_token.expose(), &minted.access_token);
+    rejected_with(
+        bounded(client.refresh(&old)).await,
+        "invalid_grant",
+        Some("70000"),
+    );
+    bounded(client.refresh(&new_rt))
+        .await
+        .expect("the rotated token works");
+    assert_eq!(idp.token_requests_for(ALICE), 3);
+    assert_eq!(idp.token_requests("refresh_token"), 3);
+}
+
+#[tokio::test]
+async fn access_token_lifetime_comes_from_the_string_expires_in() {
+    let (idp, client) = started().await;
+    idp.set_access_lifetime(Duration::from_secs(4242));
+    let rt = Secret::new(idp.mint(ALICE).refresh_token);
+    let t = bounded(client.refresh(&rt)).await.expect("refresh");
+    assert_eq!(t.expires_in, Duration::from_secs(4242));
+}
+
+#[tokio::test]
+async fn server_errors_and_dropped_connections_are_temporary() {
+    let (idp, client) = started().await;
+    let rt = Secret::new(idp.mint(ALICE).refresh_token);
+    idp.fail_next(Failure::ServerError, 1);
+    match bounded(client.refresh(&rt)).await {
+        Err(OAuthError::Temporary {
+            retry_after: None,
+            reason,
+        }) => assert!(reason.contains("500"), "{reason}"),
+        other => panic!("expected Temporary, got {other:?}"),
+    }
+    idp.fail_next(Failure::Drop, 1);
+    assert!(matches!(
+        bounded(client.refresh(&rt)).await,
+        Err(OAuthError::Temporary { .. })
+    ));
+    bounded(client.refresh(&rt))
+        .await
+        .expect("the token survived the faults");
+}
+
+#[tokio::test]
+async fn throttling_is_temporary_with_retry_after() {
+    let (idp, client) = started().await;
+    let rt = Secret::new(idp.mint(ALICE).refresh_token);
+    idp.fail_next(
+        Failure::TooManyRequests {
+            retry_after_secs: 7,
+        },
+        1,
+    );
+    match bounded(client.refresh(&rt)).await {
+        Err(OAuthError::Temporary { retry_after, .. }) => {
+            assert_eq!(retry_after, Some(Duration::from_secs(7)))
+        }
+        other => panic!("expected Temporary, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn revoked_grant_is_rejected_with_its_aadsts_code() {
+    let (idp, client) = started().await;
+    let rt = Secret::new(idp.mint(ALICE).refresh_token);
+    idp.revoke(ALICE);
+    let r = bounded(client.refresh(&rt)).await;
+    rejected_with(r.clone(), "invalid_grant", Some("50173"));
+    assert!(r.unwrap_err().to_string().contains("(AADSTS50173)"));
+}
+
+#[tokio::test]
+async fn token_endpoint_redirects_are_not_followed() {
+    let (idp, client) = started().await;
+    let rt = Secret::new(idp.mint(ALICE).refresh_token);
+    idp.fail_next(Failure::Redirect, 1);
+    let started = Instant::now();
+    match bounded(client.refresh(&rt)).await {
+        Err(OAuthError::Config(m)) => assert!(m.contains("redirect"), "{m}"),
+        other => panic!("expected a redirect error, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    bounded(client.refresh(&rt))
+        .await
+        .expect("the refresh token was not spent");
+}
+
+#[tokio::test]
+async fn client_credentials_need_the_right_secret() {
+    let idp = TestIdp::start().await;
+    idp.set_client_secret("s3cret");
+    idp.set_app_mailbox("archive@example.test");
+    let mut p = provider(&idp);
+    let none = OAuthClient::new(&p).expect("client");
+    assert!(matches!(
+        bounded(none.client_credentials()).await,
+        Err(OAuthError::Config(_))
+    ));
+    p.client_secret = Some("wrong".into());
+    let wrong = OAuthClient::new(&p).expect("client");
+    rejected_with(
+        bounded(wrong.client_credentials()).await,
+        "invalid_client",
+        Some("7000215"),
+    );
+    p.client_secret = Some("s3cret".into());
+    let right = OAuthClient::new(&p).expect("client");
+    let t = bounded(right.client_credentials())
+        .await
+        .expect("app-only token");
+    assert!(t.refresh_token.is_none());
+    assert_eq!(idp.token_requests("client_credentials"), 2);
+}
+
+#[tokio::test]
+async fn certificate_credentials_say_they_are_not_supported() {
+    let idp = TestIdp::start().await;
+    let mut p = provider(&idp);
+    p.client_certificate = Some("cert.pem".into());
+    p.client_key = Some("key.pem".into());
+    let client = OAuthClient::new(&p).expect("client");
+    match bounded(client.client_credentials()).await {
+        Err(OAuthError::Config(m)) => assert!(m.contains("not supported"), "{m}"),
+        other => panic!("expected Config, got {other:?}"),
+    }
+    assert_eq!(idp.token_requests("client_credentials"), 0);
+}
+
+#[tokio::test]
+async fn device_flow_waits_through_pending_and_slow_down() {
+    let (idp, client) = started().await;
+    idp.set_device_polls(1, 1);
+    let prompt = bounded(client.device_start()).await.expect("device code");
+    assert!(
+        prompt
+            .message()
+            .expect("message")
+            .contains(prompt.user_code())
+    );
+    let started = Instant::now();
+    let t = bounded(client.device_finish(&prompt))
+        .await
+        .expect("approved");
+    assert!(t.refresh_token.is_some());
+    assert_eq!(idp.token_requests(DEVICE_GRANT), 3);
+    assert_eq!(idp.token_requests_for(ALICE), 3);
+    assert!(
+        started.elapsed() >= Duration::from_secs(6),
+        "slow_down added 5 s: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn device_flow_stops_when_the_code_expires() {
+    let (idp, client) = started().await;
+    idp.set_device_polls(1000, 0);
+    idp.set_device_expires_in(2);
+    let prompt = bounded(client.device_start()).await.expect("device code");
+    let r = bounded(client.device_finish(&prompt)).await;
+    assert!(matches!(r, Err(OAuthError::Rejected { .. })), "{r:?}");
+    assert!(idp.token_requests(DEVICE_GRANT) <= 4);
+}
+
+/// A `Write` that forwards what the flow prints to the test.
+struct Lines(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = self.0.send(String::from_utf8_lossy(buf).into_owned());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Follows the IdP's authorize URL like a browser would, with `edit` applied
+/// to the redirect back to mailgate. Returns the redirect listener's status.
+async fn act_as_browser(url: &str, edit: impl Fn(String) -> String) -> u16 {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(STEP)
+        .build()
+        .expect("client");
+    let r = http.get(url).send().await.expect("authorize");
+    assert_eq!(r.status().as_u16(), 302);
+    let location = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let back = edit(location.replacen("http://localhost:", "http://127.0.0.1:", 1));
+    http.get(back)
+        .send()
+        .await
+        .expect("redirect listener")
+        .status()
+        .as_u16()
+}
+
+async fn browser_flow(
+    idp: &TestIdp,
+    client: &OAuthClient,
+    edit: impl Fn(String) -> String,
+) -> (
+    Result<mailgate::oauth::TokenResponse, OAuthError>,
+    u16,
+    String,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let options = BrowserOptions {
+        open_browser: false,
+        login_hint: Some(BOB.into()),
+        wait: STEP,
+    };
+    let mut out = Lines(tx);
+    let authority = idp.authority();
+    let drive = async {
+        let mut seen = String::new();
+        while let Some(chunk) = rx.recv().await {
+            seen.push_str(&chunk);
+            if let Some(line) = seen.lines().find(|l| l.starts_with(&authority)) {
+                let url = line.to_owned();
+                return (act_as_browser(&url, &edit).await, url);
+            }
+        }
+        panic!("no URL printed: {seen}");
+    };
+    let (result, (status, url)) =
+        bounded(async { tokio::join!(client.browser_flow(&options, &mut out), drive) }).await;
+    (result, status, url)
+}
+
+#[tokio::test]
+async fn browser_flow_signs_in_the_hinted_user_with_pkce() {
+    let (idp, client) = started().await;
+    idp.add_user(BOB);
+    let (result, status, url) = browser_flow(&idp, &client, |l| l).await;
+    let t = result.expect("signed in");
+    assert_eq!(status, 200);
+    assert!(url.contains("code_challenge_method=S256"), "{url}");
+    assert!(
+        url.contains("redirect_uri=http%3A%2F%2Flocalhost%3A"),
+        "{url}"
+    );
+    assert_eq!(
+        idp.token_requests_for(BOB),
+        1,
+        "the code was issued for the hinted user"
+    );
+    assert_eq!(idp.token_requests("authorization_code"), 1);
+    assert!(t.refresh_token.is_some());
+}
+
+#[tokio::test]
+async fn browser_flow_rejects_a_forged_state() {
+    let (idp, client) = started().await;
+    idp.add_user(BOB);
+    let forge = |l: String| {
+        let (head, tail) = l.split_once("state=").expect("state in redirect");
+        let rest = tail
+            .split_once('&')
+            .map_or(String::new(), |(_, r)| format!("&{r}"));
+        format!("{head}state=forged{rest}")
+    };
+    let (result, _, _) = browser_flow(&idp, &client, forge).await;
+    rejected_with(result, "invalid_state", None);
+    assert_eq!(
+        idp.token_requests("authorization_code"),
+        0,
+        "the code was never redeemed"
+    );
+}
+
+#[tokio::test]
+async fn browser_flow_reports_the_providers_error() {
+    let (idp, client) = started().await;
+    let deny = |l: String| {
+        let state = l
+            .split_once("state=")
+            .expect("state")
+            .1
+            .split('&')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        let base = l.split_once('?').expect("query").0.to_owned();
+        format!(
+            "{base}?error=access_denied&error_description=AADSTS65004%3A+User+declined&state={state}"
+        )
+    };
+    let (result, status, _) = browser_flow(&idp, &client, deny).await;
+    assert_eq!(status, 200);
+    rejected_with(result, "access_denied", Some("65004"));
+}
