@@ -4,6 +4,14 @@
 //! answer (DESIGN.md, error mapping): a temporary fault must never look like a
 //! wrong password.
 
+pub mod crypto;
+mod fsutil;
+pub mod record;
+pub mod store;
+mod store_types;
+#[cfg(test)]
+mod testutil;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime};
