@@ -5,6 +5,9 @@
 #[path = "support/idp/mod.rs"]
 mod idp;
 
+#[path = "oauth_flows/cli.rs"]
+mod cli;
+
 use std::io::Write;
 use std::time::{Duration, Instant};
 
