@@ -385,3 +385,67 @@ async fn browser_flow_reports_the_providers_error() {
     assert_eq!(status, 200);
     rejected_with(result, "access_denied", Some("65004"));
 }
+
+async fn introspect(idp: &TestIdp, token: &str) -> serde_json::Value {
+    let r = reqwest::Client::new()
+        .post(idp.introspect_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}&token_type_hint=access_token"))
+        .timeout(STEP)
+        .send()
+        .await
+        .expect("introspect");
+    serde_json::from_slice(&r.bytes().await.expect("body")).expect("json")
+}
+
+#[tokio::test]
+async fn introspection_maps_access_tokens_to_their_mailbox() {
+    let (idp, client) = started().await;
+    idp.add_user(BOB);
+    let rt = Secret::new(idp.mint(BOB).refresh_token);
+    let t = bounded(client.refresh(&rt)).await.expect("refresh");
+    let at = t.access_token.expose();
+    let answer = introspect(&idp, at).await;
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["email"], BOB);
+    assert!(answer["exp"].as_u64().is_some());
+    assert_eq!(
+        introspect(&idp, "at-unknown").await,
+        serde_json::json!({"active": false})
+    );
+    assert!(idp.invalidate_access_token(at));
+    assert_eq!(introspect(&idp, at).await["active"], false);
+    idp.set_access_lifetime(Duration::ZERO);
+    let expired = idp.mint(ALICE).access_token;
+    assert_eq!(introspect(&idp, &expired).await["active"], false);
+    assert_eq!(idp.introspections(), 4);
+}
+
+/// Longest the standalone runner keeps the IdP up.
+const RUNNER_MAX: Duration = Duration::from_secs(3600);
+
+/// The test IdP for harnesses outside Rust (e.g. a Dovecot container):
+/// `MAILGATE_IDP_USER=alice@example.test MAILGATE_IDP_SECS=600 cargo test
+/// --test oauth_flows run_test_idp -- --ignored --nocapture` prints the
+/// endpoints and a minted token pair, then serves until the time is up.
+#[tokio::test]
+#[ignore = "a runner for external harnesses, not a test"]
+async fn run_test_idp() {
+    let idp = TestIdp::start().await;
+    let user = std::env::var("MAILGATE_IDP_USER").unwrap_or_else(|_| ALICE.to_owned());
+    idp.add_user(&user);
+    let secs = std::env::var("MAILGATE_IDP_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(300), Duration::from_secs)
+        .min(RUNNER_MAX);
+    let minted = idp.mint(&user);
+    println!("authority={}", idp.authority());
+    println!("tenant={}", idp.tenant());
+    println!("token_url={}", idp.token_url());
+    println!("introspect_url={}", idp.introspect_url());
+    println!("user={user}");
+    println!("access_token={}", minted.access_token);
+    println!("refresh_token={}", minted.refresh_token);
+    tokio::time::sleep(secs).await;
+}
