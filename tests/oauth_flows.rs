@@ -204,18 +204,59 @@ async fn client_credentials_need_the_right_secret() {
     assert_eq!(idp.token_requests("client_credentials"), 2);
 }
 
+fn app_certificate(
+    dir: &std::path::Path,
+    tag: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>, String) {
+    use base64::Engine;
+    let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+        .expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["app.example.test".into()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("cert");
+    let (cert_path, key_path) = (
+        dir.join(format!("{tag}.crt")),
+        dir.join(format!("{tag}.key")),
+    );
+    std::fs::write(&cert_path, cert.pem()).expect("cert file");
+    std::fs::write(&key_path, key.serialize_pem()).expect("key file");
+    let sha1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, cert.der());
+    let x5t = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha1);
+    (cert_path, key_path, key.public_key_raw().to_vec(), x5t)
+}
+
 #[tokio::test]
-async fn certificate_credentials_say_they_are_not_supported() {
+async fn certificate_credentials_sign_a_client_assertion() {
     let idp = TestIdp::start().await;
+    let dir = cli::Scratch::new("cert");
+    let (cert, key, public, x5t) = app_certificate(&dir.0, "app");
+    let (_, other_key, _, _) = app_certificate(&dir.0, "other");
+    idp.set_client_certificate(&public, &x5t);
     let mut p = provider(&idp);
-    p.client_certificate = Some("cert.pem".into());
-    p.client_key = Some("key.pem".into());
+    p.client_certificate = Some(cert.clone());
+    p.client_key = Some(key);
     let client = OAuthClient::new(&p).expect("client");
-    match bounded(client.client_credentials()).await {
-        Err(OAuthError::Config(m)) => assert!(m.contains("not supported"), "{m}"),
+    let t = bounded(client.client_credentials())
+        .await
+        .expect("app-only token");
+    assert!(t.refresh_token.is_none());
+
+    p.client_key = Some(other_key);
+    let wrong = OAuthClient::new(&p).expect("client");
+    rejected_with(
+        bounded(wrong.client_credentials()).await,
+        "invalid_client",
+        Some("7000215"),
+    );
+
+    p.client_key = Some(dir.0.join("missing.key"));
+    let missing = OAuthClient::new(&p).expect("client");
+    match bounded(missing.client_credentials()).await {
+        Err(OAuthError::Config(m)) => assert!(m.contains("missing.key"), "{m}"),
         other => panic!("expected Config, got {other:?}"),
     }
-    assert_eq!(idp.token_requests("client_credentials"), 0);
+    assert_eq!(idp.token_requests("client_credentials"), 2);
 }
 
 #[tokio::test]

@@ -7,6 +7,8 @@
 //! through [`super::http::send`], which never follows redirects and keeps the
 //! status code (see that module for why).
 
+use std::path::PathBuf;
+
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
 };
@@ -15,6 +17,7 @@ use oauth2::{
     RefreshToken, Scope, StandardRevocableToken, TokenUrl,
 };
 
+use super::credentials::{ASSERTION_TYPE, CertificateCredential};
 use super::http::{self, Seam};
 use super::response::{MsTokenResponse, map_error};
 use super::{OAuthError, TokenEndpoint, TokenResponse};
@@ -43,7 +46,7 @@ pub struct OAuthClient {
     app_scopes: Vec<Scope>,
     pub(crate) redirect_port: u16,
     has_secret: bool,
-    has_certificate: bool,
+    certificate: Option<(PathBuf, PathBuf)>,
 }
 
 impl OAuthClient {
@@ -76,7 +79,10 @@ impl OAuthClient {
             app_scopes: scopes(&provider.app_scopes),
             redirect_port: provider.redirect_port,
             has_secret: provider.client_secret.is_some(),
-            has_certificate: provider.client_certificate.is_some(),
+            certificate: provider
+                .client_certificate
+                .clone()
+                .zip(provider.client_key.clone()),
         })
     }
 
@@ -95,25 +101,37 @@ impl OAuthClient {
             .map_err(map_error)
     }
 
-    /// `grant_type=client_credentials` (RFC 6749 §4.4) with the app's secret.
+    /// `grant_type=client_credentials` (RFC 6749 §4.4), authenticated with
+    /// the client secret or, failing that, a certificate assertion
+    /// ([`super::credentials`]).
     pub async fn client_credentials_token(&self) -> Result<TokenResponse, OAuthError> {
-        if !self.has_secret {
-            return Err(OAuthError::Config(if self.has_certificate {
-                "certificate client credentials (client assertion) are not supported yet; \
-                 configure client_secret for app-only accounts"
-                    .to_owned()
-            } else {
-                "app-only accounts need client_secret in the provider".to_owned()
-            }));
-        }
         if self.app_scopes.is_empty() {
             return Err(OAuthError::Config(
                 "app-only accounts need app_scopes in the provider".to_owned(),
             ));
         }
-        self.oauth
+        let mut request = self
+            .oauth
             .exchange_client_credentials()
-            .add_scopes(self.app_scopes.iter().cloned())
+            .add_scopes(self.app_scopes.iter().cloned());
+        match (&self.certificate, self.has_secret) {
+            (_, true) => {}
+            (Some((cert, key)), false) => {
+                let credential = CertificateCredential::load(cert, key)?;
+                let assertion =
+                    credential.assertion(self.oauth.client_id(), self.oauth.token_uri())?;
+                request = request
+                    .add_extra_param("client_assertion_type", ASSERTION_TYPE)
+                    .add_extra_param("client_assertion", assertion.expose().clone());
+            }
+            (None, false) => {
+                return Err(OAuthError::Config(
+                    "app-only accounts need client_secret, or client_certificate and client_key, in the provider"
+                        .to_owned(),
+                ));
+            }
+        }
+        request
             .request_async(&self.http)
             .await
             .map(TokenResponse::from)

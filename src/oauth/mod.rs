@@ -55,6 +55,7 @@ pub trait TokenEndpoint: Send + Sync + 'static {
 
 pub mod authcode;
 pub mod client;
+pub mod credentials;
 pub mod device;
 mod http;
 mod redirect;

@@ -13,10 +13,10 @@ use super::idp::TestIdp;
 use super::{ALICE, STEP, act_as_browser};
 
 /// A scratch directory removed on drop.
-struct Scratch(PathBuf);
+pub struct Scratch(pub PathBuf);
 
 impl Scratch {
-    fn new(tag: &str) -> Scratch {
+    pub fn new(tag: &str) -> Scratch {
         let mut r = [0u8; 8];
         aws_lc_rs::rand::fill(&mut r).expect("rng");
         let dir = std::env::temp_dir().join(format!(

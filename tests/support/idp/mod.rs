@@ -126,6 +126,12 @@ impl TestIdp {
         self.with(|s| s.client_secret = Some(secret.to_owned()));
     }
 
+    /// Accept client assertions signed by this RSA key (PKCS#1 DER) whose
+    /// header names certificate thumbprint `x5t`.
+    pub fn set_client_certificate(&self, public_key: &[u8], x5t: &str) {
+        self.with(|s| s.client_key = Some((public_key.to_vec(), x5t.to_owned())));
+    }
+
     pub fn set_latency(&self, latency: Duration) {
         self.with(|s| s.latency = latency);
     }

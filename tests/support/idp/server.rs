@@ -36,6 +36,12 @@ pub async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Result<
         tokio::time::sleep(latency).await;
     }
     let path = req.uri().path().to_owned();
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let method = req.method().clone();
     let endpoint = path.rsplit_once("/oauth2/v2.0/").map(|(_, e)| e.to_owned());
@@ -68,7 +74,8 @@ pub async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Result<
                 return injected(f);
             }
             Ok(if endpoint.as_deref() == Some("token") {
-                token(&form, &mut s)
+                let token_url = format!("http://{host}{path}");
+                token(&form, &mut s, &token_url)
             } else {
                 devicecode(&form, &mut s)
             })
@@ -113,7 +120,7 @@ fn injected(f: Failure) -> Result<Reply, Dropped> {
     }
 }
 
-fn token(form: &HashMap<String, String>, s: &mut State) -> Reply {
+fn token(form: &HashMap<String, String>, s: &mut State, token_url: &str) -> Reply {
     let get = |k: &str| form.get(k).map_or("", String::as_str);
     let grant = get("grant_type");
     let result = match grant {
@@ -134,7 +141,7 @@ fn token(form: &HashMap<String, String>, s: &mut State) -> Reply {
         }
         "client_credentials" => {
             s.count(grant, None);
-            client_credentials(form, s)
+            client_credentials(form, s, token_url)
         }
         other => {
             s.count(other, None);
@@ -153,12 +160,23 @@ fn token(form: &HashMap<String, String>, s: &mut State) -> Reply {
     }
 }
 
-fn client_credentials(form: &HashMap<String, String>, s: &mut State) -> Result<Value, OAuthFault> {
-    let given = form.get("client_secret");
-    let ok = match (&s.client_secret, given) {
-        (_, None) => false,
-        (None, Some(_)) => true,
-        (Some(want), Some(got)) => want == got,
+fn client_credentials(
+    form: &HashMap<String, String>,
+    s: &mut State,
+    token_url: &str,
+) -> Result<Value, OAuthFault> {
+    let ok = match (form.get("client_assertion"), form.get("client_secret")) {
+        (Some(jwt), None) => {
+            form.get("client_assertion_type").map(String::as_str) == Some(JWT_BEARER)
+                && verify_assertion(
+                    jwt,
+                    form.get("client_id").map_or("", String::as_str),
+                    token_url,
+                    s,
+                )
+        }
+        (None, Some(got)) => s.client_secret.as_ref().is_none_or(|want| want == got),
+        _ => false,
     };
     if !ok {
         return Err(OAuthFault {
@@ -172,6 +190,43 @@ fn client_credentials(form: &HashMap<String, String>, s: &mut State) -> Result<V
         .unwrap_or_else(|| "app@example.test".to_owned());
     let scope = form.get("scope").cloned().unwrap_or_default();
     Ok(s.mint(&mailbox, &scope, true).2)
+}
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// RFC 7523 §3 checks on a client assertion: RS256 signature by the
+/// registered key, the registered `x5t`, `aud`, `iss`, `sub`, `exp`.
+fn verify_assertion(jwt: &str, client_id: &str, token_url: &str, s: &State) -> bool {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let Some((public_key, x5t)) = &s.client_key else {
+        return false;
+    };
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [h, c, sig] = parts[..] else { return false };
+    let decode = |p: &str| {
+        URL_SAFE_NO_PAD
+            .decode(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    };
+    let (Some(header), Some(claims), Ok(sig)) = (decode(h), decode(c), URL_SAFE_NO_PAD.decode(sig))
+    else {
+        return false;
+    };
+    let key = aws_lc_rs::signature::UnparsedPublicKey::new(
+        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+        public_key,
+    );
+    key.verify(format!("{h}.{c}").as_bytes(), &sig).is_ok()
+        && header["alg"] == "RS256"
+        && header["x5t"] == x5t.as_str()
+        && claims["aud"] == token_url
+        && claims["iss"] == client_id
+        && claims["sub"] == client_id
+        && claims["exp"]
+            .as_u64()
+            .is_some_and(|exp| exp > super::state::now())
 }
 
 fn devicecode(form: &HashMap<String, String>, s: &mut State) -> Reply {

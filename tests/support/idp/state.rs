@@ -84,6 +84,8 @@ pub struct State {
     pub default_user: Option<String>,
     pub app_mailbox: Option<String>,
     pub client_secret: Option<String>,
+    /// RSA public key (PKCS#1 DER) and `x5t` of the app's certificate.
+    pub client_key: Option<(Vec<u8>, String)>,
     pub access_lifetime: Duration,
     pub latency: Duration,
     pub failure: Option<(Failure, u32)>,
