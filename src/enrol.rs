@@ -302,4 +302,88 @@ mod tests {
         assert!(a.expose().bytes().all(|b| PASSWORD_ALPHABET.contains(&b)));
         assert_ne!(a.expose(), generate_password().unwrap().expose());
     }
+
+    fn args(account: &str, provider: Option<&str>) -> LoginArgs {
+        LoginArgs {
+            account: account.into(),
+            config: crate::cli::ConfigArg {
+                config: "unused.toml".into(),
+            },
+            provider: provider.map(Into::into),
+            device: false,
+            browser: false,
+            no_open: true,
+            password_stdin: false,
+            mailbox: None,
+        }
+    }
+
+    fn config(providers: &[&str]) -> Config {
+        let mut text = String::new();
+        for p in providers {
+            text.push_str(&format!(
+                "[[providers]]\nname = \"{p}\"\nkind = \"microsoft\"\nclient_id = \"c\"\n\n"
+            ));
+        }
+        text.push_str(
+            "[[accounts]]\nlogin = \"app@example.test\"\nkind = \"app-only\"\n\
+             password_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA\"\n\n\
+             [[accounts]]\nlogin = \"shared@example.test\"\nkind = \"shared\"\ndelegate = \"boss@example.test\"\n",
+        );
+        crate::config::parse(&text, "test.toml", std::path::Path::new(".")).expect("test config")
+    }
+
+    #[test]
+    fn provider_is_the_named_or_the_only_one() {
+        let one = config(&["ms"]);
+        assert_eq!(
+            choose_provider(&one, &args("a@example.test", None))
+                .unwrap()
+                .name,
+            "ms"
+        );
+        assert!(matches!(
+            choose_provider(&one, &args("a@example.test", Some("nope"))),
+            Err(EnrolError::UnknownProvider(p)) if p == "nope"
+        ));
+        let two = config(&["ms", "gov"]);
+        assert!(matches!(
+            choose_provider(&two, &args("a@example.test", None)),
+            Err(EnrolError::AmbiguousProvider(l)) if l == "ms, gov"
+        ));
+        assert_eq!(
+            choose_provider(&two, &args("a@example.test", Some("gov")))
+                .unwrap()
+                .name,
+            "gov"
+        );
+        assert!(matches!(
+            choose_provider(&config(&[]), &args("a@example.test", None)),
+            Err(EnrolError::NoProvider)
+        ));
+    }
+
+    #[test]
+    fn app_only_and_shared_accounts_are_sent_elsewhere() {
+        let c = config(&["ms"]);
+        assert!(matches!(
+            choose_provider(&c, &args("app@example.test", None)),
+            Err(EnrolError::AppOnly(_))
+        ));
+        let err = choose_provider(&c, &args("shared@example.test", None)).unwrap_err();
+        assert!(
+            err.to_string().contains("mailgate login boss@example.test"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn explicit_flags_choose_the_flow() {
+        let mut a = args("a@example.test", None);
+        a.browser = true;
+        assert_eq!(choose_flow(&a), Flow::Browser);
+        a.browser = false;
+        a.device = true;
+        assert_eq!(choose_flow(&a), Flow::Device);
+    }
 }

@@ -9,8 +9,9 @@ use mailgate::oauth::{OAuthClient, TokenEndpoint};
 use mailgate::secret::Secret;
 use mailgate::token::store::{AccountSummary, Store, StoreError};
 
+use super::browser::act_as_browser;
 use super::idp::TestIdp;
-use super::{ALICE, STEP, act_as_browser};
+use super::{ALICE, STEP};
 
 /// A scratch directory removed on drop.
 pub struct Scratch(pub PathBuf);
