@@ -134,6 +134,23 @@ async fn server_errors_and_dropped_connections_are_temporary() {
 }
 
 #[tokio::test]
+async fn a_slow_identity_provider_is_temporary() {
+    let (idp, client) = started().await;
+    let client = client
+        .with_request_timeout(Duration::from_millis(300))
+        .expect("client");
+    let rt = Secret::new(idp.mint(ALICE).refresh_token);
+    idp.set_latency(Duration::from_secs(2));
+    match bounded(client.refresh(&rt)).await {
+        Err(OAuthError::Temporary { reason, .. }) => {
+            assert!(reason.contains("in time"), "{reason}")
+        }
+        other => panic!("expected Temporary, got {other:?}"),
+    }
+    idp.set_latency(Duration::ZERO);
+}
+
+#[tokio::test]
 async fn throttling_is_temporary_with_retry_after() {
     let (idp, client) = started().await;
     let rt = Secret::new(idp.mint(ALICE).refresh_token);

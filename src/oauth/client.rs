@@ -8,6 +8,7 @@
 //! status code (see that module for why).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
@@ -69,8 +70,8 @@ impl OAuthClient {
         if let Some(secret) = &provider.client_secret {
             oauth = oauth.set_client_secret(ClientSecret::new(secret.clone()));
         }
-        let http =
-            http::build_client().map_err(|e| OAuthError::Config(format!("HTTP client: {e}")))?;
+        let http = http::build_client(http::REQUEST_TIMEOUT)
+            .map_err(|e| OAuthError::Config(format!("HTTP client: {e}")))?;
         let scopes = |list: &[String]| list.iter().map(|s| Scope::new(s.clone())).collect();
         Ok(Self {
             oauth,
@@ -84,6 +85,14 @@ impl OAuthClient {
                 .clone()
                 .zip(provider.client_key.clone()),
         })
+    }
+
+    /// Replaces the per-request time limit ([`http::REQUEST_TIMEOUT`]).
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Result<Self, OAuthError> {
+        let http = http::build_client(timeout)
+            .map_err(|e| OAuthError::Config(format!("HTTP client: {e}")))?;
+        self.http = Seam(http);
+        Ok(self)
     }
 
     /// `grant_type=refresh_token` (RFC 6749 §6).

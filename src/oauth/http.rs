@@ -18,7 +18,7 @@ use oauth2::{HttpRequest, HttpResponse};
 
 /// Time allowed to establish a TCP + TLS connection to the identity provider.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time allowed for a whole request, body included.
+/// Time allowed for a whole request, body included (the default).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest response body read from the identity provider.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -48,11 +48,11 @@ pub enum HttpError {
 
 /// A reqwest client for the identity provider: platform roots, the system
 /// proxy (`HTTPS_PROXY`), bounded timeouts, and no redirects.
-pub fn build_client() -> Result<reqwest::Client, String> {
+pub fn build_client(request_timeout: Duration) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
+        .timeout(request_timeout)
         .user_agent(concat!("mailgate/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| e.to_string())
