@@ -3,13 +3,15 @@
 //!
 //! The redirect URI is `http://localhost:<port>/`: Microsoft accepts any
 //! port on `localhost` for a public client's loopback redirect, so port 0
-//! (the default) lets the OS pick a free one. The `state` parameter is random
+//! (the default) lets the OS pick a free one. The listener takes that port on
+//! 127.0.0.1 and, when it can, on ::1, since browsers may resolve `localhost`
+//! to either. The `state` parameter is random
 //! and compared in constant time (RFC 6749 §10.12); a mismatch abandons the
 //! sign-in rather than waiting for another try.
 
 use std::borrow::Cow;
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use base64::Engine;
@@ -64,6 +66,9 @@ impl OAuthClient {
             .local_addr()
             .map_err(|e| OAuthError::Config(format!("redirect listener: {e}")))?
             .port();
+        let v6 = TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port)))
+            .await
+            .ok();
         let redirect_url = RedirectUrl::new(format!("http://localhost:{port}/"))
             .map_err(|e| OAuthError::Config(format!("redirect URI: {e}")))?;
         // RFC 7636 §4.1: 32 random octets give a 43-character verifier.
@@ -90,7 +95,7 @@ impl OAuthClient {
         if options.open_browser {
             open_browser(url.as_str());
         }
-        let code = match redirect::receive(listener, options.wait).await {
+        let code = match redirect::receive(listener, v6, options.wait).await {
             None => {
                 return Err(OAuthError::Rejected {
                     error: "timeout".to_owned(),

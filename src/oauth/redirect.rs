@@ -1,7 +1,8 @@
 //! The one-shot redirect listener for the browser flow (RFC 8252 §7.3: a
 //! native app receives the authorization response on a loopback port).
 //!
-//! It listens on 127.0.0.1 only, serves HTTP/1 with hyper, answers the first
+//! It listens on the loopback addresses only (127.0.0.1, and ::1 when
+//! available), serves HTTP/1 with hyper, answers the first
 //! request to `/` that carries `code` or `error` and then stops. Browsers open
 //! spare connections and ask for `/favicon.ico`, so several connections are
 //! served side by side, each bounded in time, and anything but `/` gets 404.
@@ -12,7 +13,7 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -44,8 +45,10 @@ pub enum Redirect {
     },
 }
 
-/// Serves `listener` until one redirect arrives or `wait` passes (`None`).
-pub async fn receive(listener: TcpListener, wait: Duration) -> Option<Redirect> {
+/// Serves the listeners until one redirect arrives or `wait` passes (`None`).
+/// `v6` is the same port on `[::1]`, for browsers that resolve `localhost`
+/// to the IPv6 loopback first.
+pub async fn receive(v4: TcpListener, v6: Option<TcpListener>, wait: Duration) -> Option<Redirect> {
     let (tx, mut rx) = mpsc::channel::<Redirect>(1);
     let mut conns = JoinSet::new();
     let deadline = tokio::time::Instant::now() + wait;
@@ -53,8 +56,8 @@ pub async fn receive(listener: TcpListener, wait: Duration) -> Option<Redirect> 
         tokio::select! {
             got = rx.recv() => break got,
             () = tokio::time::sleep_until(deadline) => break None,
-            accepted = listener.accept(), if conns.len() < MAX_CONNECTIONS => {
-                let Ok((stream, _)) = accepted else { continue };
+            accepted = accept_either(&v4, v6.as_ref()), if conns.len() < MAX_CONNECTIONS => {
+                let Ok(stream) = accepted else { continue };
                 let tx = tx.clone();
                 conns.spawn(async move {
                     let service = hyper::service::service_fn(move |req| handle(req, tx.clone()));
@@ -72,6 +75,16 @@ pub async fn receive(listener: TcpListener, wait: Duration) -> Option<Redirect> 
     })
     .await;
     outcome
+}
+
+async fn accept_either(v4: &TcpListener, v6: Option<&TcpListener>) -> std::io::Result<TcpStream> {
+    match v6 {
+        None => v4.accept().await.map(|(s, _)| s),
+        Some(v6) => tokio::select! {
+            r = v4.accept() => r.map(|(s, _)| s),
+            r = v6.accept() => r.map(|(s, _)| s),
+        },
+    }
 }
 
 async fn handle(
