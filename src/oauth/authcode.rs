@@ -5,9 +5,9 @@
 //! port on `localhost` for a public client's loopback redirect, so port 0
 //! (the default) lets the OS pick a free one. The listener takes that port on
 //! 127.0.0.1 and, when it can, on ::1, since browsers may resolve `localhost`
-//! to either. The `state` parameter is random
-//! and compared in constant time (RFC 6749 §10.12); a mismatch abandons the
-//! sign-in rather than waiting for another try.
+//! to either. The `state` parameter is random and compared in constant time
+//! (RFC 6749 §10.12); a mismatch abandons the sign-in rather than waiting for
+//! another try.
 
 use std::borrow::Cow;
 use std::io::Write;
