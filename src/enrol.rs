@@ -77,9 +77,10 @@ pub async fn login_with(
     out: &mut dyn Write,
 ) -> Result<(), EnrolError> {
     let provider = choose_provider(config, args)?;
-    let password = match args.password_stdin {
-        true => read_password(input)?,
-        false => generate_password()?,
+    let password = if args.password_stdin {
+        read_password(input)?
+    } else {
+        generate_password()?
     };
     let store = Store::for_config(config)?;
     let client = OAuthClient::new(provider)?;
@@ -95,6 +96,7 @@ pub async fn login_with(
         password: &password,
         tokens: &tokens,
     })?;
+    tracing::info!(account = %args.account, provider = %provider.name, "account enrolled");
     report(
         config,
         provider,
