@@ -7,9 +7,10 @@
 //! itself survives a crash. A reader therefore sees the old file or the new
 //! one, never a torn mix.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use super::crypto;
 
@@ -122,15 +123,37 @@ pub struct LockGuard {
     _file: File,
 }
 
-pub fn lock(path: &PathBuf) -> io::Result<LockGuard> {
+/// Longest wait for the store lock. Holders keep it for one small file
+/// write, so a long wait means a stuck process, which the error names.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+const LOCK_POLL: Duration = Duration::from_millis(10);
+
+pub fn lock(path: &Path) -> io::Result<LockGuard> {
     let file = private_options()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)?;
-    file.lock()?;
-    Ok(LockGuard { _file: file })
+    let deadline = Instant::now() + LOCK_TIMEOUT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(LockGuard { _file: file }),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(LOCK_POLL)
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "another mailgate process has held the lock for {}s",
+                        LOCK_TIMEOUT.as_secs()
+                    ),
+                ));
+            }
+            Err(TryLockError::Error(e)) => return Err(e),
+        }
+    }
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -4,13 +4,18 @@
 //! answer (DESIGN.md, error mapping): a temporary fault must never look like a
 //! wrong password.
 
+mod app_only;
 pub mod crypto;
 mod fsutil;
+mod keep_warm;
+mod layout;
 pub mod record;
+pub mod service;
+mod slot;
 pub mod store;
 mod store_types;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 use std::future::Future;
 use std::pin::Pin;

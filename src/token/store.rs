@@ -28,17 +28,14 @@ use std::time::SystemTime;
 
 use super::crypto::{self, CryptoError, KdfParams, Key};
 use super::fsutil::{self, LockGuard};
-use super::record::{
-    self, AccountState, FORMAT_VERSION, KdfRecord, MAX_FILE_BYTES, Part, Record, Tokens,
-};
+use super::record::{self, AccountState, FORMAT_VERSION, KdfRecord, Part, Record, Tokens};
 use crate::config::Config;
 use crate::oauth::TokenResponse;
 use crate::secret::Secret;
 
+pub use super::layout::{FileStamp, MAX_ACCOUNT_LEN, normalise};
+use super::layout::{corrupt, file_name, io, read_record};
 pub use super::store_types::{AccountSummary, Enrolment, StoreError, Unlocked};
-
-/// Longest account name accepted (an e-mail address is at most 254).
-pub const MAX_ACCOUNT_LEN: usize = 320;
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -164,6 +161,17 @@ impl Store {
     /// The account's record, secrets still sealed.
     pub fn load(&self, account: &str) -> Result<Option<Record>, StoreError> {
         read_record(&self.path(&normalise(account)?))
+    }
+
+    /// Identifies the file's current version cheaply (one `stat`), so a
+    /// running `serve` notices that `mailgate login` replaced it.
+    pub fn stamp(&self, account: &str) -> Result<Option<FileStamp>, StoreError> {
+        let path = self.path(&normalise(account)?);
+        match std::fs::metadata(&path) {
+            Ok(m) => Ok(Some(FileStamp::of(&m))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("read", &path)(e)),
+        }
     }
 
     /// Unlocks with the local password: Argon2id, then the data key, then the
@@ -348,35 +356,6 @@ impl Store {
     }
 }
 
-/// Account names compare case-insensitively, as mail addresses do in practice.
-pub fn normalise(account: &str) -> Result<String, StoreError> {
-    if account.is_empty()
-        || account.len() > MAX_ACCOUNT_LEN
-        || account.chars().any(|c| c.is_control() || c.is_whitespace())
-    {
-        return Err(StoreError::InvalidAccount(
-            account.chars().take(64).collect(),
-        ));
-    }
-    Ok(account.to_lowercase())
-}
-
-/// A readable, safe file name: the name's harmless characters, then a hash
-/// of the whole name so that distinct names never share a file.
-fn file_name(account: &str) -> String {
-    let readable: String = account
-        .chars()
-        .take(64)
-        .map(|c| match c {
-            'a'..='z' | '0'..='9' | '@' | '-' | '_' | '.' => c,
-            _ => '_',
-        })
-        .collect();
-    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, account.as_bytes());
-    let readable = readable.trim_start_matches('.');
-    format!("{readable}-{}.json", fsutil::hex(&hash.as_ref()[..8]))
-}
-
 fn tokens_from(answer: &TokenResponse, old_refresh: Option<&Secret<String>>) -> Tokens {
     let refresh_token = match (&answer.refresh_token, old_refresh) {
         (Some(new), _) => new.clone(),
@@ -387,44 +366,6 @@ fn tokens_from(answer: &TokenResponse, old_refresh: Option<&Secret<String>>) -> 
         refresh_token,
         access_token: Some(answer.access_token.clone()),
         access_expires_at: Some(SystemTime::now() + answer.expires_in),
-    }
-}
-
-fn read_record(path: &Path) -> Result<Option<Record>, StoreError> {
-    let Some(bytes) = fsutil::read_bounded(path, MAX_FILE_BYTES).map_err(io("read", path))? else {
-        return Ok(None);
-    };
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        version: u32,
-    }
-    let probe: Probe = serde_json::from_slice(&bytes).map_err(|e| corrupt(path, &e.to_string()))?;
-    if probe.version != FORMAT_VERSION {
-        return Err(StoreError::Version {
-            path: path.to_owned(),
-            found: probe.version,
-        });
-    }
-    let rec: Record = serde_json::from_slice(&bytes).map_err(|e| corrupt(path, &e.to_string()))?;
-    if rec.kdf.alg != "argon2id" || !rec.kdf.params.within_bounds() {
-        return Err(corrupt(path, "unsupported or out-of-bounds kdf"));
-    }
-    Ok(Some(rec))
-}
-
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
-    let path = path.to_owned();
-    move |source| StoreError::Io {
-        action,
-        path,
-        source,
-    }
-}
-
-fn corrupt(path: &Path, reason: &str) -> StoreError {
-    StoreError::Corrupt {
-        path: path.to_owned(),
-        reason: reason.to_owned(),
     }
 }
 

@@ -1,0 +1,372 @@
+//! [`TokenService`]: the [`TokenSource`] sessions use. It resolves the login
+//! ([`crate::accounts`]), checks the local password, and hands out a cached
+//! access token, refreshing it when less than the provider's
+//! `refresh_margin` is left (Exchange drops an IMAP session when the token it
+//! logged in with expires, so a token must have life left).
+//!
+//! Single flight: each account has one tokio mutex around its token state,
+//! and the cache is re-checked after acquiring it, so any number of
+//! concurrent logins cause one refresh. The rotated refresh token is on disk
+//! before the new access token leaves this module (DESIGN.md: refresh tokens
+//! rotate on every use). A dead grant marks the account `needs-login`; a
+//! temporary fault marks it `refresh-failing` and backs off, so a flapping
+//! identity provider is not hammered and clients are told to come back.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use super::record::AccountState;
+use super::slot::{self, Cached, Slot};
+use super::store::{Store, StoreError, Unlocked};
+use super::{BoxFuture, Grant, TokenError, TokenRequest, TokenSource};
+use crate::accounts::{self, Accounts, Target};
+use crate::config::Config;
+use crate::oauth::{OAuthError, TokenEndpoint};
+
+/// Write `last_used` to disk at most this often per account.
+pub const LAST_USED_INTERVAL: Duration = Duration::from_secs(5 * 60);
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timing {
+    pub refresh_margin: Duration,
+    pub keep_warm_interval: Duration,
+}
+
+pub struct TokenService {
+    pub(super) accounts: Accounts,
+    pub(super) timing: HashMap<String, Timing>,
+    pub(super) default_provider: Option<String>,
+    pub(super) endpoints: HashMap<String, Arc<dyn TokenEndpoint>>,
+    slots: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+    config_path: OnceLock<String>,
+}
+
+impl TokenService {
+    /// # Panics
+    /// If the system random number generator fails (see [`Accounts::new`]).
+    pub fn new(
+        config: &Config,
+        store: Store,
+        endpoints: HashMap<String, Arc<dyn TokenEndpoint>>,
+    ) -> Arc<TokenService> {
+        let timing = config
+            .providers
+            .iter()
+            .map(|p| {
+                let t = Timing {
+                    refresh_margin: p.refresh_margin,
+                    keep_warm_interval: p.keep_warm_interval,
+                };
+                (p.name.clone(), t)
+            })
+            .collect();
+        let wrap: Vec<String> = config
+            .providers
+            .iter()
+            .filter(|p| p.machine_key_wrap)
+            .map(|p| p.name.clone())
+            .collect();
+        let store = if wrap.is_empty() {
+            store
+        } else {
+            store.with_machine_wrap(wrap)
+        };
+        let accounts = Accounts::new(config, store);
+        Arc::new(TokenService {
+            accounts,
+            timing,
+            default_provider: config.providers.first().map(|p| p.name.clone()),
+            endpoints,
+            slots: Default::default(),
+            config_path: OnceLock::new(),
+        })
+    }
+
+    /// The config file to name in "run `mailgate login ... --config FILE`".
+    pub fn set_config_path(&self, path: &Path) {
+        let _ = self.config_path.set(path.display().to_string());
+    }
+
+    pub fn store(&self) -> &Store {
+        self.accounts.store()
+    }
+
+    /// Accounts whose data key is unlocked in memory.
+    pub async fn unlocked_count(&self) -> usize {
+        self.accounts.held().await.len()
+    }
+
+    async fn grant_inner(&self, req: TokenRequest<'_>) -> Result<Grant, TokenError> {
+        match self
+            .accounts
+            .resolve(req.username, req.authzid, req.protocol)?
+        {
+            Target::Delegated { account, mailbox } => {
+                let held = self.accounts.unlock(&account, req.password).await?;
+                let cached = self.delegated(&held, false).await?;
+                Ok(Grant {
+                    account: held.record.account.clone(),
+                    sasl_user: mailbox.unwrap_or_else(|| held.record.sasl_user.clone()),
+                    access_token: cached.token,
+                    expires_at: cached.expires_at,
+                })
+            }
+            Target::AppOnly {
+                rule,
+                provider,
+                password_hash,
+                mailbox,
+            } => {
+                self.accounts
+                    .check_app_password(&rule, &password_hash, req.password)
+                    .await?;
+                let provider = provider
+                    .or_else(|| self.default_provider.clone())
+                    .unwrap_or_default();
+                let cached = self.app_only(&provider).await?;
+                Ok(Grant {
+                    account: mailbox.clone(),
+                    sasl_user: mailbox,
+                    access_token: cached.token,
+                    expires_at: cached.expires_at,
+                })
+            }
+        }
+    }
+
+    /// A fresh access token for a store account; `force` refreshes even if
+    /// the cached one is fresh (keep-warm).
+    pub(super) async fn delegated(
+        &self,
+        held: &Unlocked,
+        force: bool,
+    ) -> Result<Cached, TokenError> {
+        let account = held.record.account.clone();
+        let timing = self.timing_of(&account, &held.record.provider)?;
+        let endpoint = self.endpoint(&held.record.provider)?;
+        let slot = self.slot(&format!("acct:{account}"));
+        let mut s = slot.lock().await;
+        s.follow(&held.record.key_id);
+        let now = Instant::now();
+        self.note_use(&mut s, &account, now, force);
+        if !force && let Some(c) = s.fresh(now) {
+            return Ok(c.clone());
+        }
+        if let Some(e) = s.backing_off(now) {
+            return Err(e);
+        }
+        let current = self.reopen(held).await?;
+        if current.record.state == AccountState::NeedsLogin {
+            let why = "the stored sign-in was refused earlier";
+            return Err(self.needs_login(&account, why, false));
+        }
+        if !force && !s.seen_disk {
+            s.seen_disk = true;
+            if let Some(c) = disk_token(&current, timing.refresh_margin) {
+                s.access = Some(c.clone());
+                return Ok(c);
+            }
+        }
+        let answer = endpoint.refresh(&current.tokens.refresh_token).await;
+        self.settle(&mut s, &current, answer, timing.refresh_margin)
+            .await
+    }
+
+    async fn settle(
+        &self,
+        s: &mut Slot,
+        current: &Unlocked,
+        answer: Result<crate::oauth::TokenResponse, OAuthError>,
+        margin: Duration,
+    ) -> Result<Cached, TokenError> {
+        let account = &current.record.account;
+        let key_id = current.record.key_id.clone();
+        match answer {
+            Ok(answer) => {
+                let (store, cur, life) = (self.store().clone(), current.clone(), answer.expires_in);
+                let token = answer.access_token.clone();
+                let saved = tokio::task::spawn_blocking(move || {
+                    store.save_refresh(&cur, &answer, SystemTime::now())
+                })
+                .await;
+                match saved {
+                    Ok(Ok(_)) => {
+                        tracing::info!(account = %account, "access token refreshed");
+                        Ok(s.store(token, life, margin))
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(account = %account, error = %e, "cannot save the rotated refresh token; not using the new access token");
+                        Err(s.fail(format!("cannot save tokens: {e}"), None))
+                    }
+                    Err(_) => Err(s.fail("token save did not run".to_owned(), None)),
+                }
+            }
+            Err(e) => match slot::temporary_parts(&e) {
+                Some((reason, retry_after)) => {
+                    tracing::warn!(account = %account, error = %e, "token refresh failed; will retry later");
+                    let err = s.fail(reason, retry_after);
+                    self.mark(
+                        account,
+                        &key_id,
+                        AccountState::RefreshFailing,
+                        &e.to_string(),
+                    )
+                    .await;
+                    Err(err)
+                }
+                None => {
+                    s.access = None;
+                    let hint = format!("the provider refused the stored sign-in ({e})");
+                    self.mark(account, &key_id, AccountState::NeedsLogin, &e.to_string())
+                        .await;
+                    Err(self.needs_login(account, &hint, true))
+                }
+            },
+        }
+    }
+
+    async fn reopen(&self, held: &Unlocked) -> Result<Unlocked, TokenError> {
+        let (store, account) = (self.store().clone(), held.record.account.clone());
+        let (key, key_id) = (held.key.clone(), held.record.key_id.clone());
+        let result = tokio::task::spawn_blocking(move || store.reopen(&account, &key, &key_id))
+            .await
+            .map_err(|_| temporary("token store read did not run"))?;
+        match result {
+            Ok(u) => Ok(u),
+            Err(StoreError::Replaced { account }) => {
+                self.accounts.forget(&account).await;
+                Err(temporary("the account was enrolled again; log in again"))
+            }
+            Err(e) => Err(accounts::store_error(&held.record.account, e)),
+        }
+    }
+
+    async fn mark(&self, account: &str, key_id: &str, state: AccountState, error: &str) {
+        let (store, account, key_id, error) = (
+            self.store().clone(),
+            account.to_owned(),
+            key_id.to_owned(),
+            error.to_owned(),
+        );
+        let done = tokio::task::spawn_blocking(move || {
+            store.set_state(&account, Some(&key_id), state, Some(&error))
+        })
+        .await;
+        if let Ok(Err(e)) = done {
+            tracing::warn!(error = %e, "cannot record the account state");
+        }
+    }
+
+    fn note_use(&self, s: &mut Slot, account: &str, now: Instant, background: bool) {
+        if background || s.last_touch.is_some_and(|t| now < t + LAST_USED_INTERVAL) {
+            return;
+        }
+        s.last_touch = Some(now);
+        let (store, account) = (self.store().clone(), account.to_owned());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.touch(&account, SystemTime::now()) {
+                tracing::warn!(account = %account, error = %e, "cannot record last use");
+            }
+        });
+    }
+
+    /// The error (and, when `log`, the one log line) telling the admin
+    /// which command re-authorises the account.
+    pub(super) fn needs_login(&self, account: &str, why: &str, log: bool) -> TokenError {
+        let config = self
+            .config_path
+            .get()
+            .map_or("<config file>", String::as_str);
+        let command = format!("mailgate login {account} --config {config}");
+        if log {
+            tracing::error!(account, "{why}; run `{command}` to sign in again");
+        }
+        TokenError::NeedsAuthorisation {
+            account: account.to_owned(),
+            hint: format!("{why}; the administrator must run `{command}`"),
+        }
+    }
+
+    fn timing_of(&self, account: &str, provider: &str) -> Result<Timing, TokenError> {
+        self.timing.get(provider).copied().ok_or_else(|| {
+            let why = format!("provider {provider:?} is no longer configured");
+            self.needs_login(account, &why, true)
+        })
+    }
+
+    pub(super) fn endpoint(&self, provider: &str) -> Result<Arc<dyn TokenEndpoint>, TokenError> {
+        self.endpoints
+            .get(provider)
+            .cloned()
+            .ok_or_else(|| temporary(&format!("no token endpoint for provider {provider:?}")))
+    }
+
+    pub(super) fn slot(&self, key: &str) -> Arc<tokio::sync::Mutex<Slot>> {
+        let mut map = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key.to_owned()).or_default().clone()
+    }
+
+    pub(super) async fn last_refresh(&self, account: &str) -> Option<Instant> {
+        let slot = self.slot(&format!("acct:{account}"));
+        slot.lock().await.last_refresh
+    }
+
+    async fn drop_token(&self, grant: &Grant) {
+        let candidates: Vec<_> = {
+            let map = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            let own = format!("acct:{}", grant.account.to_lowercase());
+            map.iter()
+                .filter(|(k, _)| **k == own || k.starts_with("app:"))
+                .map(|(_, v)| v.clone())
+                .collect()
+        };
+        for slot in candidates {
+            let mut s = slot.lock().await;
+            if s.access
+                .as_ref()
+                .is_some_and(|c| c.token == grant.access_token)
+            {
+                s.access = None;
+                return;
+            }
+        }
+    }
+}
+
+/// The disk's access token, if it still has more than `margin` to live.
+fn disk_token(current: &Unlocked, margin: Duration) -> Option<Cached> {
+    let token = current.tokens.access_token.clone()?;
+    let expires_at = current.tokens.access_expires_at?;
+    let left = expires_at.duration_since(SystemTime::now()).ok()?;
+    let fresh_for = left.checked_sub(margin).filter(|d| !d.is_zero())?;
+    Some(Cached {
+        token,
+        expires_at,
+        fresh_until: Instant::now() + fresh_for,
+    })
+}
+
+fn temporary(reason: &str) -> TokenError {
+    TokenError::Temporary {
+        reason: reason.to_owned(),
+        retry_after: None,
+    }
+}
+
+impl TokenSource for TokenService {
+    fn grant<'a>(&'a self, request: TokenRequest<'a>) -> BoxFuture<'a, Result<Grant, TokenError>> {
+        Box::pin(self.grant_inner(request))
+    }
+
+    fn rejected<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, ()> {
+        Box::pin(self.drop_token(grant))
+    }
+}
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;
