@@ -158,6 +158,19 @@ async fn cli_device_login_with_password_on_stdin_and_again() {
         .expect("the stored refresh token is the issued one");
     assert!(fresh.refresh_token.is_some());
 
+    let accounts = Command::new(env!("CARGO_BIN_EXE_mailgate"))
+        .arg("accounts")
+        .arg("--config")
+        .arg(&config)
+        .env_remove("MAILGATE_STATE_DIR")
+        .output()
+        .expect("mailgate accounts");
+    let listing = String::from_utf8_lossy(&accounts.stdout);
+    assert!(
+        accounts.status.success() && listing.contains(ALICE),
+        "{listing}"
+    );
+
     let cfg = config.clone();
     tokio::task::spawn_blocking(move || device_login_blocking(&cfg, b"second-pass\r\n"))
         .await
