@@ -52,3 +52,13 @@ pub trait TokenEndpoint: Send + Sync + 'static {
     /// `grant_type=client_credentials` for app-only accounts.
     fn client_credentials(&self) -> crate::token::BoxFuture<'_, Result<TokenResponse, OAuthError>>;
 }
+
+pub mod authcode;
+pub mod client;
+pub mod credentials;
+pub mod device;
+mod http;
+mod redirect;
+mod response;
+
+pub use client::OAuthClient;

@@ -1,0 +1,278 @@
+//! `mailgate login` end to end: the built binary against the test IdP.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mailgate::oauth::{OAuthClient, TokenEndpoint};
+use mailgate::secret::Secret;
+use mailgate::token::store::{AccountSummary, Store, StoreError};
+
+use super::browser::act_as_browser;
+use super::idp::TestIdp;
+use super::{ALICE, STEP};
+
+/// A scratch directory removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let mut r = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut r).expect("rng");
+        let dir = std::env::temp_dir().join(format!(
+            "mailgate-{tag}-{}-{:x}",
+            std::process::id(),
+            u64::from_le_bytes(r)
+        ));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn write_config(idp: &TestIdp, dir: &Scratch) -> PathBuf {
+    let path = dir.0.join("mailgate.toml");
+    let text = format!(
+        r#"state_dir = "{state}"
+
+[[providers]]
+name = "test"
+kind = "microsoft"
+authority = "{authority}"
+tenant = "{tenant}"
+client_id = "client-1"
+
+[[listeners]]
+name = "imap"
+protocol = "imap"
+bind = "127.0.0.1:11143"
+upstream = {{ host = "127.0.0.1", port = 993, tls = "implicit" }}
+"#,
+        state = dir.0.join("state").display(),
+        authority = idp.authority(),
+        tenant = idp.tenant(),
+    );
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+fn mailgate(config: &PathBuf, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailgate"));
+    cmd.arg("login")
+        .arg(ALICE)
+        .arg("--config")
+        .arg(config)
+        .args(extra)
+        .env_remove("MAILGATE_STATE_DIR")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Waits for `child` at most [`STEP`], killing it on timeout.
+fn finish(mut child: Child) -> (bool, String, String) {
+    let deadline = Instant::now() + STEP;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let read = |r: Option<&mut dyn std::io::Read>| {
+                let mut s = String::new();
+                if let Some(r) = r {
+                    let _ = r.read_to_string(&mut s);
+                }
+                s
+            };
+            let out = read(child.stdout.as_mut().map(|s| s as &mut dyn std::io::Read));
+            let err = read(child.stderr.as_mut().map(|s| s as &mut dyn std::io::Read));
+            return (status.success(), out, err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mailgate login did not finish in {STEP:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn store(dir: &Scratch) -> Store {
+    Store::open(&dir.0.join("state")).expect("store")
+}
+
+/// The one enrolled account, and its refresh token opened with `password`.
+fn enrolled(dir: &Scratch, password: &str) -> (AccountSummary, Secret<String>) {
+    let store = store(dir);
+    let list = store.list().expect("list");
+    assert_eq!(list.len(), 1, "{list:?}");
+    let unlocked = store
+        .unlock(ALICE, &Secret::from(password))
+        .expect("unlock with the local password");
+    (list[0].clone(), unlocked.tokens.refresh_token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_device_login_with_password_on_stdin_and_again() {
+    let idp = TestIdp::start().await;
+    idp.add_user(ALICE);
+    let dir = Scratch::new("device");
+    let config = write_config(&idp, &dir);
+    let cfg = config.clone();
+    let out = tokio::task::spawn_blocking(move || device_login_blocking(&cfg, b"local-pass\n"))
+        .await
+        .expect("join");
+    assert!(out.contains("Code:"), "{out}");
+    assert!(out.contains("IMAP  server 127.0.0.1  port 11143"), "{out}");
+    assert!(out.contains(&format!("user name: {ALICE}")), "{out}");
+    assert!(
+        !out.contains("local-pass"),
+        "a password from stdin is never echoed"
+    );
+    assert_eq!(
+        idp.token_requests_for(ALICE),
+        2,
+        "one pending poll, then success"
+    );
+    let (summary, rt) = enrolled(&dir, "local-pass");
+    assert_eq!(
+        (
+            summary.account.as_str(),
+            summary.sasl_user.as_str(),
+            summary.provider.as_str()
+        ),
+        (ALICE, ALICE, "test")
+    );
+    let client = OAuthClient::new(&super::provider(&idp)).expect("client");
+    let fresh = client
+        .refresh(&rt)
+        .await
+        .expect("the stored refresh token is the issued one");
+    assert!(fresh.refresh_token.is_some());
+
+    let accounts = Command::new(env!("CARGO_BIN_EXE_mailgate"))
+        .arg("accounts")
+        .arg("--config")
+        .arg(&config)
+        .env_remove("MAILGATE_STATE_DIR")
+        .output()
+        .expect("mailgate accounts");
+    let listing = String::from_utf8_lossy(&accounts.stdout);
+    assert!(
+        accounts.status.success() && listing.contains(ALICE),
+        "{listing}"
+    );
+
+    let cfg = config.clone();
+    tokio::task::spawn_blocking(move || device_login_blocking(&cfg, b"second-pass\r\n"))
+        .await
+        .expect("join");
+    assert!(
+        enrolled_fails(&dir, "local-pass"),
+        "re-enrolment replaced the password"
+    );
+    enrolled(&dir, "second-pass");
+}
+
+fn device_login_blocking(config: &PathBuf, password: &[u8]) -> String {
+    let mut child = mailgate(config, &["--device", "--password-stdin"])
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(password)
+        .expect("password");
+    let (ok, out, err) = finish(child);
+    assert!(ok, "stdout:\n{out}\nstderr:\n{err}");
+    out
+}
+
+fn enrolled_fails(dir: &Scratch, password: &str) -> bool {
+    matches!(
+        store(dir).unlock(ALICE, &Secret::from(password)),
+        Err(StoreError::BadPassword)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_refuses_an_empty_password_before_signing_in() {
+    let idp = TestIdp::start().await;
+    idp.add_user(ALICE);
+    let dir = Scratch::new("empty");
+    let config = write_config(&idp, &dir);
+    let mut child = mailgate(&config, &["--device", "--password-stdin"])
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"\n")
+        .expect("password");
+    let (ok, _, err) = tokio::task::spawn_blocking(move || finish(child))
+        .await
+        .expect("join");
+    assert!(!ok);
+    assert!(err.contains("empty password"), "{err}");
+    assert!(
+        idp.token_requests_by_grant().is_empty(),
+        "no sign-in was started"
+    );
+    assert!(store(&dir).list().expect("list").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_browser_login_generates_a_password() {
+    let idp = TestIdp::start().await;
+    idp.add_user(ALICE);
+    let dir = Scratch::new("browser");
+    let config = write_config(&idp, &dir);
+    let mut child = mailgate(&config, &["--browser", "--no-open"])
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let authority = idp.authority();
+    let (url, rest) = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + STEP;
+        let url = loop {
+            assert!(Instant::now() < deadline, "no URL in time");
+            let line = lines.next().expect("a URL line").expect("utf-8");
+            if line.starts_with(&authority) {
+                break line;
+            }
+        };
+        (url, lines)
+    })
+    .await
+    .expect("join");
+    assert_eq!(act_as_browser(&url, |l| l).await, 200);
+    let (ok, _, err) = tokio::task::spawn_blocking(move || finish(child))
+        .await
+        .expect("join");
+    let out: Vec<String> =
+        tokio::task::spawn_blocking(move || rest.map_while(Result::ok).collect())
+            .await
+            .expect("join");
+    assert!(ok, "stdout:\n{out:?}\nstderr:\n{err}");
+    let password = out
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("password:"))
+        .map(str::trim)
+        .expect("password line");
+    assert_eq!(password.len(), 24, "{password}");
+    assert!(password.chars().all(|c| c.is_ascii_alphanumeric()));
+    assert_eq!(idp.token_requests_for(ALICE), 1);
+    let (summary, _) = enrolled(&dir, password);
+    assert_eq!(summary.account, ALICE);
+}
