@@ -32,6 +32,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::{AccountKind, AccountRule, Config};
 use crate::secret::Secret;
+use crate::token::crypto::CryptoError;
 use crate::token::store::{Store, StoreError, Unlocked};
 use crate::token::{Protocol, TokenError};
 
@@ -122,19 +123,18 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    /// # Panics
-    /// If the system random number generator fails: without it no key can
-    /// be made, and continuing would be worse than stopping.
-    pub fn new(config: &Config, store: Store) -> Accounts {
-        let verifier = Verifier::new().expect("system random number generator failed");
-        Accounts {
+    /// Fails only if the system random number generator does: without it no
+    /// verifier key can be made.
+    pub fn new(config: &Config, store: Store) -> Result<Accounts, CryptoError> {
+        let verifier = Verifier::new().map_err(|_| CryptoError::Random)?;
+        Ok(Accounts {
             rules: config.accounts.clone(),
             store,
             verifier,
             kdf_permits: Semaphore::new(MAX_CONCURRENT_KDF),
             slots: Default::default(),
             app_tags: Default::default(),
-        }
+        })
     }
 
     pub fn store(&self) -> &Store {

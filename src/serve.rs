@@ -18,9 +18,12 @@ use tracing::{error, info, warn};
 use crate::config::{Config, Listener, LocalTls};
 use crate::guard::LoginGuard;
 use crate::listener::{ConnectionLimits, accept_loop};
+use crate::oauth::{OAuthClient, TokenEndpoint};
 use crate::session::context::SessionContext;
 use crate::session::gate::MailboxGate;
 use crate::token::TokenSource;
+use crate::token::service::TokenService;
+use crate::token::store::Store;
 use crate::upstream::Target;
 
 #[derive(Debug, thiserror::Error)]
@@ -227,9 +230,9 @@ impl Server {
 
 /// Runs the proxy for `config` until a signal; `path` is re-read on SIGHUP.
 pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
-    let tokens =
-        crate::token::from_config(&config).map_err(|e| ServeError::Tokens(e.to_string()))?;
-    let mut server = Server::start(&config, tokens).await?;
+    let tokens = token_service(&config, &path)?;
+    let mut server = Server::start(&config, tokens.clone()).await?;
+    let keep_warm = tokens.spawn_keep_warm(server.shutdown.subscribe());
     wait_for_signals(&mut server, &path).await?;
     info!(
         active = server.active_connections(),
@@ -238,7 +241,24 @@ pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
     if !server.shutdown().await {
         warn!("grace period over; closing the remaining sessions");
     }
+    keep_warm.abort();
     Ok(())
+}
+
+/// The token service for `config`: the encrypted store in the state
+/// directory and one OAuth client per provider.
+pub fn token_service(config: &Config, path: &Path) -> Result<Arc<TokenService>, ServeError> {
+    let store = Store::for_config(config).map_err(|e| ServeError::Tokens(e.to_string()))?;
+    let mut endpoints: HashMap<String, Arc<dyn TokenEndpoint>> = HashMap::new();
+    for provider in &config.providers {
+        let client = OAuthClient::new(provider)
+            .map_err(|e| ServeError::Tokens(format!("provider {}: {e}", provider.name)))?;
+        endpoints.insert(provider.name.clone(), Arc::new(client));
+    }
+    let service = TokenService::new(config, store, endpoints)
+        .map_err(|e| ServeError::Tokens(e.to_string()))?;
+    service.set_config_path(path);
+    Ok(service)
 }
 
 #[cfg(unix)]

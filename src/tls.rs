@@ -95,7 +95,7 @@ pub fn ensure_local_cert(state_dir: &Path, hostname: &str) -> Result<(PathBuf, P
         let path = path.to_owned();
         move |source| TlsError::Write { path, source }
     };
-    std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
+    crate::fsutil::private_dir(&dir).map_err(write_err(&dir))?;
     let names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
@@ -104,9 +104,9 @@ pub fn ensure_local_cert(state_dir: &Path, hostname: &str) -> Result<(PathBuf, P
     ];
     let generated =
         rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
-    crate::fsutil::write_private(&key, generated.signing_key.serialize_pem().as_bytes())
+    crate::fsutil::write_atomic(&key, generated.signing_key.serialize_pem().as_bytes())
         .map_err(write_err(&key))?;
-    crate::fsutil::write_private(&cert, generated.cert.pem().as_bytes())
+    crate::fsutil::write_atomic(&cert, generated.cert.pem().as_bytes())
         .map_err(write_err(&cert))?;
     tracing::info!(cert = %cert.display(), "generated a self-signed local certificate; configure cert/key to use your own");
     Ok((cert, key))

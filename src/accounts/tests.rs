@@ -135,7 +135,7 @@ async fn warm_login_skips_argon2_and_still_checks_the_password() {
     let dir = TempDir::new("acct-warm");
     let store = Store::open(dir.path()).unwrap().with_kdf(kdf);
     enrol(&store, "alice@example.com", "ms", "pw", "RT-1");
-    let accounts = Accounts::new(&config(dir.path(), ""), store.clone());
+    let accounts = Accounts::new(&config(dir.path(), ""), store.clone()).unwrap();
     let (pw, wrong) = (Secret::from("pw"), Secret::from("wrong"));
 
     let t = Instant::now();
@@ -170,7 +170,8 @@ async fn warm_login_skips_argon2_and_still_checks_the_password() {
 #[tokio::test]
 async fn app_password_is_checked_against_the_phc_string() {
     let dir = TempDir::new("acct-app");
-    let accounts = Accounts::new(&config(dir.path(), ""), Store::open(dir.path()).unwrap());
+    let accounts =
+        Accounts::new(&config(dir.path(), ""), Store::open(dir.path()).unwrap()).unwrap();
     let Ok(Target::AppOnly {
         rule,
         password_hash,

@@ -86,6 +86,11 @@ pub enum ClientStep {
     },
 }
 
+/// The answer to a wrong password or an unknown account: the same for both,
+/// so the answer does not reveal which accounts exist, and it says how
+/// accounts come to exist.
+pub const BAD_CREDENTIALS_TEXT: &str = "Authentication failed: unknown account or wrong local password (accounts are enrolled with: mailgate login ADDRESS)";
+
 /// Why a login failed, in the terms of DESIGN.md's error table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginFailure {

@@ -66,6 +66,7 @@ async fn session(ctx: &SessionContext, tcp: TcpStream, peer: SocketAddr) -> Resu
                     read = timeout_at(preauth_deadline, client.read_buf(&mut buf)) => match read {
                         Ok(Ok(0)) => return Ok("client closed before login".into()),
                         Ok(Ok(_)) => continue,
+                        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok("client closed before login".into()),
                         Ok(Err(e)) => return Err(format!("client read: {e}")),
                         Err(_) => {
                             let _ = write(&mut client, &machine.timeout_reply(), Instant::now() + FINAL_WRITE_GRACE).await;

@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use super::fsutil;
 use super::record::{FORMAT_VERSION, MAX_FILE_BYTES, Record};
 use super::store_types::StoreError;
+use crate::fsutil;
 
 /// Longest account name accepted (an e-mail address is at most 254).
 pub const MAX_ACCOUNT_LEN: usize = 320;

@@ -6,7 +6,6 @@
 
 mod app_only;
 pub mod crypto;
-mod fsutil;
 mod keep_warm;
 mod layout;
 pub mod record;
@@ -87,14 +86,4 @@ pub trait TokenSource: Send + Sync + 'static {
     /// The upstream refused `grant` before it expired: forget it, so that the
     /// next `grant` for the account fetches a fresh one.
     fn rejected<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, ()>;
-}
-
-/// The process's token source for `config`. Replaced by the token service.
-pub fn from_config(
-    _config: &crate::config::Config,
-) -> Result<std::sync::Arc<dyn TokenSource>, TokenError> {
-    Err(TokenError::Temporary {
-        reason: "token service not wired".into(),
-        retry_after: None,
-    })
 }

@@ -46,13 +46,12 @@ pub struct TokenService {
 }
 
 impl TokenService {
-    /// # Panics
-    /// If the system random number generator fails (see [`Accounts::new`]).
+    /// Fails only if the system random number generator does (see [`Accounts::new`]).
     pub fn new(
         config: &Config,
         store: Store,
         endpoints: HashMap<String, Arc<dyn TokenEndpoint>>,
-    ) -> Arc<TokenService> {
+    ) -> Result<Arc<TokenService>, super::crypto::CryptoError> {
         let timing = config
             .providers
             .iter()
@@ -70,15 +69,15 @@ impl TokenService {
             .filter(|p| p.machine_key_wrap)
             .map(|p| p.name.clone())
             .collect();
-        let accounts = Accounts::new(config, store.with_machine_wrap(wrap));
-        Arc::new(TokenService {
+        let accounts = Accounts::new(config, store.with_machine_wrap(wrap))?;
+        Ok(Arc::new(TokenService {
             accounts,
             timing,
             default_provider: config.providers.first().map(|p| p.name.clone()),
             endpoints,
             slots: Default::default(),
             config_path: OnceLock::new(),
-        })
+        }))
     }
 
     /// The config file to name in "run `mailgate login ... --config FILE`".

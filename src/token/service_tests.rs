@@ -23,7 +23,7 @@ fn rig(tag: &str, delay: Duration, provider_extra: &str) -> Rig {
     let fake = Arc::new(FakeEndpoint::with_delay(delay));
     let endpoints: HashMap<String, Arc<dyn TokenEndpoint>> =
         HashMap::from([("ms".to_owned(), fake.clone() as Arc<dyn TokenEndpoint>)]);
-    let svc = TokenService::new(&cfg, store.clone(), endpoints);
+    let svc = TokenService::new(&cfg, store.clone(), endpoints).unwrap();
     svc.set_config_path(Path::new("/etc/mailgate.toml"));
     Rig {
         _dir: dir,

@@ -28,9 +28,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::crypto::{self, CryptoError, KdfParams, Key};
-use super::fsutil::{self, LockGuard};
 use super::record::{self, AccountState, FORMAT_VERSION, KdfRecord, Part, Record, Tokens};
 use crate::config::Config;
+use crate::fsutil::{self, LockGuard};
 use crate::oauth::TokenResponse;
 use crate::secret::Secret;
 

@@ -11,4 +11,5 @@ mod support;
 mod core_imap;
 mod core_pop3;
 mod core_smtp;
+mod oauth_flows;
 mod servers_smoke;

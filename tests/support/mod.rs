@@ -5,6 +5,7 @@
 pub mod certs;
 pub mod client;
 pub mod fake_upstream;
+pub mod idp;
 pub mod proxy;
 pub mod servers;
 pub mod tokens;

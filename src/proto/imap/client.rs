@@ -271,8 +271,10 @@ fn bad(tag: &str, text: &str) -> Vec<u8> {
 fn failure_text(failure: &LoginFailure) -> String {
     match failure {
         LoginFailure::BadCredentials => {
-            "[AUTHENTICATIONFAILED] Authentication failed: unknown account or wrong local password"
-                .to_owned()
+            format!(
+                "[AUTHENTICATIONFAILED] {}",
+                crate::proto::BAD_CREDENTIALS_TEXT
+            )
         }
         LoginFailure::NeedsAuthorisation(hint) => format!(
             "[AUTHENTICATIONFAILED] {}",

@@ -183,8 +183,7 @@ fn failed_login_may_be_retried_then_closes() {
         failed(LoginFailure::BadCredentials),
         feed(b"a4 NOOP\r\n"),
     ];
-    let no =
-        "NO [AUTHENTICATIONFAILED] Authentication failed: unknown account or wrong local password";
+    let no = "NO [AUTHENTICATIONFAILED] Authentication failed: unknown account or wrong local password (accounts are enrolled with: mailgate login ADDRESS)";
     assert_eq!(
         play(with_limits(limits), &script),
         [

@@ -280,7 +280,7 @@ fn failure_reply(failure: &LoginFailure) -> Vec<u8> {
     let text = |t: &str| sanitize(t, MAX_REPLY_TEXT);
     let line = match failure {
         LoginFailure::BadCredentials => {
-            "-ERR [AUTH] Authentication failed: unknown account or wrong local password".to_owned()
+            format!("-ERR [AUTH] {}", crate::proto::BAD_CREDENTIALS_TEXT)
         }
         LoginFailure::NeedsAuthorisation(how) => format!("-ERR [AUTH] {}", text(how)),
         LoginFailure::Temporary(why) => format!("-ERR [SYS/TEMP] {}", text(why)),

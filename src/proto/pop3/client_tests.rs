@@ -305,7 +305,7 @@ fn failures_map_to_response_codes() {
     let cases = [
         (
             LoginFailure::BadCredentials,
-            "-ERR [AUTH] Authentication failed: unknown account or wrong local password\r\n",
+            "-ERR [AUTH] Authentication failed: unknown account or wrong local password (accounts are enrolled with: mailgate login ADDRESS)\r\n",
         ),
         (
             LoginFailure::NeedsAuthorisation("run mailgate login a\r\n+OK".into()),
@@ -335,7 +335,7 @@ fn auth_failure_bound_closes_and_state_resets() {
     run(opts(), |t| {
         let bad = LoginFailure::BadCredentials;
         let text =
-            b"-ERR [AUTH] Authentication failed: unknown account or wrong local password\r\n"
+            b"-ERR [AUTH] Authentication failed: unknown account or wrong local password (accounts are enrolled with: mailgate login ADDRESS)\r\n"
                 .to_vec();
         for _ in 0..2 {
             assert_eq!(

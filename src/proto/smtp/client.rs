@@ -302,7 +302,7 @@ fn failure_reply(failure: &LoginFailure) -> Vec<u8> {
     let text = |t: &str| sanitize(t, MAX_REPLY_TEXT);
     let line = match failure {
         LoginFailure::BadCredentials => {
-            "535 5.7.8 Authentication failed: unknown account or wrong local password".to_owned()
+            format!("535 5.7.8 {}", crate::proto::BAD_CREDENTIALS_TEXT)
         }
         LoginFailure::NeedsAuthorisation(how) => format!("535 5.7.8 {}", text(how)),
         LoginFailure::Temporary(why) => format!("454 4.7.0 {}", text(why)),

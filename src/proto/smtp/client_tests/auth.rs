@@ -134,7 +134,7 @@ fn failures_map_to_reply_codes() {
     let cases = [
         (
             LoginFailure::BadCredentials,
-            "535 5.7.8 Authentication failed: unknown account or wrong local password\r\n",
+            "535 5.7.8 Authentication failed: unknown account or wrong local password (accounts are enrolled with: mailgate login ADDRESS)\r\n",
         ),
         (
             LoginFailure::NeedsAuthorisation("run: mailgate login a".into()),
@@ -161,7 +161,7 @@ fn auth_failure_bound_closes_and_ehlo_is_kept() {
     let ir = encode(b"\0a\0b");
     run(opts(), |t| {
         let bad = LoginFailure::BadCredentials;
-        let text = b"535 5.7.8 Authentication failed: unknown account or wrong local password\r\n"
+        let text = b"535 5.7.8 Authentication failed: unknown account or wrong local password (accounts are enrolled with: mailgate login ADDRESS)\r\n"
             .to_vec();
         assert_eq!(t.send(b"EHLO c\r\n"), vec![reply(EHLO)]);
         for _ in 0..2 {

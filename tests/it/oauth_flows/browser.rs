@@ -7,8 +7,8 @@ use std::io::Write;
 use mailgate::oauth::authcode::BrowserOptions;
 use mailgate::oauth::{OAuthClient, OAuthError, TokenResponse};
 
-use super::idp::TestIdp;
 use super::{BOB, STEP, bounded, rejected_with, started};
+use crate::support::idp::TestIdp;
 
 /// A `Write` that forwards what the flow prints to the test.
 struct Lines(tokio::sync::mpsc::UnboundedSender<String>);

@@ -10,8 +10,8 @@ use mailgate::secret::Secret;
 use mailgate::token::store::{AccountSummary, Store, StoreError};
 
 use super::browser::act_as_browser;
-use super::idp::TestIdp;
 use super::{ALICE, STEP};
+use crate::support::idp::TestIdp;
 
 /// A scratch directory removed on drop.
 pub struct Scratch(pub PathBuf);

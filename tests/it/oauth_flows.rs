@@ -2,17 +2,12 @@
 //! provider: rotation, Microsoft's response quirks, fault mapping, the device
 //! and browser flows, and the CLI end to end.
 
-#[path = "support/idp/mod.rs"]
-mod idp;
-
-#[path = "oauth_flows/browser.rs"]
 mod browser;
-#[path = "oauth_flows/cli.rs"]
 mod cli;
 
 use std::time::{Duration, Instant};
 
-use idp::{Failure, TestIdp};
+use crate::support::idp::{Failure, TestIdp};
 use mailgate::config::Provider;
 use mailgate::oauth::{OAuthClient, OAuthError, TokenEndpoint};
 use mailgate::secret::Secret;
