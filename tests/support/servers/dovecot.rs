@@ -30,6 +30,7 @@ pub struct DovecotPlan<'a> {
     pub imaps_port: u16,
     pub pop3s_port: u16,
     pub oauthbearer: bool,
+    pub max_imap_sessions: Option<u32>,
     pub cert: &'a Path,
     pub key: &'a Path,
 }
@@ -203,6 +204,44 @@ service anvil {{
             pop3s = self.pop3s_port,
             lmtp = self.lmtp_socket().display(),
             auth = self.auth_socket().display(),
+        ) + &self.scale_conf()
+    }
+
+    /// High-performance mode (Dovecot's "Login processes" documentation):
+    /// a few login processes that each proxy many TLS clients, and imap
+    /// processes serving many sessions each, instead of one process per
+    /// connection.
+    fn scale_conf(&self) -> String {
+        let Some(sessions) = self.max_imap_sessions else {
+            return String::new();
+        };
+        const LOGIN_PROCESSES: u32 = 8;
+        const IMAP_PROCESSES: u32 = 16;
+        let per_login = sessions.div_ceil(LOGIN_PROCESSES) + 100;
+        let per_imap = sessions.div_ceil(IMAP_PROCESSES) + 100;
+        format!(
+            r#"default_vsz_limit = 2G
+mail_max_userip_connections = {max}
+service imap-login {{
+  service_count = 0
+  process_min_avail = {LOGIN_PROCESSES}
+  process_limit = {LOGIN_PROCESSES}
+  client_limit = {per_login}
+}}
+service imap {{
+  service_count = 0
+  process_limit = {IMAP_PROCESSES}
+  client_limit = {per_imap}
+}}
+service anvil {{
+  client_limit = {anvil}
+}}
+service auth {{
+  client_limit = {anvil}
+}}
+"#,
+            max = sessions + 100,
+            anvil = 500,
         )
     }
 }

@@ -59,6 +59,10 @@ pub struct StartOptions {
     /// Offer XOAUTH2 but not OAUTHBEARER, like Microsoft. Clients that
     /// prefer OAUTHBEARER whenever offered (curl) then really use XOAUTH2.
     pub no_oauthbearer: bool,
+    /// Let Dovecot hold this many concurrent IMAP sessions of one user from
+    /// one address (benchmarks): long-lived login processes, many clients per
+    /// process, and no per-user connection cap below it.
+    pub max_imap_sessions: Option<u32>,
 }
 
 /// Running Dovecot + Postfix for one test. TEST ONLY.
@@ -255,6 +259,7 @@ impl MailServers {
             imaps_port: self.imaps_port,
             pop3s_port: self.pop3s_port,
             oauthbearer: !options.no_oauthbearer,
+            max_imap_sessions: options.max_imap_sessions,
             cert: &server.cert,
             key: &server.key,
         };

@@ -1,0 +1,130 @@
+//! Idle sessions (measure 4): as many logged-in IMAP sessions through mailgate as the
+//! file descriptor limit allows (up to 10,000), mailgate's RSS per session,
+//! and whether a sample of them still answers NOOP.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::task::JoinSet;
+
+use crate::report::{self, Report};
+use crate::rig::{ALICE, LOCAL_PASSWORD, Rig};
+use crate::wire::Conn;
+
+pub const TARGET: usize = 10_000;
+/// Logins in flight while ramping up.
+const CONCURRENCY: usize = 64;
+/// Longest the ramp may take.
+const RAMP_TIMEOUT: Duration = Duration::from_secs(240);
+/// Sessions asked for NOOP afterwards, spread over all of them.
+const SAMPLE: usize = 100;
+/// File descriptors mailgate keeps besides two per session (listeners, logs, epoll, IdP).
+const FD_SLACK: usize = 64;
+const BUFFER: usize = 1024;
+const CHECKPOINTS: [usize; 3] = [1_000, 5_000, TARGET];
+
+fn soft_nofile(pid: &str) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/limits"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
+        .unwrap_or(1024)
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+async fn open_one(rig_addr: std::net::SocketAddr) -> std::io::Result<Conn> {
+    let mut conn = Conn::connect(rig_addr, None, BUFFER).await?;
+    conn.greeting().await?;
+    conn.command(&format!("LOGIN {ALICE} {LOCAL_PASSWORD}"))
+        .await?;
+    Ok(conn)
+}
+
+pub async fn run(rig: &Rig, report: &mut Report) {
+    let pid = rig.pid();
+    let mailgate_limit = soft_nofile(&pid.to_string());
+    let own_limit = soft_nofile("self");
+    let by_mailgate = mailgate_limit.saturating_sub(open_fds(pid) + FD_SLACK) / 2;
+    let by_bench = own_limit.saturating_sub(open_fds(std::process::id()) + FD_SLACK);
+    let goal = TARGET.min(by_mailgate).min(by_bench);
+    let rss_before = report::rss_kib(pid);
+    let mut sessions: Vec<Conn> = Vec::with_capacity(goal);
+    let mut checkpoints = Vec::new();
+    let mut errors = Vec::new();
+    let started = Instant::now();
+    let mut set = JoinSet::new();
+    let mut launched = 0;
+    while sessions.len() < goal && started.elapsed() < RAMP_TIMEOUT && errors.len() < 20 {
+        while launched < goal && set.len() < CONCURRENCY {
+            set.spawn(open_one(rig.ports.imap_plain));
+            launched += 1;
+        }
+        match tokio::time::timeout(Duration::from_secs(30), set.join_next()).await {
+            Ok(Some(Ok(Ok(conn)))) => {
+                sessions.push(conn);
+                let n = sessions.len();
+                if CHECKPOINTS.contains(&n) || n == goal {
+                    let rss = report::rss_kib(pid);
+                    checkpoints.push(json!({
+                        "sessions": n, "rss_kib": rss,
+                        "kib_per_session": (rss.saturating_sub(rss_before)) as f64 / n as f64,
+                        "elapsed_s": started.elapsed().as_secs_f64(),
+                    }));
+                }
+            }
+            Ok(Some(Ok(Err(e)))) => errors.push(e.to_string()),
+            Ok(Some(Err(e))) => errors.push(e.to_string()),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    set.abort_all();
+    let held = sessions.len();
+    let ramp = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_held = report::rss_kib(pid);
+    let per_session = rss_held.saturating_sub(rss_before) as f64 / held.max(1) as f64;
+    let mut answered = 0;
+    let step = (held / SAMPLE).max(1);
+    let mut asked = 0;
+    for conn in sessions.iter_mut().step_by(step).take(SAMPLE) {
+        asked += 1;
+        if conn.command("NOOP").await.is_ok() {
+            answered += 1;
+        }
+    }
+    errors.sort();
+    errors.dedup();
+    report.row(
+        "idle IMAP sessions held via mailgate (plaintext)",
+        "-",
+        format!("{held} (goal {goal}); NOOP {answered}/{asked}"),
+        "-",
+        "10000, all answer",
+        Some(held >= TARGET && answered == asked),
+    );
+    report.row(
+        "mailgate RSS per idle plaintext session",
+        "-",
+        format!("{per_session:.1} KiB"),
+        "-",
+        "< 64 KiB",
+        Some(per_session < 64.0),
+    );
+    drop(sessions);
+    report.set(
+        "idle_sessions",
+        json!({
+            "goal": goal, "held": held, "ramp_s": ramp.as_secs_f64(),
+            "mailgate_nofile_limit": mailgate_limit, "bench_nofile_limit": own_limit,
+            "rss_before_kib": rss_before, "rss_held_kib": rss_held,
+            "kib_per_session": per_session, "noop_asked": asked, "noop_answered": answered,
+            "checkpoints": checkpoints, "errors": errors.iter().take(5).collect::<Vec<_>>(),
+        }),
+    );
+}

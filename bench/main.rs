@@ -1,0 +1,138 @@
+//! `cargo bench --bench mailgate`: mailgate against a direct XOAUTH2
+//! connection to the same Dovecot and Postfix, on loopback. See
+//! BENCHMARKS.md for what each figure means and what limits it.
+//!
+//! Needs root and the packages of `scripts/install-test-deps.sh`, like the
+//! interoperability suite whose server harness it reuses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark stops loudly on the first broken assumption"
+)]
+
+#[path = "../tests/support/idp/mod.rs"]
+mod idp;
+#[path = "../tests/support/servers/mod.rs"]
+mod servers;
+
+mod idle;
+mod logins;
+mod report;
+mod rig;
+mod submit;
+mod throughput;
+mod wire;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+
+use report::Report;
+use rig::{ALICE, Rig};
+
+/// Comma-separated phases to run (burst, latency, throughput, smtp, idle);
+/// all when unset. For working on one phase; published figures use all.
+const ONLY_ENV: &str = "MAILGATE_BENCH_ONLY";
+/// Access token lifetime once the bursts are done (warm token from then on).
+const WARM_LIFETIME: Duration = Duration::from_secs(3600);
+
+fn machine() -> serde_json::Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    json!({
+        "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cpu_model": model,
+        "mem_total_mib": mem_kib / 1024,
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let started = Instant::now();
+    let mut report = Report::new();
+    let load_before = report::loadavg();
+    eprintln!("bench: starting IdP, Dovecot, Postfix, enrolling {ALICE}, starting mailgate");
+    let only = std::env::var(ONLY_ENV).unwrap_or_default();
+    let phase = |name: &str| {
+        let on = only.is_empty() || only.split(',').any(|p| p == name);
+        if on {
+            eprintln!("bench: {name} ({:.0} s)", started.elapsed().as_secs_f64());
+        }
+        on
+    };
+    let rig = Rig::start(logins::BURST_TOKEN_LIFETIME).await;
+    if phase("burst") {
+        logins::bursts(&rig, WARM_LIFETIME, &mut report).await;
+    }
+    rig.idp.set_access_lifetime(WARM_LIFETIME);
+    let token = rig.idp.mint(ALICE).access_token;
+    if phase("latency") {
+        logins::latency(&rig, &token, &mut report).await;
+    }
+    if phase("throughput") {
+        tokio::task::block_in_place(|| throughput::seed(&rig));
+        throughput::run(&rig, &token, &mut report).await;
+    }
+    if phase("smtp") {
+        submit::run(&rig, &token, &mut report).await;
+    }
+    if phase("idle") {
+        idle::run(&rig, &mut report).await;
+    }
+    let load_after = report::loadavg();
+
+    let table = report.table();
+    println!("\n{table}");
+    println!("load before: {load_before}\nload after:  {load_after}");
+    println!("total: {:.0} s", started.elapsed().as_secs_f64());
+    report.set("machine", machine());
+    report.set("load", json!({"before": load_before, "after": load_after}));
+    report.set(
+        "unix_time",
+        json!(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        ),
+    );
+    report.set("total_s", json!(started.elapsed().as_secs_f64()));
+    report.set(
+        "mailgate_log_tail",
+        json!(log_tail(&rig.servers.dir().join("mailgate.log"), |_| true)),
+    );
+    report.set(
+        "dovecot_log_problems",
+        json!(log_tail(&rig.servers.dir().join("dovecot.log"), |l| {
+            l.contains("Warning") || l.contains("Error") || l.contains("Fatal")
+        })),
+    );
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results.json");
+    let text = serde_json::to_string_pretty(&report.to_json()).expect("json");
+    std::fs::write(&path, text + "\n").expect("write results.json");
+    println!("wrote {}", path.display());
+}
+
+/// The last 20 lines of a log that `keep` accepts.
+fn log_tail(path: &std::path::Path, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| keep(l)).collect();
+    lines[lines.len().saturating_sub(20)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+}

@@ -1,0 +1,125 @@
+//! Relay throughput (measure 1): `FETCH 1:* BODY.PEEK[]` of the whole seeded INBOX,
+//! direct to Dovecot over TLS, and through mailgate with the client side in
+//! plaintext and over TLS, interleaved (the order rotates every run).
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::report::{self, Report};
+use crate::rig::{Rig, Via};
+
+/// Seeded messages and their size: 200 x 1 MiB.
+pub const MESSAGES: usize = 200;
+pub const MESSAGE_SIZE: usize = 1024 * 1024;
+pub const RUNS: usize = 5;
+/// Read buffer of the fetching client.
+const BUFFER: usize = 256 * 1024;
+
+/// One 1 MiB message of 78-byte CRLF lines.
+pub fn message(i: usize) -> Vec<u8> {
+    let mut m = format!(
+        "From: carol@example.test\r\nTo: alice@example.test\r\n\
+         Subject: bench message {i}\r\nMessage-ID: <bench-{i}@example.test>\r\n\r\n"
+    )
+    .into_bytes();
+    let mut n = 0u64;
+    while m.len() + 80 < MESSAGE_SIZE {
+        n += 1;
+        m.extend_from_slice(format!("{i:06} {n:010} {}\r\n", "x".repeat(59)).as_bytes());
+    }
+    m
+}
+
+pub fn seed(rig: &Rig) {
+    for i in 0..MESSAGES {
+        rig.servers
+            .seed_message(crate::rig::ALICE, &message(i))
+            .expect("seed");
+    }
+}
+
+struct Sample {
+    mb_per_s: f64,
+    bytes: u64,
+    cpu_s_per_gb: Option<f64>,
+}
+
+async fn fetch_all(rig: &Rig, via: Via<'_>, ticks: f64) -> Sample {
+    let mut conn = rig.imap_login(via, BUFFER).await.expect("login");
+    conn.command("SELECT INBOX").await.expect("select");
+    let cpu = rig.mailgate_cpu(ticks);
+    let started = Instant::now();
+    let bytes = conn.command("FETCH 1:* BODY.PEEK[]").await.expect("fetch");
+    let secs = started.elapsed().as_secs_f64();
+    let cpu_used = rig.mailgate_cpu(ticks) - cpu;
+    let _ = conn.command("LOGOUT").await;
+    assert!(
+        bytes >= (MESSAGES * (MESSAGE_SIZE - 100)) as u64,
+        "{} fetched only {bytes} bytes",
+        via.name()
+    );
+    Sample {
+        mb_per_s: bytes as f64 / secs / 1e6,
+        bytes,
+        cpu_s_per_gb: (!matches!(via, Via::Direct(_))).then(|| cpu_used / (bytes as f64 / 1e9)),
+    }
+}
+
+pub async fn run(rig: &Rig, token: &str, report: &mut Report) {
+    let ticks = report::clock_ticks();
+    let variants = [Via::Direct(token), Via::Plain, Via::Tls];
+    fetch_all(rig, variants[0], ticks).await;
+    let mut samples: Vec<Vec<Sample>> = variants.iter().map(|_| Vec::new()).collect();
+    for run in 0..RUNS {
+        for k in 0..variants.len() {
+            let i = (run + k) % variants.len();
+            let s = fetch_all(rig, variants[i], ticks).await;
+            samples[i].push(s);
+        }
+    }
+    let rate =
+        |i: usize| report::median(&samples[i].iter().map(|s| s.mb_per_s).collect::<Vec<_>>());
+    let cpu = |i: usize| {
+        report::median(
+            &samples[i]
+                .iter()
+                .filter_map(|s| s.cpu_s_per_gb)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let direct = rate(0);
+    for (i, label) in [(1, "plaintext"), (2, "TLS")] {
+        let ratio = rate(i) / direct;
+        report.row(
+            format!("IMAP FETCH 200 MiB, client {label} (MB/s, median of {RUNS})"),
+            format!("{direct:.0}"),
+            format!("{:.0}", rate(i)),
+            format!("{:.0}%", ratio * 100.0),
+            ">= 90%",
+            Some(ratio >= 0.9),
+        );
+        report.row(
+            format!("mailgate CPU per GB relayed, client {label}"),
+            "-",
+            format!("{:.2} s/GB", cpu(i)),
+            "-",
+            "-",
+            None,
+        );
+    }
+    let per_variant: Vec<_> = variants
+        .iter()
+        .zip(&samples)
+        .map(|(v, s)| {
+            json!({
+                "variant": v.name(),
+                "bytes": s.first().map(|x| x.bytes),
+                "mb_per_s": s.iter().map(|x| x.mb_per_s).collect::<Vec<_>>(),
+                "median_mb_per_s": report::median(&s.iter().map(|x| x.mb_per_s).collect::<Vec<_>>()),
+                "mailgate_cpu_s_per_gb": s.iter().filter_map(|x| x.cpu_s_per_gb).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    report.set("throughput", json!({"runs": RUNS, "variants": per_variant}));
+}
