@@ -8,4 +8,5 @@ pub mod driver;
 pub mod gate;
 pub mod login;
 pub mod machine;
+pub mod read_ahead;
 pub mod stream;

@@ -11,10 +11,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
 
+use super::read_ahead::ReadAhead;
+
 pub enum Stream {
     Plain(TcpStream),
     Server(Box<server::TlsStream<TcpStream>>),
-    Client(Box<client::TlsStream<TcpStream>>),
+    /// Upstream TLS, with read-ahead for bulk downloads.
+    Client(Box<client::TlsStream<ReadAhead<TcpStream>>>),
     /// Only while an upgrade is in progress.
     Upgrading,
 }
@@ -47,7 +50,9 @@ impl Stream {
             })?;
         match self {
             Self::Plain(tcp) => Ok(Self::Client(Box::new(
-                TlsConnector::from(config).connect(server_name, tcp).await?,
+                TlsConnector::from(config)
+                    .connect(server_name, ReadAhead::new(tcp))
+                    .await?,
             ))),
             _ => Err(io::Error::other("TLS is already active on this connection")),
         }
