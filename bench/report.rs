@@ -39,6 +39,24 @@ pub fn status_field(pid: u32, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Whole-machine CPU ticks from /proc/stat: (busy, steal); busy excludes
+/// idle, iowait and steal.
+pub fn machine_ticks() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let at = |i: usize| fields.get(i).copied().unwrap_or(0.0);
+    // user nice system idle iowait irq softirq steal (proc(5))
+    let busy = at(0) + at(1) + at(2) + at(5) + at(6);
+    (busy, at(7))
+}
+
 pub fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()

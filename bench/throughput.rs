@@ -12,7 +12,7 @@ use crate::rig::{Rig, Via};
 /// Seeded messages and their size: 200 x 1 MiB.
 pub const MESSAGES: usize = 200;
 pub const MESSAGE_SIZE: usize = 1024 * 1024;
-pub const RUNS: usize = 5;
+pub const RUNS: usize = 7;
 /// Read buffer of the fetching client.
 const BUFFER: usize = 256 * 1024;
 
@@ -43,16 +43,26 @@ struct Sample {
     mb_per_s: f64,
     bytes: u64,
     cpu_s_per_gb: Option<f64>,
+    /// The bench client's own CPU per GB.
+    client_s_per_gb: f64,
+    /// Cores busy machine-wide during the FETCH, and cores stolen by the hypervisor.
+    cores_busy: f64,
+    cores_stolen: f64,
 }
 
 async fn fetch_all(rig: &Rig, via: Via<'_>, ticks: f64) -> Sample {
     let mut conn = rig.imap_login(via, BUFFER).await.expect("login");
     conn.command("SELECT INBOX").await.expect("select");
     let cpu = rig.mailgate_cpu(ticks);
+    let own = report::cpu_seconds(std::process::id(), ticks);
+    let machine = report::machine_ticks();
     let started = Instant::now();
     let bytes = conn.command("FETCH 1:* BODY.PEEK[]").await.expect("fetch");
     let secs = started.elapsed().as_secs_f64();
     let cpu_used = rig.mailgate_cpu(ticks) - cpu;
+    let own_used = report::cpu_seconds(std::process::id(), ticks) - own;
+    let machine_after = report::machine_ticks();
+    let gb = bytes as f64 / 1e9;
     let _ = conn.command("LOGOUT").await;
     assert!(
         bytes >= (MESSAGES * (MESSAGE_SIZE - 100)) as u64,
@@ -62,7 +72,10 @@ async fn fetch_all(rig: &Rig, via: Via<'_>, ticks: f64) -> Sample {
     Sample {
         mb_per_s: bytes as f64 / secs / 1e6,
         bytes,
-        cpu_s_per_gb: (!matches!(via, Via::Direct(_))).then(|| cpu_used / (bytes as f64 / 1e9)),
+        cpu_s_per_gb: (!matches!(via, Via::Direct(_))).then(|| cpu_used / gb),
+        client_s_per_gb: own_used / gb,
+        cores_busy: (machine_after.0 - machine.0) / ticks / secs,
+        cores_stolen: (machine_after.1 - machine.1) / ticks / secs,
     }
 }
 
@@ -88,6 +101,27 @@ pub async fn run(rig: &Rig, token: &str, report: &mut Report) {
                 .collect::<Vec<_>>(),
         )
     };
+    let med = |i: usize, f: fn(&Sample) -> f64| {
+        report::median(&samples[i].iter().map(f).collect::<Vec<_>>())
+    };
+    for (i, v) in variants.iter().enumerate() {
+        report.row(
+            format!("during FETCH {}: cores busy / stolen, client CPU", v.name()),
+            "-",
+            format!(
+                "{:.2} / {:.2} of {}, client {:.2} s/GB",
+                med(i, |s| s.cores_busy),
+                med(i, |s| s.cores_stolen),
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(0),
+                med(i, |s| s.client_s_per_gb),
+            ),
+            "-",
+            "-",
+            None,
+        );
+    }
     let direct = rate(0);
     for (i, label) in [(1, "plaintext"), (2, "TLS")] {
         let ratio = rate(i) / direct;
@@ -118,6 +152,9 @@ pub async fn run(rig: &Rig, token: &str, report: &mut Report) {
                 "mb_per_s": s.iter().map(|x| x.mb_per_s).collect::<Vec<_>>(),
                 "median_mb_per_s": report::median(&s.iter().map(|x| x.mb_per_s).collect::<Vec<_>>()),
                 "mailgate_cpu_s_per_gb": s.iter().filter_map(|x| x.cpu_s_per_gb).collect::<Vec<_>>(),
+                "client_cpu_s_per_gb": s.iter().map(|x| x.client_s_per_gb).collect::<Vec<_>>(),
+                "machine_cores_busy": s.iter().map(|x| x.cores_busy).collect::<Vec<_>>(),
+                "machine_cores_stolen": s.iter().map(|x| x.cores_stolen).collect::<Vec<_>>(),
             })
         })
         .collect();
