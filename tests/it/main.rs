@@ -11,5 +11,6 @@ mod support;
 mod core_imap;
 mod core_pop3;
 mod core_smtp;
+mod interop;
 mod oauth_flows;
 mod servers_smoke;

@@ -227,3 +227,42 @@ async fn serve(listener: TcpListener, state: Arc<Mutex<state::State>>) {
         }
     }
 }
+
+/// A [`TestIdp`] on its own runtime, for tests that drive blocking clients
+/// (child processes) and must not hold a tokio context themselves.
+pub struct BlockingIdp {
+    idp: Option<TestIdp>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl BlockingIdp {
+    pub fn start() -> BlockingIdp {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("test IdP runtime");
+        let idp = runtime.block_on(TestIdp::start());
+        BlockingIdp {
+            idp: Some(idp),
+            runtime: Some(runtime),
+        }
+    }
+}
+
+impl std::ops::Deref for BlockingIdp {
+    type Target = TestIdp;
+
+    fn deref(&self) -> &TestIdp {
+        self.idp.as_ref().expect("test IdP running")
+    }
+}
+
+impl Drop for BlockingIdp {
+    fn drop(&mut self) {
+        drop(self.idp.take());
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
