@@ -37,8 +37,18 @@ else:
 
 /// A login with `user`/`password` on the plain listener of `protocol`.
 pub fn attempt(env: &Env, protocol: &str, user: &str, password: &str) -> String {
-    let port = env.port(&format!("{protocol}-none")).to_string();
-    env.python(ATTEMPT, &[protocol, &port, user, password])
+    attempt_port(
+        env,
+        protocol,
+        env.port(&format!("{protocol}-none")),
+        user,
+        password,
+    )
+}
+
+/// A login on the listener at `port`, which speaks `protocol` without TLS.
+pub fn attempt_port(env: &Env, protocol: &str, port: u16, user: &str, password: &str) -> String {
+    env.python(ATTEMPT, &[protocol, &port.to_string(), user, password])
 }
 
 /// Whether `answer` (from [`attempt`]) is a working session.

@@ -11,4 +11,6 @@ mod attempt;
 mod curl;
 mod python;
 mod tokens;
+mod upstream;
 mod harness;
+mod load;
