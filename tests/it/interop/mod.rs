@@ -14,3 +14,4 @@ mod tokens;
 mod upstream;
 mod harness;
 mod load;
+mod programs;
