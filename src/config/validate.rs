@@ -515,7 +515,9 @@ fn account(
                     "run `mailgate hash-password` and paste the $argon2id$ string",
                 ));
             };
-            if !hash.starts_with("$argon2id$") {
+            if !hash.starts_with("$argon2id$")
+                || argon2::password_hash::PasswordHash::new(hash).is_err()
+            {
                 return Err(cx.err(at, key("password_hash"), "is not an Argon2id PHC string", "run `mailgate hash-password` and paste the $argon2id$ string; never a plain password"));
             }
             AccountKind::AppOnly {
