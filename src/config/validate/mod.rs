@@ -164,3 +164,127 @@ fn limits(raw: &super::raw::RawLimits) -> Limits {
         shutdown_grace: secs(raw.shutdown_grace_secs, d.shutdown_grace),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LISTENER: &str = "[[listeners]]\nprotocol = \"imap\"\nbind = \"127.0.0.1:1143\"\nupstream = { host = \"outlook.office365.us\", port = 993, tls = \"implicit\" }\n";
+
+    fn parse_ok(text: &str) -> Config {
+        parse(text, "t.toml", Path::new("/etc/mailgate")).unwrap()
+    }
+
+    fn parse_err(text: &str) -> String {
+        parse(text, "t.toml", Path::new("/etc/mailgate"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn microsoft_presets_per_cloud_and_tenant() {
+        let c = parse_ok(&format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\ncloud=\"us-government\"\ntenant=\"contoso.example\"\nclient_id=\"c\"\n{LISTENER}"
+        ));
+        let p = &c.providers[0];
+        assert_eq!(
+            p.token_url,
+            "https://login.microsoftonline.us/contoso.example/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            p.device_code_url,
+            "https://login.microsoftonline.us/contoso.example/oauth2/v2.0/devicecode"
+        );
+        assert!(
+            p.scopes
+                .contains(&"https://outlook.office365.us/IMAP.AccessAsUser.All".to_owned())
+        );
+        assert_eq!(p.app_scopes, ["https://outlook.office365.us/.default"]);
+        let c = parse_ok(&format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\ncloud=\"china\"\nclient_id=\"c\"\n{LISTENER}"
+        ));
+        assert_eq!(
+            c.providers[0].authorize_url,
+            "https://login.partner.microsoftonline.cn/organizations/oauth2/v2.0/authorize"
+        );
+        let c = parse_ok(&format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\ntenant=\"consumers\"\nclient_id=\"c\"\ntoken_url=\"https://proxy.example/token\"\n{LISTENER}"
+        ));
+        assert_eq!(
+            c.providers[0].token_url, "https://proxy.example/token",
+            "every endpoint can be overridden"
+        );
+        assert_eq!(
+            c.providers[0].app_scopes,
+            ["https://outlook.office365.com/.default"]
+        );
+    }
+
+    #[test]
+    fn errors_name_line_key_and_fix() {
+        let text = format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\n{LISTENER}{}",
+            LISTENER.replace("imap", "nntp").replace("1143", "1144")
+        );
+        let e = parse_err(&text);
+        assert!(
+            e.starts_with("t.toml:9: listeners[1].protocol: unknown protocol \"nntp\""),
+            "{e}"
+        );
+        let e = parse_err(&format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\n{LISTENER}{LISTENER}"
+        ));
+        assert!(
+            e.contains("listeners[1].bind") && e.contains("bound twice"),
+            "{e}"
+        );
+        let e = parse_err(&format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\ntoken_url=\"http://login.example/t\"\n{LISTENER}"
+        ));
+        assert!(
+            e.contains("providers[0].token_url") && e.contains("https"),
+            "{e}"
+        );
+        let e = parse_err(&format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\n{}",
+            LISTENER.replace(
+                "outlook.office365.us\", port = 993, tls = \"implicit\"",
+                "mail.example\", port = 143, tls = \"none\""
+            )
+        ));
+        assert!(e.contains("upstream.tls") && e.contains("in clear"), "{e}");
+        let e = parse_err(&format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\n{LISTENER}[[accounts]]\nlogin=\"*@x\"\nkind=\"app-only\"\npassword_hash=\"hunter2\"\n"
+        ));
+        assert!(
+            e.contains("accounts[0].password_hash") && !e.contains("hunter2"),
+            "the bad value (maybe a password) is not echoed: {e}"
+        );
+    }
+
+    #[test]
+    fn networks_and_account_rules_match() {
+        let c = parse_ok(&format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\n{}allowed_networks = [\"192.168.1.0/24\", \"fd00::/8\", \"10.1.2.3\"]\n[[accounts]]\nlogin=\"*@Archive.example\"\nkind=\"shared\"\ndelegate=\"a@x\"\n",
+            LISTENER
+                .replace("127.0.0.1:1143", "0.0.0.0:993")
+                .replace("bind =", "tls = \"implicit\"\nbind =")
+        ));
+        let l = &c.listeners[0];
+        for (ip, ok) in [
+            ("192.168.1.77", true),
+            ("192.168.2.1", false),
+            ("::ffff:192.168.1.5", true),
+            ("fd12::1", true),
+            ("fe80::1", false),
+            ("10.1.2.3", true),
+            ("10.1.2.4", false),
+        ] {
+            assert_eq!(l.admits(ip.parse().unwrap()), ok, "{ip}");
+        }
+        assert!(c.accounts[0].matches("journal@archive.EXAMPLE"));
+        assert!(!c.accounts[0].matches("journal@archive.example.evil"));
+        assert!(!l.plaintext_auth_ok("192.168.1.77".parse().unwrap()));
+        assert!(l.plaintext_auth_ok("127.0.0.1".parse().unwrap()));
+    }
+}
