@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use state::Failure;
+use state::random as random_token;
 
 /// Tenant segment of every endpoint path.
 pub const TENANT: &str = "test-tenant";
@@ -189,6 +190,21 @@ impl TestIdp {
                 refresh_token: refresh_token.unwrap_or_default(),
             }
         })
+    }
+
+    /// An access token for `mailbox` at least `len` characters long
+    /// (Microsoft's are JWTs of 1.5-3 KB), active like a minted one.
+    pub fn mint_long_access_token(&self, mailbox: &str, len: usize) -> String {
+        let base = random_token("at-long-");
+        let token = format!("{base}{}", "x".repeat(len.saturating_sub(base.len())));
+        self.with(|s| {
+            s.insert_access(
+                &token,
+                mailbox,
+                "https://outlook.office.com/IMAP.AccessAsUser.All offline_access",
+            )
+        });
+        token
     }
 
     /// Token requests attributed to `mailbox` (refresh, code, device grants).
