@@ -68,12 +68,11 @@ fn assert_transcript(env: &Env, mode: &str, verbose: &str, command: &str) {
         "{command} not sent:\n{verbose}\n{}",
         env.logs()
     );
-    if mode != "none" {
-        assert!(
-            verbose.contains("SSL connection using") || verbose.contains("TLS"),
-            "no TLS in {mode} mode:\n{verbose}"
-        );
-    }
+    assert_eq!(
+        verbose.contains("SSL connection using"),
+        mode != "none",
+        "TLS use does not match mode {mode}:\n{verbose}"
+    );
 }
 
 #[test]

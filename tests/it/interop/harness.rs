@@ -267,6 +267,15 @@ refresh_margin_secs = {margin}
     }
 }
 
+impl Drop for Env {
+    /// A failing test shows the mail servers' logs; [`Serve`] adds its own.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.servers.logs());
+        }
+    }
+}
+
 pub fn require(binaries: &[&str]) {
     for binary in binaries {
         if let Err(missing) = find_binary(binary) {

@@ -35,7 +35,7 @@ b.logout()
 
 #[test]
 fn token_expiring_during_a_session_then_a_new_login_refreshes_once() {
-    let lifetime = Duration::from_secs(4);
+    let lifetime = Duration::from_secs(6);
     let env = Env::start_with(Options {
         refresh_margin_secs: 1,
         enrol_lifetime: Some(lifetime),
