@@ -3,11 +3,7 @@
 //! implicit via the `s` scheme), trusting the test CA that issued
 //! mailgate's certificate. `-v` shows which command really went out.
 
-use super::harness::{ALICE, BOB, DELIVERY_TIMEOUT, Env, MODES, PASSWORD, write};
-
-pub const SEEDED: &[u8] = b"From: carol@example.test\r\nTo: alice@example.test\r\n\
-Subject: seeded for curl\r\nMessage-ID: <seed-curl@example.test>\r\n\r\n\
-line one\r\n.line starting with a dot\r\ntrailing spaces   \r\n\r\nlast line\r\n";
+use super::harness::{ALICE, BOB, DELIVERY_TIMEOUT, Env, MODES, PASSWORD, SEEDED, write};
 
 /// `(scheme, --ssl-reqd)` for a protocol and local TLS mode.
 fn scheme(protocol: &str, mode: &str) -> (String, bool) {

@@ -18,6 +18,11 @@ pub const ALICE: &str = "alice@example.test";
 pub const BOB: &str = "bob@example.test";
 /// Alice's local password, set at enrolment.
 pub const PASSWORD: &str = "alice-local-pw";
+/// A message seeded into Alice's INBOX and fetched back byte for byte: a
+/// leading dot (POP3 byte-stuffing) and trailing spaces must survive.
+pub const SEEDED: &[u8] = b"From: carol@example.test\r\nTo: alice@example.test\r\n\
+Subject: seeded for the interop suite\r\nMessage-ID: <seed-curl@example.test>\r\n\r\n\
+line one\r\n.line starting with a dot\r\ntrailing spaces   \r\n\r\nlast line\r\n";
 /// Local TLS modes of mailgate's listeners.
 pub const MODES: [&str; 3] = ["none", "starttls", "implicit"];
 /// Upper bound for one client program run.
@@ -188,7 +193,6 @@ impl Env {
 
 [limits]
 max_connections_per_ip = {per_ip}
-upstream_connect_timeout_secs = 5
 upstream_login_timeout_secs = 20
 
 [[providers]]

@@ -7,8 +7,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use super::curl::SEEDED;
-use super::harness::{ALICE, BOB, DELIVERY_TIMEOUT, Env, PASSWORD};
+use super::harness::{ALICE, BOB, DELIVERY_TIMEOUT, Env, PASSWORD, SEEDED};
 
 /// Writes a private (0600) file, as these programs insist for files holding
 /// a password; returns its path.

@@ -2,8 +2,7 @@
 //! with its plain login (LOGIN, USER/PASS, AUTH via `login()`), an explicit
 //! SASL mechanism, and its STARTTLS call, over every local TLS mode.
 
-use super::curl::SEEDED;
-use super::harness::{ALICE, BOB, DELIVERY_TIMEOUT, Env, PASSWORD, write};
+use super::harness::{ALICE, BOB, DELIVERY_TIMEOUT, Env, PASSWORD, SEEDED, write};
 
 const IMAPLIB: &str = r#"
 import imaplib, ssl, sys
