@@ -59,9 +59,13 @@ pub struct StartOptions {
     /// Offer XOAUTH2 but not OAUTHBEARER, like Microsoft. Clients that
     /// prefer OAUTHBEARER whenever offered (curl) then really use XOAUTH2.
     pub no_oauthbearer: bool,
+    /// Room for this many simultaneous sessions of one user from one
+    /// address (Dovecot's defaults allow 10 per user and IP, 100 processes).
+    pub max_sessions: Option<u32>,
     /// Let Dovecot hold this many concurrent IMAP sessions of one user from
-    /// one address (benchmarks): long-lived login processes, many clients per
-    /// process, and no per-user connection cap below it.
+    /// one address (benchmarks, thousands of sessions): Dovecot's
+    /// high-performance mode with long-lived login processes and many
+    /// clients per process, instead of one process per session.
     pub max_imap_sessions: Option<u32>,
 }
 
@@ -259,6 +263,7 @@ impl MailServers {
             imaps_port: self.imaps_port,
             pop3s_port: self.pop3s_port,
             oauthbearer: !options.no_oauthbearer,
+            max_sessions: options.max_sessions,
             max_imap_sessions: options.max_imap_sessions,
             cert: &server.cert,
             key: &server.key,
