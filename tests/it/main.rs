@@ -13,3 +13,4 @@ mod core_pop3;
 mod core_smtp;
 mod oauth_flows;
 mod servers_smoke;
+mod hardening;
