@@ -4,8 +4,10 @@
 //! level and configuration reload through the real binary.
 
 mod bounds;
+mod binary;
 mod connections;
 mod harness;
 mod literals;
 mod memory;
 mod plaintext;
+mod redaction;
