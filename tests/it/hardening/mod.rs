@@ -11,3 +11,4 @@ mod literals;
 mod memory;
 mod plaintext;
 mod redaction;
+mod reload;
