@@ -237,9 +237,12 @@ pub async fn connect(port: u16) -> Raw {
 
 /// IMAP greeting and LOGIN; returns the tagged answer.
 pub async fn imap_login(c: &mut Raw, password: &str) -> String {
+    imap_login_as(c, MAILBOX, password).await
+}
+
+pub async fn imap_login_as(c: &mut Raw, user: &str, password: &str) -> String {
     let greeting = c.line().await;
     assert!(greeting.starts_with("* OK"), "{greeting}");
-    c.send(&format!("t LOGIN {MAILBOX} \"{password}\"\r\n"))
-        .await;
+    c.send(&format!("t LOGIN {user} \"{password}\"\r\n")).await;
     c.until("t ").await.pop().unwrap_or_default()
 }

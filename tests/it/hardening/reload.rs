@@ -6,6 +6,8 @@ use super::binary::{self, LOCAL_PASSWORD, Listener, MAILBOX, Scratch, Serve};
 use crate::support::fake_upstream::{FakeUpstream, Mode, Proto};
 use crate::support::idp::TestIdp;
 
+const SHARED: &str = "shared@example.test";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_adds_a_listener_keeps_sessions_and_rejects_a_bad_config() {
     let idp = TestIdp::start().await;
@@ -40,7 +42,12 @@ async fn sighup_adds_a_listener_keeps_sessions_and_rejects_a_bad_config() {
     let ok = binary::imap_login(&mut session, LOCAL_PASSWORD).await;
     assert!(ok.starts_with("t OK"), "{ok}\n{}", serve.log());
 
-    // A second listener and a changed hostname.
+    // No rule for the shared mailbox yet: an unknown account.
+    let mut shared = binary::connect(imap_port).await;
+    let no = binary::imap_login_as(&mut shared, SHARED, LOCAL_PASSWORD).await;
+    assert!(no.starts_with("t NO"), "{no}");
+
+    // A second listener, a changed hostname and a new account rule.
     let pop_port = binary::free_port();
     let listeners = [
         Listener {
@@ -56,11 +63,9 @@ async fn sighup_adds_a_listener_keeps_sessions_and_rejects_a_bad_config() {
             upstream_port: pop_up.port,
         },
     ];
-    s.write(&binary::config_text(
-        &idp,
-        &s.state(),
-        "after.test",
-        &listeners,
+    let text = binary::config_text(&idp, &s.state(), "after.test", &listeners);
+    s.write(&format!(
+        "{text}\n[[accounts]]\nlogin = \"{SHARED}\"\nkind = \"shared\"\ndelegate = \"{MAILBOX}\"\n"
     ));
     serve.signal("HUP");
     serve.wait_for("configuration reloaded", 1).await;
@@ -73,6 +78,22 @@ async fn sighup_adds_a_listener_keeps_sessions_and_rejects_a_bad_config() {
     let ok = pop.line().await;
     assert!(ok.starts_with("+OK"), "{ok}\n{}", serve.log());
     assert_session_alive(&mut session, "n1").await;
+    let mut shared = binary::connect(imap_port).await;
+    let ok = binary::imap_login_as(&mut shared, SHARED, LOCAL_PASSWORD).await;
+    assert!(
+        ok.starts_with("t OK"),
+        "account rules reloaded: {ok}\n{}",
+        serve.log()
+    );
+    assert!(
+        imap_up
+            .state
+            .users
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|u| u == SHARED)
+    );
 
     // An invalid config: rejected with its reason, everything keeps serving.
     s.write("this is = not [valid toml\n");
