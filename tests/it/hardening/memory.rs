@@ -11,6 +11,8 @@ use crate::support::fake_upstream::Proto;
 
 const HOSTILE: usize = 2_000;
 const BATCH: usize = 100;
+/// Slow clients held open together until the pre-auth deadline.
+const SLOW: usize = 200;
 /// Allowed growth; leaking even 16 KiB per connection would exceed it.
 const MAX_GROWTH_KB: u64 = 24 * 1024;
 
@@ -54,6 +56,29 @@ async fn wave(addr: SocketAddr, count: usize) {
     }
 }
 
+/// Clients that trickle a byte every half second until the pre-auth
+/// deadline drops them, all at once.
+async fn slow_wave(addr: SocketAddr, count: usize) {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        set.spawn(async move {
+            let mut c = Raw::connect(addr).await;
+            for b in b"a LOGIN alice \"correct".iter().cycle().take(20) {
+                if !c.send_bytes(&[*b]).await {
+                    return;
+                }
+                if c.closed_within(Duration::from_millis(500)).await {
+                    return;
+                }
+            }
+            panic!("a slow client outlived the pre-auth deadline");
+        });
+    }
+    while let Some(done) = set.join_next().await {
+        done.expect("slow client");
+    }
+}
+
 /// Waits for the server to have closed every connection of a wave.
 async fn settle(g: &Gate) {
     for _ in 0..100 {
@@ -76,11 +101,12 @@ async fn rss_stays_flat_under_hostile_connections() {
     settle(&g).await;
     let before = rss_kb();
     wave(g.addr, HOSTILE).await;
+    slow_wave(g.addr, SLOW).await;
     settle(&g).await;
     let after = rss_kb();
     let growth = after.saturating_sub(before);
     println!(
-        "RSS before {before} kB, after {HOSTILE} hostile connections {after} kB, growth {growth} kB"
+        "RSS before {before} kB, after {HOSTILE} hostile and {SLOW} slow connections {after} kB, growth {growth} kB"
     );
     assert!(growth < MAX_GROWTH_KB, "RSS grew by {growth} kB");
     g.assert_healthy().await;
