@@ -18,7 +18,7 @@ step "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
 step "cargo test"
-cargo test --locked --all-targets
+cargo test --locked --lib --bins --tests
 
 step "fuzz smoke run"
 bash fuzz/smoke.sh

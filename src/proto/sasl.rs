@@ -26,6 +26,8 @@ pub enum SaslError {
     Malformed,
     #[error("client cancelled the authentication exchange")]
     Cancelled,
+    #[error("empty user name")]
+    EmptyUser,
 }
 
 /// A client's answer to a SASL challenge: `*` cancels (RFC 4422 §3.4),
@@ -87,6 +89,67 @@ pub fn decode_xoauth2_challenge(challenge: &[u8]) -> String {
     }
 }
 
+/// A server-side PLAIN or LOGIN exchange: what the client's next line
+/// answers. The three client machines share it and differ only in how they
+/// frame a challenge (`+ ` for IMAP and POP3, `334 ` for SMTP).
+#[derive(Debug)]
+pub enum Exchange {
+    /// The PLAIN message (after `AUTH PLAIN` without initial response).
+    PlainResponse,
+    /// The LOGIN mechanism's user name.
+    LoginUser,
+    /// The LOGIN mechanism's password.
+    LoginPassword { user: String },
+}
+
+/// Where an exchange stands after a client line.
+#[derive(Debug)]
+pub enum Progress {
+    /// Send `challenge` (base64, empty for PLAIN) and feed the next line to `next`.
+    Challenge {
+        next: Exchange,
+        challenge: &'static str,
+    },
+    Done(Credentials),
+}
+
+impl Exchange {
+    /// Starts `mechanism` (upper-case) with its optional initial response;
+    /// `None` for any mechanism other than PLAIN and LOGIN.
+    pub fn start(mechanism: &str, initial: Option<&[u8]>) -> Option<Result<Progress, SaslError>> {
+        let challenge = |next, challenge| Ok(Progress::Challenge { next, challenge });
+        Some(match (mechanism, initial) {
+            ("PLAIN", Some(ir)) => Exchange::PlainResponse.step(ir),
+            ("PLAIN", None) => challenge(Exchange::PlainResponse, ""),
+            ("LOGIN", Some(ir)) => Exchange::LoginUser.step(ir),
+            ("LOGIN", None) => challenge(Exchange::LoginUser, LOGIN_USERNAME_PROMPT),
+            _ => return None,
+        })
+    }
+
+    /// Feeds one client line (without CRLF) to the exchange.
+    pub fn step(self, line: &[u8]) -> Result<Progress, SaslError> {
+        match self {
+            Exchange::PlainResponse => {
+                let message = Secret::new(decode_response(line)?);
+                decode_plain(message.expose()).map(Progress::Done)
+            }
+            Exchange::LoginUser => match decode_login_field(line)? {
+                user if user.is_empty() => Err(SaslError::EmptyUser),
+                user => Ok(Progress::Challenge {
+                    next: Exchange::LoginPassword { user },
+                    challenge: LOGIN_PASSWORD_PROMPT,
+                }),
+            },
+            Exchange::LoginPassword { user } => Ok(Progress::Done(Credentials {
+                username: user,
+                authzid: None,
+                password: Secret::new(decode_login_field(line)?),
+            })),
+        }
+    }
+}
+
 /// Base64 for the LOGIN prompts and PLAIN responses that tests and clients build.
 pub fn encode(data: &[u8]) -> String {
     STANDARD.encode(data)
@@ -133,6 +196,54 @@ mod tests {
         assert_eq!(
             decode_login_field(LOGIN_USERNAME_PROMPT.as_bytes()).unwrap(),
             "Username:"
+        );
+    }
+
+    #[test]
+    fn exchanges_for_both_mechanisms_and_both_forms() {
+        let done = |p: Result<Progress, SaslError>| match p {
+            Ok(Progress::Done(c)) => (c.username, c.password.expose().clone()),
+            other => panic!("{other:?}"),
+        };
+        let plain = encode(b"\0alice\0pw");
+        let expected = ("alice".to_owned(), "pw".to_owned());
+        assert_eq!(
+            done(Exchange::start("PLAIN", Some(plain.as_bytes())).unwrap()),
+            expected
+        );
+        let Some(Ok(Progress::Challenge {
+            next,
+            challenge: "",
+        })) = Exchange::start("PLAIN", None)
+        else {
+            panic!()
+        };
+        assert_eq!(done(next.step(plain.as_bytes())), expected);
+        let Some(Ok(Progress::Challenge { next, challenge })) = Exchange::start("LOGIN", None)
+        else {
+            panic!()
+        };
+        assert_eq!(challenge, LOGIN_USERNAME_PROMPT);
+        let Ok(Progress::Challenge { next, challenge }) = next.step(encode(b"alice").as_bytes())
+        else {
+            panic!()
+        };
+        assert_eq!(challenge, LOGIN_PASSWORD_PROMPT);
+        assert_eq!(done(next.step(encode(b"pw").as_bytes())), expected);
+        let Some(Ok(Progress::Challenge { next, .. })) =
+            Exchange::start("LOGIN", Some(encode(b"alice").as_bytes()))
+        else {
+            panic!()
+        };
+        assert_eq!(done(next.step(encode(b"pw").as_bytes())), expected);
+        assert!(Exchange::start("CRAM-MD5", None).is_none());
+        assert_eq!(
+            Exchange::LoginUser.step(b"=").unwrap_err(),
+            SaslError::EmptyUser
+        );
+        assert_eq!(
+            Exchange::PlainResponse.step(b"*").unwrap_err(),
+            SaslError::Cancelled
         );
     }
 

@@ -10,7 +10,9 @@ mod support;
 
 mod core_imap;
 mod core_pop3;
+mod config_files;
 mod core_smtp;
+mod interop;
 mod oauth_flows;
 mod servers_smoke;
 mod hardening;

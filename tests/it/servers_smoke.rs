@@ -1,15 +1,17 @@
 //! Proves with real clients (curl, Python's imaplib/smtplib, swaks) that the
 //! private test servers behave like Microsoft 365 as far as mailgate cares:
 //! implicit-TLS IMAP and POP3 with SASL XOAUTH2, submission with STARTTLS
-//! required before AUTH, and tokens checked by introspection on every login.
+//! required before AUTH, and tokens checked on every login by introspection
+//! against the test identity provider (tests/support/idp), the same one the
+//! interop suite and the OAuth tests use.
 
+use crate::support::idp::BlockingIdp;
 use crate::support::servers;
 
 use std::net::TcpListener;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use introspect_stub::IntrospectStub;
 use servers::{INSTALL_HINT, MailServers, StartOptions};
 
 const ALICE: &str = "alice@example.test";
@@ -25,8 +27,17 @@ const SEEDED: &[u8] = b"From: carol@example.test\r\nTo: alice@example.test\r\n\
 Subject: seeded for the smoke test\r\nMessage-ID: <seed-1@example.test>\r\n\r\n\
 line one\r\nline two with trailing spaces   \r\n\r\nlast line\r\n";
 
-fn token(user: &str) -> String {
-    format!("tok-{user}")
+/// A fresh access token for `user` from the test IdP.
+fn token(idp: &BlockingIdp, user: &str) -> String {
+    idp.mint(user).access_token
+}
+
+/// The test IdP that the servers ask about every token (RFC 7662).
+fn identity_provider() -> BlockingIdp {
+    let idp = BlockingIdp::start();
+    idp.add_user(ALICE);
+    idp.add_user(BOB);
+    idp
 }
 
 fn require(binaries: &[&str]) {
@@ -37,9 +48,9 @@ fn require(binaries: &[&str]) {
     }
 }
 
-fn start(stub: &IntrospectStub, options: &StartOptions) -> MailServers {
+fn start(idp: &BlockingIdp, options: &StartOptions) -> MailServers {
     require(&["dovecot", "postconf", "curl", "python3", "swaks", "timeout"]);
-    MailServers::start_with(&stub.url(), &[ALICE, BOB], options)
+    MailServers::start_with(&idp.introspect_url(), &[ALICE, BOB], options)
         .unwrap_or_else(|e| panic!("mail servers did not start:\n{e}"))
 }
 
@@ -87,16 +98,16 @@ fn curl(servers: &MailServers, url: &str, bearer: &str) -> Output {
 
 #[test]
 fn curl_imap_xoauth2_fetches_seeded_message_byte_for_byte() {
-    let stub = IntrospectStub::start();
+    let idp = identity_provider();
     let options = StartOptions {
         no_oauthbearer: true,
         ..StartOptions::default()
     };
-    let servers = start(&stub, &options);
+    let servers = start(&idp, &options);
     servers.seed_message(ALICE, SEEDED).expect("seed");
     let base = format!("imaps://127.0.0.1:{}/INBOX", servers.imaps_port());
 
-    let list = curl(&servers, &base, &token(ALICE));
+    let list = curl(&servers, &base, &token(&idp, ALICE));
     let listing = String::from_utf8_lossy(&list.stdout);
     assert!(
         list.status.success() && listing.contains("INBOX"),
@@ -104,7 +115,7 @@ fn curl_imap_xoauth2_fetches_seeded_message_byte_for_byte() {
         servers.logs()
     );
 
-    let fetch = curl(&servers, &format!("{base}/;UID=1"), &token(ALICE));
+    let fetch = curl(&servers, &format!("{base}/;UID=1"), &token(&idp, ALICE));
     assert!(fetch.status.success(), "{fetch:?}\n{}", servers.logs());
     assert_eq!(fetch.stdout, SEEDED, "{}", servers.logs());
     assert!(
@@ -113,7 +124,7 @@ fn curl_imap_xoauth2_fetches_seeded_message_byte_for_byte() {
         servers.logs()
     );
 
-    let refused = curl(&servers, &base, &token(BOB));
+    let refused = curl(&servers, &base, &token(&idp, BOB));
     assert!(
         !refused.status.success(),
         "token of another mailbox accepted"
@@ -122,16 +133,16 @@ fn curl_imap_xoauth2_fetches_seeded_message_byte_for_byte() {
 
 #[test]
 fn curl_pop3_xoauth2_retrieves_seeded_message() {
-    let stub = IntrospectStub::start();
+    let idp = identity_provider();
     let options = StartOptions {
         no_oauthbearer: true,
         ..StartOptions::default()
     };
-    let servers = start(&stub, &options);
+    let servers = start(&idp, &options);
     servers.seed_message(ALICE, SEEDED).expect("seed");
     let url = format!("pop3s://127.0.0.1:{}/1", servers.pop3s_port());
 
-    let retr = curl(&servers, &url, &token(ALICE));
+    let retr = curl(&servers, &url, &token(&idp, ALICE));
     assert!(retr.status.success(), "{retr:?}\n{}", servers.logs());
     assert_eq!(retr.stdout, SEEDED, "{}", servers.logs());
     assert!(
@@ -140,7 +151,7 @@ fn curl_pop3_xoauth2_retrieves_seeded_message() {
         servers.logs()
     );
 
-    let refused = curl(&servers, &url, "tok-nobody@example.test");
+    let refused = curl(&servers, &url, "at-nobody");
     assert!(!refused.status.success(), "unknown token accepted");
 }
 
@@ -195,16 +206,24 @@ m.shutdown()
 
 #[test]
 fn imaplib_xoauth2_accepts_good_and_long_tokens_refuses_bad_and_idles() {
-    let stub = IntrospectStub::start();
-    let servers = start(&stub, &StartOptions::default());
+    let idp = identity_provider();
+    let servers = start(&idp, &StartOptions::default());
     servers.seed_message(ALICE, SEEDED).expect("seed");
-    let long = format!("{}~{}", token(ALICE), "x".repeat(LONG_TOKEN_LEN));
+    let long = idp.mint_long_access_token(ALICE, LONG_TOKEN_LEN);
     let port = servers.imaps_port().to_string();
     let ca = servers.ca_pem_path().display().to_string();
     let maildir = servers.maildir(ALICE).display().to_string();
     let out = python(
         IMAPLIB,
-        &[&port, &ca, ALICE, &token(ALICE), "tok-bad", &long, &maildir],
+        &[
+            &port,
+            &ca,
+            ALICE,
+            &token(&idp, ALICE),
+            "at-bad",
+            &long,
+            &maildir,
+        ],
     );
     let context = format!("{out}\n{}", servers.logs());
 
@@ -228,26 +247,27 @@ fn imaplib_xoauth2_accepts_good_and_long_tokens_refuses_bad_and_idles() {
 
 #[test]
 fn revoked_token_is_refused_on_next_login() {
-    let stub = IntrospectStub::start();
+    let idp = identity_provider();
     let options = StartOptions {
         no_oauthbearer: true,
         ..StartOptions::default()
     };
-    let servers = start(&stub, &options);
+    let servers = start(&idp, &options);
     let url = format!("imaps://127.0.0.1:{}/INBOX", servers.imaps_port());
 
+    let alice = token(&idp, ALICE);
     assert!(
-        curl(&servers, &url, &token(ALICE)).status.success(),
+        curl(&servers, &url, &alice).status.success(),
         "{}",
         servers.logs()
     );
-    stub.revoke(&token(ALICE));
+    assert!(idp.invalidate_access_token(&alice));
     assert!(
-        !curl(&servers, &url, &token(ALICE)).status.success(),
+        !curl(&servers, &url, &alice).status.success(),
         "revoked token still works"
     );
     assert!(
-        stub.requests() >= 2,
+        idp.introspections() >= 2,
         "Dovecot did not ask the introspection endpoint each time"
     );
 }
@@ -283,14 +303,14 @@ for name, token in (("good", good), ("long", long_tok)):
 
 #[test]
 fn smtp_requires_starttls_before_auth_and_delivers_with_xoauth2() {
-    let stub = IntrospectStub::start();
-    let servers = start(&stub, &StartOptions::default());
-    let long = format!("{}~{}", token(ALICE), "x".repeat(LONG_TOKEN_LEN));
+    let idp = identity_provider();
+    let servers = start(&idp, &StartOptions::default());
+    let long = idp.mint_long_access_token(ALICE, LONG_TOKEN_LEN);
     let port = servers.submission_port().to_string();
     let ca = servers.ca_pem_path().display().to_string();
     let out = python(
         SMTPLIB,
-        &[&port, &ca, ALICE, &token(ALICE), "tok-bad", &long, BOB],
+        &[&port, &ca, ALICE, &token(&idp, ALICE), "at-bad", &long, BOB],
     );
     let context = format!("{out}\n{}", servers.logs());
 
@@ -345,12 +365,12 @@ const LARGE_MESSAGE_LEN: usize = 30 * 1024 * 1024;
 
 #[test]
 fn submission_accepts_and_delivers_a_30_mb_message() {
-    let stub = IntrospectStub::start();
-    let servers = start(&stub, &StartOptions::default());
+    let idp = identity_provider();
+    let servers = start(&idp, &StartOptions::default());
     let port = servers.submission_port().to_string();
     let ca = servers.ca_pem_path().display().to_string();
     let size = LARGE_MESSAGE_LEN.to_string();
-    let out = python(LARGE, &[&port, &ca, ALICE, &token(ALICE), BOB, &size]);
+    let out = python(LARGE, &[&port, &ca, ALICE, &token(&idp, ALICE), BOB, &size]);
     let context = format!("{out}\n{}", servers.logs());
     assert!(
         out.contains("auth 235") && out.contains("refused {}"),
@@ -368,8 +388,8 @@ fn submission_accepts_and_delivers_a_30_mb_message() {
 
 #[test]
 fn swaks_sends_with_password_after_starttls() {
-    let stub = IntrospectStub::start();
-    let servers = start(&stub, &StartOptions::default());
+    let idp = identity_provider();
+    let servers = start(&idp, &StartOptions::default());
     let server = format!("127.0.0.1:{}", servers.submission_port());
     let out = run(
         "swaks",
@@ -406,7 +426,7 @@ fn swaks_sends_with_password_after_starttls() {
 
 #[test]
 fn start_failure_reports_the_dovecot_log() {
-    let stub = IntrospectStub::start();
+    let idp = identity_provider();
     let squatter = TcpListener::bind("127.0.0.1:0").expect("bind");
     let taken = squatter.local_addr().expect("addr").port();
     let options = StartOptions {
@@ -414,7 +434,7 @@ fn start_failure_reports_the_dovecot_log() {
         ..StartOptions::default()
     };
     require(&["dovecot", "postconf"]);
-    let error = match MailServers::start_with(&stub.url(), &[ALICE], &options) {
+    let error = match MailServers::start_with(&idp.introspect_url(), &[ALICE], &options) {
         Ok(_) => panic!("started although port {taken} is taken"),
         Err(e) => e,
     };
@@ -425,8 +445,8 @@ fn start_failure_reports_the_dovecot_log() {
 
 #[test]
 fn parallel_instances_start_quickly_and_stay_apart() {
-    let stub = IntrospectStub::start();
-    let url = stub.url();
+    let idp = identity_provider();
+    let url = idp.introspect_url();
     require(&["dovecot", "postconf"]);
     let began = Instant::now();
     let handles: Vec<_> = (0..2)
@@ -448,149 +468,4 @@ fn parallel_instances_start_quickly_and_stay_apart() {
         dirs.iter().all(|d| !d.exists()),
         "temporary directories left behind"
     );
-}
-
-/// A stand-in for the test identity provider's RFC 7662 introspection
-/// endpoint: `tok-<mailbox>` (optionally `~<padding>`) is active for
-/// `<mailbox>` unless revoked; anything else is inactive.
-mod introspect_stub {
-    use std::collections::HashSet;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Mutex};
-
-    use http_body_util::{BodyExt, Full, Limited};
-    use hyper::body::{Bytes, Incoming};
-    use hyper::server::conn::http1;
-    use hyper::service::service_fn;
-    use hyper::{Request, Response};
-    use hyper_util::rt::TokioIo;
-
-    /// Largest introspection request body read.
-    const MAX_BODY: usize = 64 * 1024;
-
-    #[derive(Default)]
-    struct State {
-        revoked: Mutex<HashSet<String>>,
-        requests: AtomicUsize,
-    }
-
-    pub struct IntrospectStub {
-        url: String,
-        state: Arc<State>,
-        _runtime: tokio::runtime::Runtime,
-    }
-
-    impl IntrospectStub {
-        pub fn start() -> IntrospectStub {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            let listener = runtime
-                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-                .expect("bind introspection stub");
-            let url = format!("http://{}/introspect", listener.local_addr().expect("addr"));
-            let state = Arc::new(State::default());
-            let shared = Arc::clone(&state);
-            runtime.spawn(async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    let state = Arc::clone(&shared);
-                    tokio::spawn(async move {
-                        let service = service_fn(move |req| answer(Arc::clone(&state), req));
-                        let _ = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            });
-            IntrospectStub {
-                url,
-                state,
-                _runtime: runtime,
-            }
-        }
-
-        pub fn url(&self) -> String {
-            self.url.clone()
-        }
-
-        pub fn revoke(&self, token: &str) {
-            self.state
-                .revoked
-                .lock()
-                .expect("lock")
-                .insert(token.to_string());
-        }
-
-        pub fn requests(&self) -> usize {
-            self.state.requests.load(Ordering::SeqCst)
-        }
-    }
-
-    async fn answer(
-        state: Arc<State>,
-        req: Request<Incoming>,
-    ) -> Result<Response<Full<Bytes>>, hyper::Error> {
-        state.requests.fetch_add(1, Ordering::SeqCst);
-        let post = req.method() == hyper::Method::POST && req.uri().path() == "/introspect";
-        let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => Bytes::new(),
-        };
-        let token = form_value(&body, "token").unwrap_or_default();
-        let revoked = state
-            .revoked
-            .lock()
-            .map(|r| r.contains(&token))
-            .unwrap_or(true);
-        let mailbox = token
-            .strip_prefix("tok-")
-            .map(|rest| rest.split('~').next().unwrap_or_default().to_string())
-            .filter(|mailbox| post && !revoked && mailbox.contains('@'));
-        let json = match mailbox {
-            Some(m) => format!(r#"{{"active":true,"email":"{m}","sub":"{m}"}}"#),
-            None => r#"{"active":false}"#.to_string(),
-        };
-        let mut response = Response::new(Full::new(Bytes::from(json)));
-        response.headers_mut().insert(
-            hyper::header::CONTENT_TYPE,
-            hyper::header::HeaderValue::from_static("application/json"),
-        );
-        Ok(response)
-    }
-
-    fn form_value(body: &[u8], key: &str) -> Option<String> {
-        body.split(|b| *b == b'&').find_map(|pair| {
-            let text = String::from_utf8_lossy(pair);
-            let (k, v) = text.split_once('=')?;
-            (percent_decode(k) == key).then(|| percent_decode(v))
-        })
-    }
-
-    fn percent_decode(text: &str) -> String {
-        let bytes = text.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok());
-            match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-                (b'%', Some(byte)) => {
-                    out.push(byte);
-                    i += 3;
-                }
-                (b'+', _) => {
-                    out.push(b' ');
-                    i += 1;
-                }
-                (other, _) => {
-                    out.push(other);
-                    i += 1;
-                }
-            }
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
 }

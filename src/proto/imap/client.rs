@@ -23,6 +23,7 @@ use bytes::BytesMut;
 
 use super::command::{Assembler, Assembly, Command};
 use super::text::{capability_list, sanitise};
+use crate::proto::sasl::Exchange;
 use crate::proto::{ClientOptions, ClientStep, LoginFailure, UpstreamSuccess};
 
 /// The client-side IMAP machine. See the module documentation.
@@ -40,7 +41,7 @@ enum State {
     /// AUTHENTICATE is waiting for the client's answer to a `+` challenge.
     ExpectSaslResponse {
         tag: String,
-        wait: SaslWait,
+        exchange: Exchange,
     },
     /// Credentials are with the driver; nothing is read until it reports back.
     AwaitLoginResult {
@@ -49,13 +50,6 @@ enum State {
     },
     /// Logged in or closed.
     Done,
-}
-
-#[derive(Debug)]
-enum SaslWait {
-    Plain,
-    LoginUsername,
-    LoginPassword(String),
 }
 
 impl ImapClient {
@@ -92,7 +86,7 @@ impl ImapClient {
                 self.state = State::ExpectCommand(assembler);
                 self.on_assembly(outcome)
             }
-            State::ExpectSaslResponse { tag, wait } => self.sasl_response(input, tag, wait),
+            State::ExpectSaslResponse { tag, exchange } => self.sasl_response(input, tag, exchange),
             waiting @ (State::AwaitLoginResult { .. } | State::Done) => {
                 self.state = waiting;
                 ClientStep::NeedMore

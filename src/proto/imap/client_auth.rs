@@ -5,10 +5,10 @@
 
 use bytes::BytesMut;
 
-use super::{ImapClient, SaslWait, State, bad};
+use super::{ImapClient, State, bad};
 use crate::proto::imap::command::{Assembler, Command, Token};
 use crate::proto::line::{Line, take_line};
-use crate::proto::sasl::{self, SaslError};
+use crate::proto::sasl::{Exchange, Progress, SaslError};
 use crate::proto::{ClientStep, Credentials};
 use crate::secret::Secret;
 
@@ -42,80 +42,45 @@ impl ImapClient {
         let mechanism = mechanism
             .map(<[u8]>::to_ascii_uppercase)
             .unwrap_or_default();
-        match (mechanism.as_slice(), initial) {
-            (b"PLAIN", None) => self.challenge(tag, SaslWait::Plain, ""),
-            (b"PLAIN", Some(initial)) => self.plain(tag, initial),
-            (b"LOGIN", None) => {
-                self.challenge(tag, SaslWait::LoginUsername, sasl::LOGIN_USERNAME_PROMPT)
-            }
-            (b"LOGIN", Some(initial)) => self.login_username(tag, initial),
-            _ => ClientStep::Reply(
+        let mechanism = String::from_utf8_lossy(&mechanism);
+        match Exchange::start(&mechanism, initial) {
+            Some(progress) => self.sasl(tag, progress),
+            None => ClientStep::Reply(
                 format!("{tag} NO Unsupported authentication mechanism\r\n").into(),
             ),
         }
     }
 
-    fn challenge(&mut self, tag: String, wait: SaslWait, prompt: &str) -> ClientStep {
-        self.state = State::ExpectSaslResponse { tag, wait };
-        ClientStep::Reply(format!("+ {prompt}\r\n").into())
+    fn sasl(&mut self, tag: String, progress: Result<Progress, SaslError>) -> ClientStep {
+        match progress {
+            Ok(Progress::Challenge { next, challenge }) => {
+                self.state = State::ExpectSaslResponse {
+                    tag,
+                    exchange: next,
+                };
+                ClientStep::Reply(format!("+ {challenge}\r\n").into())
+            }
+            Ok(Progress::Done(credentials)) => self.login(tag, "AUTHENTICATE", credentials),
+            Err(e) => sasl_failed(&tag, &e),
+        }
     }
 
     pub(super) fn sasl_response(
         &mut self,
         input: &mut BytesMut,
         tag: String,
-        wait: SaslWait,
+        exchange: Exchange,
     ) -> ClientStep {
         let line = match take_line(input, self.opts.limits.max_line) {
             Line::Complete(line) => Secret::new(line),
             Line::Incomplete => {
-                self.state = State::ExpectSaslResponse { tag, wait };
+                self.state = State::ExpectSaslResponse { tag, exchange };
                 return ClientStep::NeedMore;
             }
             Line::TooLong => return self.close("Line too long"),
         };
         self.state = State::ExpectCommand(Assembler::default());
-        match wait {
-            SaslWait::Plain => self.plain(tag, line.expose()),
-            SaslWait::LoginUsername => self.login_username(tag, line.expose()),
-            SaslWait::LoginPassword(username) => match sasl::decode_login_field(line.expose()) {
-                Ok(password) => {
-                    let password = Secret::new(password);
-                    self.login(
-                        tag,
-                        "AUTHENTICATE",
-                        Credentials {
-                            username,
-                            authzid: None,
-                            password,
-                        },
-                    )
-                }
-                Err(e) => sasl_failed(&tag, &e),
-            },
-        }
-    }
-
-    fn plain(&mut self, tag: String, response: &[u8]) -> ClientStep {
-        let message = match sasl::decode_response(response) {
-            Ok(message) => Secret::new(message),
-            Err(e) => return sasl_failed(&tag, &e),
-        };
-        match sasl::decode_plain(message.expose()) {
-            Ok(credentials) => self.login(tag, "AUTHENTICATE", credentials),
-            Err(e) => sasl_failed(&tag, &e),
-        }
-    }
-
-    fn login_username(&mut self, tag: String, response: &[u8]) -> ClientStep {
-        match sasl::decode_login_field(response) {
-            Ok(username) if username.is_empty() => ClientStep::Reply(bad(&tag, "Empty user name")),
-            Ok(username) => {
-                let wait = SaslWait::LoginPassword(username);
-                self.challenge(tag, wait, sasl::LOGIN_PASSWORD_PROMPT)
-            }
-            Err(e) => sasl_failed(&tag, &e),
-        }
+        self.sasl(tag, exchange.step(line.expose()))
     }
 
     fn login(&mut self, tag: String, verb: &'static str, credentials: Credentials) -> ClientStep {
@@ -133,6 +98,7 @@ fn sasl_failed(tag: &str, error: &SaslError) -> ClientStep {
         SaslError::TooLong => "SASL response too long",
         SaslError::Base64 => "SASL response is not valid base64",
         SaslError::Malformed => "Malformed SASL response",
+        SaslError::EmptyUser => "Empty user name",
     };
     ClientStep::Reply(bad(tag, text))
 }

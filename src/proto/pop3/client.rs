@@ -11,7 +11,7 @@ use bytes::BytesMut;
 
 use super::wire::{MAX_REPLY_TEXT, sanitize, sanitize_bytes};
 use crate::proto::line::{Line, take_line, verb_and_rest};
-use crate::proto::sasl::{self, LOGIN_PASSWORD_PROMPT, LOGIN_USERNAME_PROMPT, SaslError};
+use crate::proto::sasl::{Exchange, Progress, SaslError};
 use crate::proto::{ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess};
 use crate::secret::Secret;
 
@@ -22,12 +22,8 @@ enum State {
     Command,
     /// PASS, right after a successful USER (RFC 1939 §7).
     Pass { user: String },
-    /// The base64 PLAIN message after `AUTH PLAIN` without initial response.
-    PlainResponse,
-    /// The base64 user name of the LOGIN mechanism.
-    LoginUser,
-    /// The base64 password of the LOGIN mechanism.
-    LoginPassword { user: String },
+    /// The next line of a SASL exchange (RFC 5034 §4).
+    Sasl(Exchange),
     /// The driver is logging in; it answers with `login_*`.
     LoginPending,
     /// The driver is starting TLS; it answers with `tls_established`.
@@ -79,9 +75,7 @@ impl Pop3Client {
         };
         let line = line.expose();
         match std::mem::replace(&mut self.state, State::Command) {
-            State::PlainResponse => self.plain(sasl::decode_response(line)),
-            State::LoginUser => self.login_user(line),
-            State::LoginPassword { user } => self.login_password(user, line),
+            State::Sasl(exchange) => self.sasl(exchange.step(line)),
             State::Pass { user } => self.command(line, Some(user)),
             _ => self.command(line, None),
         }
@@ -160,52 +154,22 @@ impl Pop3Client {
     /// RFC 5034 §4; a bare `AUTH` lists the mechanisms (RFC 1734 habit).
     fn auth(&mut self, rest: &[u8]) -> ClientStep {
         let (mechanism, initial) = verb_and_rest(rest);
-        let initial = (!initial.is_empty()).then_some(initial);
-        match (mechanism.as_str(), initial) {
-            ("", _) => reply("+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n"),
-            ("PLAIN", Some(ir)) => self.plain(sasl::decode_response(ir)),
-            ("PLAIN", None) => {
-                self.state = State::PlainResponse;
-                reply("+ \r\n")
-            }
-            ("LOGIN", Some(ir)) => self.login_user(ir),
-            ("LOGIN", None) => {
-                self.state = State::LoginUser;
-                ClientStep::Reply(format!("+ {LOGIN_USERNAME_PROMPT}\r\n").into_bytes())
-            }
-            _ => reply("-ERR Unsupported SASL mechanism\r\n"),
+        if mechanism.is_empty() {
+            return reply("+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
+        }
+        match Exchange::start(&mechanism, (!initial.is_empty()).then_some(initial)) {
+            Some(progress) => self.sasl(progress),
+            None => reply("-ERR Unsupported SASL mechanism\r\n"),
         }
     }
 
-    fn plain(&mut self, message: Result<Vec<u8>, SaslError>) -> ClientStep {
-        let message = Secret::new(match message {
-            Ok(message) => message,
-            Err(e) => return sasl_error(e),
-        });
-        match sasl::decode_plain(message.expose()) {
-            Ok(credentials) => self.login(credentials),
-            Err(e) => sasl_error(e),
-        }
-    }
-
-    fn login_user(&mut self, line: &[u8]) -> ClientStep {
-        match sasl::decode_login_field(line) {
-            Ok(user) if !user.is_empty() => {
-                self.state = State::LoginPassword { user };
-                ClientStep::Reply(format!("+ {LOGIN_PASSWORD_PROMPT}\r\n").into_bytes())
+    fn sasl(&mut self, progress: Result<Progress, SaslError>) -> ClientStep {
+        match progress {
+            Ok(Progress::Challenge { next, challenge }) => {
+                self.state = State::Sasl(next);
+                ClientStep::Reply(format!("+ {challenge}\r\n").into_bytes())
             }
-            Ok(_) => sasl_error(SaslError::Malformed),
-            Err(e) => sasl_error(e),
-        }
-    }
-
-    fn login_password(&mut self, user: String, line: &[u8]) -> ClientStep {
-        match sasl::decode_login_field(line) {
-            Ok(password) => self.login(Credentials {
-                username: user,
-                authzid: None,
-                password: Secret::new(password),
-            }),
+            Ok(Progress::Done(credentials)) => self.login(credentials),
             Err(e) => sasl_error(e),
         }
     }
@@ -297,7 +261,7 @@ fn sasl_error(e: SaslError) -> ClientStep {
         SaslError::Cancelled => "-ERR [AUTH] Authentication cancelled\r\n",
         SaslError::TooLong => "-ERR [AUTH] SASL message too long\r\n",
         SaslError::Base64 => "-ERR [AUTH] SASL message is not valid base64\r\n",
-        SaslError::Malformed => "-ERR [AUTH] Malformed SASL message\r\n",
+        SaslError::Malformed | SaslError::EmptyUser => "-ERR [AUTH] Malformed SASL message\r\n",
     })
 }
 

@@ -13,7 +13,7 @@ use bytes::BytesMut;
 
 use crate::proto::line::{Line, take_line, verb_and_rest};
 use crate::proto::pop3::wire::{MAX_REPLY_TEXT, sanitize, sanitize_bytes};
-use crate::proto::sasl::{self, LOGIN_PASSWORD_PROMPT, LOGIN_USERNAME_PROMPT, SaslError};
+use crate::proto::sasl::{Exchange, Progress, SaslError};
 use crate::proto::{ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess};
 use crate::secret::Secret;
 
@@ -25,12 +25,8 @@ pub const MAX_CLIENT_NAME: usize = 255;
 enum State {
     /// A command (EHLO/HELO was accepted once `client_name` is set).
     Command,
-    /// The base64 PLAIN message after `AUTH PLAIN` without initial response.
-    PlainResponse,
-    /// The base64 user name of the LOGIN mechanism.
-    LoginUser,
-    /// The base64 password of the LOGIN mechanism.
-    LoginPassword { user: String },
+    /// The next line of a SASL exchange (RFC 4954 §4).
+    Sasl(Exchange),
     /// The driver is logging in; it answers with `login_*`.
     LoginPending,
     /// The driver is starting TLS; it answers with `tls_established`.
@@ -96,9 +92,7 @@ impl SmtpClient {
         };
         let line = line.expose();
         match std::mem::replace(&mut self.state, State::Command) {
-            State::PlainResponse => self.plain(sasl::decode_response(line)),
-            State::LoginUser => self.login_user(line),
-            State::LoginPassword { user } => self.login_password(user, line),
+            State::Sasl(exchange) => self.sasl(exchange.step(line)),
             _ => self.command(line),
         }
     }
@@ -171,52 +165,22 @@ impl SmtpClient {
     /// RFC 4954 §4: `AUTH mechanism [initial-response]`.
     fn auth(&mut self, rest: &[u8]) -> ClientStep {
         let (mechanism, initial) = verb_and_rest(rest);
-        let initial = (!initial.is_empty()).then_some(initial);
-        match (mechanism.as_str(), initial) {
-            ("", _) => reply("501 5.5.4 Syntax: AUTH mechanism\r\n"),
-            ("PLAIN", Some(ir)) => self.plain(sasl::decode_response(ir)),
-            ("PLAIN", None) => {
-                self.state = State::PlainResponse;
-                reply("334 \r\n")
-            }
-            ("LOGIN", Some(ir)) => self.login_user(ir),
-            ("LOGIN", None) => {
-                self.state = State::LoginUser;
-                ClientStep::Reply(format!("334 {LOGIN_USERNAME_PROMPT}\r\n").into_bytes())
-            }
-            _ => reply("504 5.5.4 Unrecognized authentication type\r\n"),
+        if mechanism.is_empty() {
+            return reply("501 5.5.4 Syntax: AUTH mechanism\r\n");
+        }
+        match Exchange::start(&mechanism, (!initial.is_empty()).then_some(initial)) {
+            Some(progress) => self.sasl(progress),
+            None => reply("504 5.5.4 Unrecognized authentication type\r\n"),
         }
     }
 
-    fn plain(&mut self, message: Result<Vec<u8>, SaslError>) -> ClientStep {
-        let message = Secret::new(match message {
-            Ok(message) => message,
-            Err(e) => return sasl_error(e),
-        });
-        match sasl::decode_plain(message.expose()) {
-            Ok(credentials) => self.login(credentials),
-            Err(e) => sasl_error(e),
-        }
-    }
-
-    fn login_user(&mut self, line: &[u8]) -> ClientStep {
-        match sasl::decode_login_field(line) {
-            Ok(user) if !user.is_empty() => {
-                self.state = State::LoginPassword { user };
-                ClientStep::Reply(format!("334 {LOGIN_PASSWORD_PROMPT}\r\n").into_bytes())
+    fn sasl(&mut self, progress: Result<Progress, SaslError>) -> ClientStep {
+        match progress {
+            Ok(Progress::Challenge { next, challenge }) => {
+                self.state = State::Sasl(next);
+                ClientStep::Reply(format!("334 {challenge}\r\n").into_bytes())
             }
-            Ok(_) => sasl_error(SaslError::Malformed),
-            Err(e) => sasl_error(e),
-        }
-    }
-
-    fn login_password(&mut self, user: String, line: &[u8]) -> ClientStep {
-        match sasl::decode_login_field(line) {
-            Ok(password) => self.login(Credentials {
-                username: user,
-                authzid: None,
-                password: Secret::new(password),
-            }),
+            Ok(Progress::Done(credentials)) => self.login(credentials),
             Err(e) => sasl_error(e),
         }
     }
@@ -319,7 +283,9 @@ fn sasl_error(e: SaslError) -> ClientStep {
         SaslError::Cancelled => "501 5.0.0 Authentication cancelled\r\n",
         SaslError::TooLong => "500 5.5.6 Authentication exchange line is too long\r\n",
         SaslError::Base64 => "501 5.5.2 Cannot decode response\r\n",
-        SaslError::Malformed => "501 5.5.2 Malformed authentication response\r\n",
+        SaslError::Malformed | SaslError::EmptyUser => {
+            "501 5.5.2 Malformed authentication response\r\n"
+        }
     })
 }
 

@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use state::Failure;
+use state::random as random_token;
 
 /// Tenant segment of every endpoint path.
 pub const TENANT: &str = "test-tenant";
@@ -191,6 +192,21 @@ impl TestIdp {
         })
     }
 
+    /// An access token for `mailbox` at least `len` characters long
+    /// (Microsoft's are JWTs of 1.5-3 KB), active like a minted one.
+    pub fn mint_long_access_token(&self, mailbox: &str, len: usize) -> String {
+        let base = random_token("at-long-");
+        let token = format!("{base}{}", "x".repeat(len.saturating_sub(base.len())));
+        self.with(|s| {
+            s.insert_access(
+                &token,
+                mailbox,
+                "https://outlook.office.com/IMAP.AccessAsUser.All offline_access",
+            )
+        });
+        token
+    }
+
     /// Token requests attributed to `mailbox` (refresh, code, device grants).
     pub fn token_requests_for(&self, mailbox: &str) -> u64 {
         self.with(|s| s.per_account.get(mailbox).copied().unwrap_or_default())
@@ -224,6 +240,45 @@ async fn serve(listener: TcpListener, state: Arc<Mutex<state::State>>) {
                 });
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+/// A [`TestIdp`] on its own runtime, for tests that drive blocking clients
+/// (child processes) and must not hold a tokio context themselves.
+pub struct BlockingIdp {
+    idp: Option<TestIdp>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl BlockingIdp {
+    pub fn start() -> BlockingIdp {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("test IdP runtime");
+        let idp = runtime.block_on(TestIdp::start());
+        BlockingIdp {
+            idp: Some(idp),
+            runtime: Some(runtime),
+        }
+    }
+}
+
+impl std::ops::Deref for BlockingIdp {
+    type Target = TestIdp;
+
+    fn deref(&self) -> &TestIdp {
+        self.idp.as_ref().expect("test IdP running")
+    }
+}
+
+impl Drop for BlockingIdp {
+    fn drop(&mut self) {
+        drop(self.idp.take());
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }

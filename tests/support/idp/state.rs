@@ -160,6 +160,20 @@ impl State {
             .for_each(|a| a.active = false);
     }
 
+    /// Registers `token` as an access token for `mailbox`, as if issued now.
+    pub fn insert_access(&mut self, token: &str, mailbox: &str, scope: &str) {
+        let expires_at = now() + self.access_lifetime.as_secs();
+        self.access.insert(
+            token.to_owned(),
+            Access {
+                mailbox: mailbox.to_owned(),
+                scope: scope.to_owned(),
+                expires_at,
+                active: true,
+            },
+        );
+    }
+
     /// Issues an access token and, unless `app_only`, a refresh token.
     pub fn mint(
         &mut self,

@@ -30,6 +30,7 @@ pub struct DovecotPlan<'a> {
     pub imaps_port: u16,
     pub pop3s_port: u16,
     pub oauthbearer: bool,
+    pub max_sessions: Option<u32>,
     pub cert: &'a Path,
     pub key: &'a Path,
 }
@@ -125,7 +126,7 @@ impl DovecotPlan<'_> {
         } else {
             "xoauth2"
         };
-        format!(
+        let conf = format!(
             r#"# TEST ONLY: private instance written by tests/support/servers.
 instance_name = {instance}
 base_dir = {dir}/run
@@ -203,6 +204,22 @@ service anvil {{
             pop3s = self.pop3s_port,
             lmtp = self.lmtp_socket().display(),
             auth = self.auth_socket().display(),
+        );
+        match self.max_sessions {
+            Some(n) => conf + &Self::session_limits(n),
+            None => conf,
+        }
+    }
+
+    /// Limits for `n` simultaneous sessions of one user from one address:
+    /// login and mail processes, anvil's tracking, and the per-user-and-IP cap.
+    fn session_limits(n: u32) -> String {
+        let processes = n + n / 2 + 16;
+        format!(
+            "default_process_limit = {processes}\n\
+             default_client_limit = {clients}\n\
+             mail_max_userip_connections = {n}\n",
+            clients = processes * 4
         )
     }
 }

@@ -59,6 +59,9 @@ pub struct StartOptions {
     /// Offer XOAUTH2 but not OAUTHBEARER, like Microsoft. Clients that
     /// prefer OAUTHBEARER whenever offered (curl) then really use XOAUTH2.
     pub no_oauthbearer: bool,
+    /// Room for this many simultaneous sessions of one user from one
+    /// address (Dovecot's defaults allow 10 per user and IP, 100 processes).
+    pub max_sessions: Option<u32>,
 }
 
 /// Running Dovecot + Postfix for one test. TEST ONLY.
@@ -255,6 +258,7 @@ impl MailServers {
             imaps_port: self.imaps_port,
             pop3s_port: self.pop3s_port,
             oauthbearer: !options.no_oauthbearer,
+            max_sessions: options.max_sessions,
             cert: &server.cert,
             key: &server.key,
         };

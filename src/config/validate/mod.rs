@@ -1,0 +1,290 @@
+//! Raw TOML → validated [`Config`]. Every error names the file, the line of the
+//! table it concerns, the key, and what to write instead.
+
+mod account;
+mod listener;
+mod provider;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use account::account;
+use listener::listener;
+use provider::provider;
+
+use super::raw::RawConfig;
+use super::{Config, Limits, default_state_dir};
+use crate::proto::ClientLimits;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Syntax { file: String, message: String },
+    #[error("{file}:{line}: {key}: {problem}; {fix}")]
+    Invalid {
+        file: String,
+        line: usize,
+        key: String,
+        problem: String,
+        fix: String,
+    },
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+    base: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
+    }
+
+    fn err(
+        &self,
+        offset: usize,
+        key: String,
+        problem: impl Into<String>,
+        fix: &str,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_owned(),
+            line: self.line_of(offset),
+            key,
+            problem: problem.into(),
+            fix: fix.to_owned(),
+        }
+    }
+
+    /// Relative paths in the config are relative to the config file.
+    fn path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.base.join(p)
+        }
+    }
+}
+
+/// Parses and validates config text. `file` is used in messages, `base` to
+/// resolve relative paths.
+pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        file: file.to_owned(),
+        message: e.to_string(),
+    })?;
+    let cx = Ctx { file, text, base };
+    let providers = raw
+        .providers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| provider(&cx, i, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, p) in providers.iter().enumerate() {
+        if providers[..i].iter().any(|q| q.name == p.name) {
+            let at = raw.providers[i].span().start;
+            return Err(cx.err(
+                at,
+                format!("providers[{i}].name"),
+                format!("duplicate provider name {:?}", p.name),
+                "give every provider a different name",
+            ));
+        }
+    }
+    let listeners = raw
+        .listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| listener(&cx, i, l, &providers))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, l) in listeners.iter().enumerate() {
+        if listeners[..i].iter().any(|m| m.bind == l.bind) {
+            let at = raw.listeners[i].span().start;
+            return Err(cx.err(
+                at,
+                format!("listeners[{i}].bind"),
+                format!("{} is bound twice", l.bind),
+                "give every listener its own address or port",
+            ));
+        }
+    }
+    let accounts = raw
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| account(&cx, i, a, &providers))
+        .collect::<Result<Vec<_>, _>>()?;
+    let state_dir = match (std::env::var_os(super::STATE_DIR_ENV), raw.state_dir) {
+        (Some(env), _) => PathBuf::from(env),
+        (None, Some(dir)) => cx.path(&dir),
+        (None, None) => default_state_dir(),
+    };
+    Ok(Config {
+        state_dir,
+        hostname: raw.hostname.unwrap_or_else(|| "mailgate".to_owned()),
+        limits: limits(&raw.limits),
+        providers,
+        listeners,
+        accounts,
+    })
+}
+
+fn limits(raw: &super::raw::RawLimits) -> Limits {
+    let d = Limits::default();
+    let secs = |v: Option<u64>, default: Duration| v.map(Duration::from_secs).unwrap_or(default);
+    Limits {
+        max_connections: raw.max_connections.unwrap_or(d.max_connections),
+        max_connections_per_ip: raw
+            .max_connections_per_ip
+            .unwrap_or(d.max_connections_per_ip),
+        client: ClientLimits {
+            max_line: raw.max_line.unwrap_or(d.client.max_line),
+            max_literal: raw.max_literal.unwrap_or(d.client.max_literal),
+            max_commands: raw.max_commands.unwrap_or(d.client.max_commands),
+            max_auth_failures: raw.max_auth_failures.unwrap_or(d.client.max_auth_failures),
+        },
+        tls_handshake_timeout: secs(raw.tls_handshake_timeout_secs, d.tls_handshake_timeout),
+        preauth_timeout: secs(raw.preauth_timeout_secs, d.preauth_timeout),
+        upstream_connect_timeout: secs(
+            raw.upstream_connect_timeout_secs,
+            d.upstream_connect_timeout,
+        ),
+        upstream_login_timeout: secs(raw.upstream_login_timeout_secs, d.upstream_login_timeout),
+        relay_idle_timeout: secs(raw.relay_idle_timeout_secs, d.relay_idle_timeout),
+        shutdown_grace: secs(raw.shutdown_grace_secs, d.shutdown_grace),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LISTENER: &str = "[[listeners]]\nprotocol = \"imap\"\nbind = \"127.0.0.1:1143\"\nupstream = { host = \"outlook.office365.us\", port = 993, tls = \"implicit\" }\n";
+
+    fn parse_ok(text: &str) -> Config {
+        parse(text, "t.toml", Path::new("/etc/mailgate")).unwrap()
+    }
+
+    fn parse_err(text: &str) -> String {
+        parse(text, "t.toml", Path::new("/etc/mailgate"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn microsoft_presets_per_cloud_and_tenant() {
+        let c = parse_ok(&format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\ncloud=\"us-government\"\ntenant=\"contoso.example\"\nclient_id=\"c\"\n{LISTENER}"
+        ));
+        let p = &c.providers[0];
+        assert_eq!(
+            p.token_url,
+            "https://login.microsoftonline.us/contoso.example/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            p.device_code_url,
+            "https://login.microsoftonline.us/contoso.example/oauth2/v2.0/devicecode"
+        );
+        assert!(
+            p.scopes
+                .contains(&"https://outlook.office365.us/IMAP.AccessAsUser.All".to_owned())
+        );
+        assert_eq!(p.app_scopes, ["https://outlook.office365.us/.default"]);
+        let c = parse_ok(&format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\ncloud=\"china\"\nclient_id=\"c\"\n{LISTENER}"
+        ));
+        assert_eq!(
+            c.providers[0].authorize_url,
+            "https://login.partner.microsoftonline.cn/organizations/oauth2/v2.0/authorize"
+        );
+        let c = parse_ok(&format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\ntenant=\"consumers\"\nclient_id=\"c\"\ntoken_url=\"https://proxy.example/token\"\n{LISTENER}"
+        ));
+        assert_eq!(
+            c.providers[0].token_url, "https://proxy.example/token",
+            "every endpoint can be overridden"
+        );
+        assert_eq!(
+            c.providers[0].app_scopes,
+            ["https://outlook.office365.com/.default"]
+        );
+    }
+
+    #[test]
+    fn errors_name_line_key_and_fix() {
+        let text = format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\n{LISTENER}{}",
+            LISTENER.replace("imap", "nntp").replace("1143", "1144")
+        );
+        let e = parse_err(&text);
+        assert!(
+            e.starts_with("t.toml:9: listeners[1].protocol: unknown protocol \"nntp\""),
+            "{e}"
+        );
+        let e = parse_err(&format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\n{LISTENER}{LISTENER}"
+        ));
+        assert!(
+            e.contains("listeners[1].bind") && e.contains("bound twice"),
+            "{e}"
+        );
+        let e = parse_err(&format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\ntoken_url=\"http://login.example/t\"\n{LISTENER}"
+        ));
+        assert!(
+            e.contains("providers[0].token_url") && e.contains("https"),
+            "{e}"
+        );
+        let e = parse_err(&format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\n{}",
+            LISTENER.replace(
+                "outlook.office365.us\", port = 993, tls = \"implicit\"",
+                "mail.example\", port = 143, tls = \"none\""
+            )
+        ));
+        assert!(e.contains("upstream.tls") && e.contains("in clear"), "{e}");
+        let e = parse_err(&format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\n{LISTENER}[[accounts]]\nlogin=\"*@x\"\nkind=\"app-only\"\npassword_hash=\"hunter2\"\n"
+        ));
+        assert!(
+            e.contains("accounts[0].password_hash") && !e.contains("hunter2"),
+            "the bad value (maybe a password) is not echoed: {e}"
+        );
+    }
+
+    #[test]
+    fn networks_and_account_rules_match() {
+        let c = parse_ok(&format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\n{}allowed_networks = [\"192.168.1.0/24\", \"fd00::/8\", \"10.1.2.3\"]\n[[accounts]]\nlogin=\"*@Archive.example\"\nkind=\"shared\"\ndelegate=\"a@x\"\n",
+            LISTENER
+                .replace("127.0.0.1:1143", "0.0.0.0:993")
+                .replace("bind =", "tls = \"implicit\"\nbind =")
+        ));
+        let l = &c.listeners[0];
+        for (ip, ok) in [
+            ("192.168.1.77", true),
+            ("192.168.2.1", false),
+            ("::ffff:192.168.1.5", true),
+            ("fd12::1", true),
+            ("fe80::1", false),
+            ("10.1.2.3", true),
+            ("10.1.2.4", false),
+        ] {
+            assert_eq!(l.admits(ip.parse().unwrap()), ok, "{ip}");
+        }
+        assert!(c.accounts[0].matches("journal@archive.EXAMPLE"));
+        assert!(!c.accounts[0].matches("journal@archive.example.evil"));
+        assert!(!l.plaintext_auth_ok("192.168.1.77".parse().unwrap()));
+        assert!(l.plaintext_auth_ok("127.0.0.1".parse().unwrap()));
+    }
+}

@@ -1,0 +1,332 @@
+//! One interop environment: the test IdP, private Dovecot + Postfix that
+//! validate tokens against it, an account enrolled through `mailgate login`,
+//! and `mailgate serve` with an IMAP, POP3 and SMTP listener for each local
+//! TLS mode, all on 127.0.0.1 with free ports and state under a temp dir.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::support::idp::BlockingIdp;
+use crate::support::mailgate::{self, Serve};
+use crate::support::servers::{LOCAL_NAMES, LeafPaths, MailServers, StartOptions, find_binary};
+
+pub const ALICE: &str = "alice@example.test";
+pub const BOB: &str = "bob@example.test";
+/// Alice's local password, set at enrolment.
+pub const PASSWORD: &str = "alice-local-pw";
+/// A message seeded into Alice's INBOX and fetched back byte for byte: a
+/// leading dot (POP3 byte-stuffing) and trailing spaces must survive.
+pub const SEEDED: &[u8] = b"From: carol@example.test\r\nTo: alice@example.test\r\n\
+Subject: seeded for the interop suite\r\nMessage-ID: <seed-curl@example.test>\r\n\r\n\
+line one\r\n.line starting with a dot\r\ntrailing spaces   \r\n\r\nlast line\r\n";
+/// Local TLS modes of mailgate's listeners.
+pub const MODES: [&str; 3] = ["none", "starttls", "implicit"];
+/// Upper bound for one client program run.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Upper bound for a message to reach the recipient's maildir.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(15);
+/// Access token lifetime the IdP issues unless a test changes it.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// A listener besides the nine standard ones, e.g. with a broken upstream.
+#[derive(Clone, Debug)]
+pub struct Extra {
+    pub name: &'static str,
+    pub protocol: &'static str,
+    pub upstream_port: u16,
+    pub upstream_tls: &'static str,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub refresh_margin_secs: u64,
+    /// Lifetime of the access token issued at enrolment.
+    pub enrol_lifetime: Option<Duration>,
+    pub mailbox_cap: Option<usize>,
+    pub max_connections_per_ip: usize,
+    pub max_sessions: Option<u32>,
+    pub extra: Vec<Extra>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            refresh_margin_secs: 60,
+            enrol_lifetime: None,
+            mailbox_cap: None,
+            max_connections_per_ip: 256,
+            max_sessions: None,
+            extra: Vec::new(),
+        }
+    }
+}
+
+pub struct Env {
+    pub serve: Option<Serve>,
+    pub servers: MailServers,
+    pub idp: BlockingIdp,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub leaf: LeafPaths,
+    ports: HashMap<String, u16>,
+}
+
+impl Env {
+    pub fn start() -> Env {
+        Env::start_with(Options::default())
+    }
+
+    pub fn start_with(options: Options) -> Env {
+        require(&["dovecot", "postconf", "timeout"]);
+        let idp = BlockingIdp::start();
+        idp.add_user(ALICE);
+        idp.add_user(BOB);
+        idp.set_device_polls(0, 0);
+        let start = StartOptions {
+            no_oauthbearer: true,
+            max_sessions: options.max_sessions,
+            ..StartOptions::default()
+        };
+        let servers = MailServers::start_with(&idp.introspect_url(), &[ALICE, BOB], &start)
+            .unwrap_or_else(|e| panic!("mail servers did not start:\n{e}"));
+        let dir = servers.dir().join("mailgate");
+        std::fs::create_dir_all(&dir).expect("mailgate dir");
+        let leaf = servers
+            .ca()
+            .write_leaf(&dir, "mailgate", LOCAL_NAMES)
+            .expect("mailgate leaf certificate");
+        let mut names: Vec<String> = ["imap", "pop3", "smtp"]
+            .iter()
+            .flat_map(|p| MODES.iter().map(move |m| format!("{p}-{m}")))
+            .collect();
+        names.extend(options.extra.iter().map(|e| e.name.to_owned()));
+        let ports = names
+            .into_iter()
+            .zip(free_ports(9 + options.extra.len()))
+            .collect();
+        let mut env = Env {
+            serve: None,
+            servers,
+            idp,
+            config: dir.join("mailgate.toml"),
+            dir,
+            leaf,
+            ports,
+        };
+        std::fs::write(&env.config, env.config_text(&options)).expect("config");
+        if let Some(lifetime) = options.enrol_lifetime {
+            env.idp.set_access_lifetime(lifetime);
+        }
+        mailgate::login(&env.config, ALICE, PASSWORD)
+            .unwrap_or_else(|e| panic!("enrolment failed:\n{e}\n{}", env.servers.logs()));
+        env.idp.set_access_lifetime(DEFAULT_LIFETIME);
+        let ports: Vec<u16> = env.ports.values().copied().collect();
+        env.serve = Some(
+            Serve::start(&env.config, &ports)
+                .unwrap_or_else(|e| panic!("{e}\n{}", env.servers.logs())),
+        );
+        env
+    }
+
+    /// The port of listener `<protocol>-<mode>` (or an extra listener's name).
+    pub fn port(&self, name: &str) -> u16 {
+        *self
+            .ports
+            .get(name)
+            .unwrap_or_else(|| panic!("no listener {name}"))
+    }
+
+    pub fn ca(&self) -> String {
+        self.servers.ca_pem_path().display().to_string()
+    }
+
+    /// mailgate's log and the mail servers' logs, for failure messages.
+    pub fn logs(&self) -> String {
+        let serve = self.serve.as_ref().map(Serve::log).unwrap_or_default();
+        format!("{serve}{}", self.servers.logs())
+    }
+
+    pub fn refreshes(&self) -> u64 {
+        self.idp.token_requests("refresh_token")
+    }
+
+    pub fn accounts(&self) -> String {
+        mailgate::accounts(&self.config)
+    }
+
+    /// Runs a client program under `timeout`, stdin from `input`.
+    pub fn run(&self, program: &str, args: &[&str], input: Option<&[u8]>) -> Output {
+        run(program, args, input)
+    }
+
+    /// Runs `script` with python3 (arguments after it); panics with the
+    /// logs unless it exits 0.
+    pub fn python(&self, script: &str, args: &[&str]) -> String {
+        let mut all = vec!["-c", script];
+        all.extend_from_slice(args);
+        let out = run("python3", &all, None);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "python failed: {}\nstdout:\n{stdout}\nstderr:\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.logs()
+        );
+        stdout
+    }
+
+    /// The next message delivered to `user`, or a panic with the logs.
+    pub fn delivered(&self, user: &str, timeout: Duration) -> Vec<u8> {
+        self.servers
+            .wait_for_delivery(user, timeout)
+            .unwrap_or_else(|| panic!("nothing delivered to {user}\n{}", self.logs()))
+    }
+
+    fn config_text(&self, o: &Options) -> String {
+        let mut text = format!(
+            r#"state_dir = "{state}"
+
+[limits]
+max_connections_per_ip = {per_ip}
+upstream_login_timeout_secs = 20
+
+[[providers]]
+name = "test"
+kind = "microsoft"
+authority = "{authority}"
+tenant = "{tenant}"
+client_id = "client-1"
+refresh_margin_secs = {margin}
+"#,
+            state = self.dir.join("state").display(),
+            per_ip = o.max_connections_per_ip,
+            authority = self.idp.authority(),
+            tenant = self.idp.tenant(),
+            margin = o.refresh_margin_secs,
+        );
+        let upstream = |protocol: &str| match protocol {
+            "imap" => (self.servers.imaps_port(), "implicit"),
+            "pop3" => (self.servers.pop3s_port(), "implicit"),
+            _ => (self.servers.submission_port(), "starttls"),
+        };
+        for protocol in ["imap", "pop3", "smtp"] {
+            for mode in MODES {
+                let (port, tls) = upstream(protocol);
+                let name = format!("{protocol}-{mode}");
+                self.listener(&mut text, o, &name, protocol, mode, port, tls);
+            }
+        }
+        for e in &o.extra {
+            self.listener(
+                &mut text,
+                o,
+                e.name,
+                e.protocol,
+                "none",
+                e.upstream_port,
+                e.upstream_tls,
+            );
+        }
+        text
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "one TOML table")]
+    fn listener(
+        &self,
+        text: &mut String,
+        o: &Options,
+        name: &str,
+        protocol: &str,
+        mode: &str,
+        upstream_port: u16,
+        upstream_tls: &str,
+    ) {
+        let _ = write!(
+            text,
+            "\n[[listeners]]\nname = \"{name}\"\nprotocol = \"{protocol}\"\n\
+             bind = \"127.0.0.1:{port}\"\ntls = \"{mode}\"\n",
+            port = self.port(name),
+        );
+        if mode != "none" {
+            let _ = write!(
+                text,
+                "cert = \"{}\"\nkey = \"{}\"\n",
+                self.leaf.cert.display(),
+                self.leaf.key.display()
+            );
+        }
+        if let Some(cap) = o.mailbox_cap {
+            let _ = writeln!(text, "max_upstream_per_mailbox = {cap}");
+        }
+        let _ = writeln!(
+            text,
+            "upstream = {{ host = \"127.0.0.1\", port = {upstream_port}, tls = \"{upstream_tls}\", ca_file = \"{}\" }}",
+            self.servers.ca_pem_path().display()
+        );
+    }
+}
+
+impl Drop for Env {
+    /// A failing test shows the mail servers' logs; [`Serve`] adds its own.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.servers.logs());
+        }
+    }
+}
+
+pub fn require(binaries: &[&str]) {
+    for binary in binaries {
+        if let Err(missing) = find_binary(binary) {
+            panic!("{missing}");
+        }
+    }
+}
+
+/// Runs `program` under `timeout` with `input` on stdin.
+pub fn run(program: &str, args: &[&str], input: Option<&[u8]>) -> Output {
+    require(&[program]);
+    let mut child = Command::new("timeout")
+        .arg(CLIENT_TIMEOUT.as_secs().to_string())
+        .arg(program)
+        .args(args)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        use std::io::Write;
+        let bytes = bytes.to_vec();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        });
+    }
+    child.wait_with_output().expect("wait for client")
+}
+
+/// `count` distinct free ports on 127.0.0.1 (held until all are chosen).
+pub fn free_ports(count: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..count)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect()
+}
+
+/// Writes `bytes` to `dir/name` and returns the path as a string.
+pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write file");
+    path.display().to_string()
+}
