@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds every fuzz target and gives each a short run from its seed corpus;
 # fails if any target crashes. Longer runs: see fuzz/README.md.
-#   SMOKE_SECS   seconds per target (default 15)
+#   SMOKE_SECS   seconds per target (default 10)
 #   SANITIZER    cargo-fuzz sanitizer (default none: the crate forbids unsafe
 #                code, and an uninstrumented build fits the CI time budget)
 set -euo pipefail
 cd "$(dirname "$0")"
 
-SMOKE_SECS="${SMOKE_SECS:-15}"
+SMOKE_SECS="${SMOKE_SECS:-10}"
 SANITIZER="${SANITIZER:-none}"
 
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
