@@ -114,7 +114,8 @@ fn find_rule<'r>(rules: &'r [AccountRule], login: &str) -> Option<&'r AccountRul
 
 /// Password checks with the warm-login cache.
 pub struct Accounts {
-    rules: Vec<AccountRule>,
+    /// Replaced as a whole on reload; a login resolves against one snapshot.
+    rules: std::sync::RwLock<Arc<Vec<AccountRule>>>,
     store: Store,
     verifier: Verifier,
     kdf_permits: Semaphore,
@@ -128,7 +129,7 @@ impl Accounts {
     pub fn new(config: &Config, store: Store) -> Result<Accounts, CryptoError> {
         let verifier = Verifier::new().map_err(|_| CryptoError::Random)?;
         Ok(Accounts {
-            rules: config.accounts.clone(),
+            rules: std::sync::RwLock::new(Arc::new(config.accounts.clone())),
             store,
             verifier,
             kdf_permits: Semaphore::new(MAX_CONCURRENT_KDF),
@@ -147,7 +148,14 @@ impl Accounts {
         authzid: Option<&str>,
         protocol: Protocol,
     ) -> Result<Target, TokenError> {
-        resolve(&self.rules, username, authzid, protocol)
+        let rules = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
+        resolve(&rules, username, authzid, protocol)
+    }
+
+    /// Takes the account rules of a reloaded configuration. Logins already
+    /// resolved keep what they resolved to.
+    pub fn set_rules(&self, rules: Vec<AccountRule>) {
+        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
     }
 
     /// Checks the local password of a store account and returns it unlocked.

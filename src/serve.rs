@@ -233,7 +233,7 @@ pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
     let tokens = token_service(&config, &path)?;
     let mut server = Server::start(&config, tokens.clone()).await?;
     let keep_warm = tokens.spawn_keep_warm(server.shutdown.subscribe());
-    wait_for_signals(&mut server, &path).await?;
+    wait_for_signals(&mut server, &tokens, &path).await?;
     info!(
         active = server.active_connections(),
         "shutting down; waiting for sessions to finish"
@@ -262,7 +262,11 @@ pub fn token_service(config: &Config, path: &Path) -> Result<Arc<TokenService>, 
 }
 
 #[cfg(unix)]
-async fn wait_for_signals(server: &mut Server, path: &Path) -> Result<(), ServeError> {
+async fn wait_for_signals(
+    server: &mut Server,
+    tokens: &TokenService,
+    path: &Path,
+) -> Result<(), ServeError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
@@ -271,17 +275,21 @@ async fn wait_for_signals(server: &mut Server, path: &Path) -> Result<(), ServeE
         tokio::select! {
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
-            _ = hup.recv() => reload(server, path).await,
+            _ = hup.recv() => reload(server, tokens, path).await,
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signals(_server: &mut Server, _path: &Path) -> Result<(), ServeError> {
+async fn wait_for_signals(
+    _server: &mut Server,
+    _tokens: &TokenService,
+    _path: &Path,
+) -> Result<(), ServeError> {
     tokio::signal::ctrl_c().await.map_err(ServeError::Signal)
 }
 
-async fn reload(server: &mut Server, path: &Path) {
+async fn reload(server: &mut Server, tokens: &TokenService, path: &Path) {
     info!(config = %path.display(), "reloading configuration");
     let config = match Config::load(path) {
         Ok(config) => config,
@@ -291,7 +299,10 @@ async fn reload(server: &mut Server, path: &Path) {
         }
     };
     match server.apply(&config).await {
-        Ok(()) => info!(listeners = server.running.len(), "configuration reloaded"),
+        Ok(()) => {
+            tokens.reconfigure(&config);
+            info!(listeners = server.running.len(), "configuration reloaded")
+        }
         Err(e) => {
             error!(error = %e, "new configuration could not be applied; keeping the running one")
         }

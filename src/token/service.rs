@@ -80,6 +80,13 @@ impl TokenService {
         }))
     }
 
+    /// Takes what a reloaded configuration changes for logins: the account
+    /// rules. Providers (endpoints, timing) stay as started; changing those
+    /// needs a restart.
+    pub fn reconfigure(&self, config: &Config) {
+        self.accounts.set_rules(config.accounts.clone());
+    }
+
     /// The config file to name in "run `mailgate login ... --config FILE`".
     pub fn set_config_path(&self, path: &Path) {
         let _ = self.config_path.set(path.display().to_string());

@@ -15,3 +15,4 @@ mod core_smtp;
 mod interop;
 mod oauth_flows;
 mod servers_smoke;
+mod hardening;

@@ -26,6 +26,7 @@ use bytes::BytesMut;
 
 use super::response::{Response, capabilities_in_code, code, parse};
 use super::text::{capability_list, has_capability, sanitise};
+use crate::proto::Scrub;
 use crate::proto::line::{Line, take_line};
 use crate::proto::sasl;
 use crate::proto::{
@@ -40,6 +41,7 @@ pub const MAX_UPSTREAM_BACKOFF: Duration = Duration::from_secs(60 * 60);
 #[derive(Debug)]
 pub struct ImapUpstream {
     login: UpstreamLogin,
+    scrub: Scrub,
     starttls: bool,
     state: State,
     next_tag: u32,
@@ -68,6 +70,7 @@ enum State {
 impl ImapUpstream {
     pub fn new(login: UpstreamLogin, starttls: bool) -> Self {
         Self {
+            scrub: Scrub::new(&login),
             login,
             starttls,
             state: State::ExpectGreeting,
@@ -80,6 +83,11 @@ impl ImapUpstream {
     /// Reads upstream lines off the front of `input` until there is something
     /// to do; each pass consumes one line, so this ends with the buffer.
     pub fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
+        let step = self.step_inner(input);
+        self.scrub.step(step)
+    }
+
+    fn step_inner(&mut self, input: &mut BytesMut) -> UpstreamStep {
         loop {
             let state = std::mem::replace(&mut self.state, State::Done);
             let line = match state {

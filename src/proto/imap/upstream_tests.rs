@@ -280,3 +280,19 @@ fn secrets_stay_redacted_in_debug() {
     let step = up.step(&mut BytesMut::from(MS_GREETING));
     assert!(!format!("{step:?}").contains(&xoauth2()));
 }
+
+#[test]
+fn an_echoed_command_does_not_carry_the_token_into_the_rejection() {
+    let echo = format!(
+        "mg1 BAD Unknown command AUTHENTICATE XOAUTH2 {}\r\n",
+        xoauth2()
+    );
+    let out = upstream(false, &[MS_GREETING, echo.as_bytes()]);
+    let last = out.last().unwrap();
+    assert!(last.starts_with("rejected"), "{last}");
+    assert!(!last.contains(&xoauth2()), "{last}");
+    assert!(last.contains("[redacted]"), "{last}");
+    let echo = format!("mg1 NO bearer {TOKEN} is not valid\r\n");
+    let out = upstream(false, &[MS_GREETING, echo.as_bytes()]);
+    assert!(!out.last().unwrap().contains(TOKEN));
+}

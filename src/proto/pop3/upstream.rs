@@ -10,6 +10,7 @@
 use bytes::BytesMut;
 
 use super::wire::{MAX_REPLY_TEXT, sanitize_bytes, throttle_backoff};
+use crate::proto::Scrub;
 use crate::proto::line::{Line, take_line};
 use crate::proto::{
     MAX_UPSTREAM_LINE, UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess, sasl,
@@ -37,6 +38,7 @@ enum State {
 #[derive(Debug)]
 pub struct Pop3Upstream {
     login: Option<UpstreamLogin>,
+    scrub: Scrub,
     starttls: bool,
     state: State,
 }
@@ -72,6 +74,7 @@ fn status(line: &[u8]) -> Status<'_> {
 impl Pop3Upstream {
     pub fn new(login: UpstreamLogin, starttls: bool) -> Self {
         Self {
+            scrub: Scrub::new(&login),
             login: Some(login),
             starttls,
             state: State::ExpectGreeting,
@@ -79,6 +82,11 @@ impl Pop3Upstream {
     }
 
     pub fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
+        let step = self.step_inner(input);
+        self.scrub.step(step)
+    }
+
+    fn step_inner(&mut self, input: &mut BytesMut) -> UpstreamStep {
         match self.state {
             State::Finished => return UpstreamStep::NeedMore,
             State::SendAuth => {

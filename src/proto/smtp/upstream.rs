@@ -11,6 +11,7 @@
 use bytes::BytesMut;
 
 use super::reply::{ReadReply, Reply, ReplyReader};
+use crate::proto::Scrub;
 use crate::proto::pop3::wire::{MAX_REPLY_TEXT, sanitize, throttle_backoff};
 use crate::proto::{UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess, sasl};
 use crate::secret::Secret;
@@ -41,6 +42,7 @@ enum State {
 #[derive(Debug)]
 pub struct SmtpUpstream {
     login: Option<UpstreamLogin>,
+    scrub: Scrub,
     starttls: bool,
     ehlo_name: String,
     state: State,
@@ -60,6 +62,7 @@ impl SmtpUpstream {
             name = "localhost".to_owned();
         }
         Self {
+            scrub: Scrub::new(&login),
             login: Some(login),
             starttls,
             ehlo_name: name,
@@ -69,6 +72,11 @@ impl SmtpUpstream {
     }
 
     pub fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
+        let step = self.step_inner(input);
+        self.scrub.step(step)
+    }
+
+    fn step_inner(&mut self, input: &mut BytesMut) -> UpstreamStep {
         match self.state {
             State::Finished => return UpstreamStep::NeedMore,
             State::SendEhlo => return self.ehlo(true),

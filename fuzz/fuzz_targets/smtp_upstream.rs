@@ -1,0 +1,12 @@
+//! Property: no panic; bounded buffer; the token never in a rejection text.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mailgate::proto::smtp::SmtpUpstream;
+
+fuzz_target!(|data: &[u8]| {
+    mailgate_fuzz::run_upstream(
+        |tls| SmtpUpstream::new(mailgate_fuzz::login(), tls, "client.example".into()),
+        data,
+    )
+});

@@ -1,0 +1,173 @@
+//! Connection-level bounds: total and per-IP connection limits (refused with
+//! a line in the client's protocol), allowed_networks, brute-force lock-out
+//! that spares an owner's known address, and the per-mailbox upstream cap.
+
+use std::time::{Duration, Instant};
+
+use super::harness::{Gate, Opts, PASSWORD, Raw, USER, connect_from, login_ok};
+use crate::support::fake_upstream::Proto;
+
+#[tokio::test]
+async fn total_connection_limit_refuses_in_protocol() {
+    for (proto, refusal) in [
+        (Proto::Imap, "* BYE [UNAVAILABLE]"),
+        (Proto::Pop3, "-ERR [SYS/TEMP]"),
+        (Proto::Smtp, "421 4.7.0"),
+    ] {
+        let g = Gate::start(Opts {
+            limits: "max_connections = 3",
+            ..Opts::new(proto)
+        })
+        .await;
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(g.client().await);
+        }
+        // A different source address: the total limit, not the per-IP one.
+        let mut extra = Raw::new(connect_from("127.0.0.3", g.addr).await);
+        let line = extra.line().await;
+        assert!(line.starts_with(refusal), "{proto:?}: {line}");
+        assert!(extra.closed_within(Duration::from_secs(5)).await);
+        drop(held);
+        wait_until_healthy(&g).await;
+    }
+}
+
+#[tokio::test]
+async fn per_ip_connection_limit_spares_other_addresses() {
+    let g = Gate::start(Opts {
+        limits: "max_connections_per_ip = 2",
+        ..Opts::new(Proto::Imap)
+    })
+    .await;
+    let a = g.client().await;
+    let b = g.client().await;
+    let mut third = Raw::connect(g.addr).await;
+    let line = third.line().await;
+    assert!(line.starts_with("* BYE [UNAVAILABLE]"), "{line}");
+    let mut other = g.client_from("127.0.0.2").await;
+    login_ok(Proto::Imap, &mut other).await;
+    drop((a, b));
+    wait_until_healthy(&g).await;
+}
+
+/// Slots are released when the server notices the close; retry briefly.
+async fn wait_until_healthy(g: &Gate) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = Raw::connect(g.addr).await;
+        let line = c.line().await;
+        if super::harness::greeting_ok(g.proto, &line) {
+            login_ok(g.proto, &mut c).await;
+            return;
+        }
+        assert!(Instant::now() < deadline, "never admitted again: {line}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn allowed_networks_drops_other_clients() {
+    let g = Gate::start(Opts {
+        listener: r#"allowed_networks = ["127.0.0.2/32"]"#,
+        ..Opts::new(Proto::Imap)
+    })
+    .await;
+    let mut outsider = Raw::connect(g.addr).await;
+    assert!(outsider.closed_within(Duration::from_secs(5)).await);
+    let mut insider = g.client_from("127.0.0.2").await;
+    login_ok(Proto::Imap, &mut insider).await;
+}
+
+async fn imap_login(c: &mut Raw, password: &str) -> String {
+    c.send(&format!("t LOGIN {USER} \"{password}\"\r\n")).await;
+    c.until("t ").await.pop().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn brute_force_is_locked_out_and_the_owner_still_gets_in() {
+    let g = Gate::start(Opts::new(Proto::Imap)).await;
+    // The owner logs in once from their own address.
+    let mut owner = g.client_from("127.0.0.2").await;
+    login_ok(Proto::Imap, &mut owner).await;
+    drop(owner);
+    // The attacker hammers the same account from 127.0.0.1.
+    let mut answers = Vec::new();
+    for _ in 0..8 {
+        let mut c = g.client().await;
+        answers.push(imap_login(&mut c, "wrong guess").await);
+    }
+    let grants_after_attack = g.grants();
+    // Further guesses are answered at once, without asking the token source.
+    let start = Instant::now();
+    let mut c = g.client().await;
+    let locked = imap_login(&mut c, PASSWORD).await;
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "the lock-out must not hold the connection"
+    );
+    assert!(
+        locked.starts_with("t NO [UNAVAILABLE]") || locked.starts_with("t NO"),
+        "{locked}"
+    );
+    assert!(!locked.starts_with("t OK"), "{locked}");
+    assert_eq!(
+        g.grants(),
+        grants_after_attack,
+        "locked out: token source not consulted"
+    );
+    assert!(
+        grants_after_attack < 8,
+        "lock-out started after a few failures: {grants_after_attack} grants, {answers:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.contains("UNAVAILABLE") || a.to_ascii_lowercase().contains("try again")),
+        "{answers:?}"
+    );
+    // The owner's known address is exempt from the account lock-out.
+    let mut owner = g.client_from("127.0.0.2").await;
+    login_ok(Proto::Imap, &mut owner).await;
+}
+
+#[tokio::test]
+async fn per_mailbox_upstream_cap_queues_then_refuses() {
+    let g = Gate::start(Opts {
+        listener: "max_upstream_per_mailbox = 2",
+        ..Opts::new(Proto::Imap)
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = g.client().await;
+        login_ok(Proto::Imap, &mut c).await;
+        held.push(c);
+    }
+    let mut third = g.client().await;
+    let start = Instant::now();
+    let answer = imap_login(&mut third, PASSWORD).await;
+    let waited = start.elapsed();
+    assert!(answer.starts_with("t NO"), "{answer}");
+    assert!(
+        answer.contains("UNAVAILABLE") || answer.contains("retry"),
+        "{answer}"
+    );
+    assert!(
+        waited >= mailgate::session::gate::QUEUE_WAIT - Duration::from_millis(500),
+        "queued before refusing: {waited:?}"
+    );
+    assert_eq!(g.upstream.logins(), 2, "the third never reached upstream");
+    // A slot freed is a slot for the next login.
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = g.client().await;
+        let answer = imap_login(&mut c, PASSWORD).await;
+        if answer.starts_with("t OK") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "slot never freed: {answer}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
