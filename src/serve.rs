@@ -193,7 +193,12 @@ impl Server {
                 listener.upstream.host,
                 listener.upstream.port
             ))
-            .or_insert_with(|| Arc::new(MailboxGate::new(listener.max_upstream_per_mailbox)))
+            .or_insert_with(|| {
+                Arc::new(MailboxGate::new(
+                    listener.max_upstream_per_mailbox,
+                    config.limits.upstream_queue_timeout,
+                ))
+            })
             .clone();
         Ok(SessionContext {
             listener: listener.clone(),

@@ -52,6 +52,8 @@ pub struct Limits {
     pub upstream_connect_timeout: Duration,
     pub upstream_login_timeout: Duration,
     pub relay_idle_timeout: Duration,
+    /// How long a login waits for a free per-mailbox upstream slot.
+    pub upstream_queue_timeout: Duration,
     pub shutdown_grace: Duration,
 }
 
@@ -66,6 +68,7 @@ impl Default for Limits {
             upstream_connect_timeout: Duration::from_secs(20),
             upstream_login_timeout: Duration::from_secs(60),
             relay_idle_timeout: Duration::from_secs(35 * 60),
+            upstream_queue_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(20),
         }
     }

@@ -34,6 +34,7 @@ pub struct RawLimits {
     pub upstream_connect_timeout_secs: Option<u64>,
     pub upstream_login_timeout_secs: Option<u64>,
     pub relay_idle_timeout_secs: Option<u64>,
+    pub upstream_queue_timeout_secs: Option<u64>,
     pub shutdown_grace_secs: Option<u64>,
 }
 

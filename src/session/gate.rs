@@ -11,9 +11,6 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-/// How long a login waits for a free upstream slot before a temporary error.
-pub const QUEUE_WAIT: Duration = Duration::from_secs(10);
-
 /// Longest back-off honoured from a provider's suggestion.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 
@@ -36,13 +33,16 @@ struct Entry {
 
 pub struct MailboxGate {
     cap: usize,
+    /// How long a login waits for a free slot before a temporary error.
+    queue_wait: Duration,
     entries: Mutex<HashMap<String, Entry>>,
 }
 
 impl MailboxGate {
-    pub fn new(cap: usize) -> Self {
+    pub fn new(cap: usize, queue_wait: Duration) -> Self {
         Self {
             cap: cap.max(1),
+            queue_wait,
             entries: Mutex::new(HashMap::new()),
         }
     }
@@ -64,7 +64,7 @@ impl MailboxGate {
                 .get_or_insert_with(|| Arc::new(Semaphore::new(self.cap)))
                 .clone()
         };
-        match tokio::time::timeout(QUEUE_WAIT, slots.acquire_owned()).await {
+        match tokio::time::timeout(self.queue_wait, slots.acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(GateError::Busy),
         }
@@ -101,7 +101,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn cap_queues_then_refuses() {
-        let gate = MailboxGate::new(2);
+        let gate = MailboxGate::new(2, Duration::from_secs(10));
         let a = gate.enter("box@x").await.unwrap();
         let _b = gate.enter("BOX@x").await.unwrap();
         assert_eq!(gate.enter("box@x").await.unwrap_err(), GateError::Busy);
@@ -115,7 +115,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn backoff_is_honoured_then_expires() {
-        let gate = MailboxGate::new(4);
+        let gate = MailboxGate::new(4, Duration::from_secs(10));
         gate.back_off("box@x", Some(Duration::from_millis(5000)));
         assert_eq!(
             gate.enter("box@x").await.unwrap_err(),
@@ -127,7 +127,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn prune_keeps_only_live_entries() {
-        let gate = MailboxGate::new(1);
+        let gate = MailboxGate::new(1, Duration::from_secs(10));
         let held = gate.enter("a@x").await.unwrap();
         drop(gate.enter("b@x").await.unwrap());
         gate.prune();

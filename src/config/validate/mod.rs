@@ -161,6 +161,7 @@ fn limits(raw: &super::raw::RawLimits) -> Limits {
         ),
         upstream_login_timeout: secs(raw.upstream_login_timeout_secs, d.upstream_login_timeout),
         relay_idle_timeout: secs(raw.relay_idle_timeout_secs, d.relay_idle_timeout),
+        upstream_queue_timeout: secs(raw.upstream_queue_timeout_secs, d.upstream_queue_timeout),
         shutdown_grace: secs(raw.shutdown_grace_secs, d.shutdown_grace),
     }
 }

@@ -135,6 +135,7 @@ async fn brute_force_is_locked_out_and_the_owner_still_gets_in() {
 async fn per_mailbox_upstream_cap_queues_then_refuses() {
     let g = Gate::start(Opts {
         listener: "max_upstream_per_mailbox = 2",
+        limits: "upstream_queue_timeout_secs = 1",
         ..Opts::new(Proto::Imap)
     })
     .await;
@@ -154,7 +155,7 @@ async fn per_mailbox_upstream_cap_queues_then_refuses() {
         "{answer}"
     );
     assert!(
-        waited >= mailgate::session::gate::QUEUE_WAIT - Duration::from_millis(500),
+        waited >= Duration::from_millis(900),
         "queued before refusing: {waited:?}"
     );
     assert_eq!(g.upstream.logins(), 2, "the third never reached upstream");
