@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use mailgate::serve::Server;
 
-use super::certs::TestCa;
+use super::certs::{LOCAL_NAMES, TestCa, server_config, test_ca};
 use super::fake_upstream::{FakeUpstream, Mode, Proto};
 use super::tokens::StaticTokens;
 
@@ -46,11 +46,15 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 
 impl Proxy {
     pub async fn start(setup: Setup) -> Self {
-        let ca = TestCa::new();
+        let ca = test_ca();
         let dir = temp_dir("core");
-        let ca_path = ca.write_ca(&dir);
-        let (cert, key) = ca.leaf(&["localhost", "127.0.0.1"]).write(&dir, "local");
-        let upstream_tls = ca.leaf(&["localhost", "127.0.0.1"]).server_config();
+        let ca_path = dir.join("test-ca.pem");
+        std::fs::write(&ca_path, ca.cert_pem()).expect("write test CA");
+        let local = ca
+            .write_leaf(&dir, "local", LOCAL_NAMES)
+            .expect("local leaf");
+        let (cert, key) = (local.cert, local.key);
+        let upstream_tls = server_config(&ca.issue_leaf(LOCAL_NAMES).expect("upstream leaf"));
         let tls = (setup.upstream_mode != Mode::Plain).then_some(upstream_tls);
         let upstream = FakeUpstream::start(setup.proto, setup.upstream_mode, tls).await;
         let (protocol, up_tls) = match (setup.proto, setup.upstream_mode) {
@@ -113,7 +117,7 @@ upstream = {{ host = "127.0.0.1", port = {port}, tls = "{up_tls}", server_name =
     }
 
     pub fn client_tls(&self) -> Arc<rustls::ClientConfig> {
-        super::certs::client_config(&self.ca.ca_pem)
+        super::certs::client_config(self.ca.cert_pem())
     }
 }
 

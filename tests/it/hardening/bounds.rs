@@ -210,7 +210,7 @@ async fn silent_tls_client_is_dropped_at_the_handshake_timeout() {
     );
     let mut ok = crate::support::client::Client::connect_tls(
         g.addr,
-        crate::support::certs::client_config(&g.ca.ca_pem),
+        crate::support::certs::client_config(g.ca.cert_pem()),
     )
     .await;
     assert!(ok.line().await.starts_with("* OK"));

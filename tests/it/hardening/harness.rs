@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
 
-use crate::support::certs::TestCa;
+use crate::support::certs::{LOCAL_NAMES, TestCa, test_ca};
 use crate::support::fake_upstream::{FakeUpstream, Mode, Proto};
 use crate::support::proxy::temp_dir;
 use crate::support::tokens::StaticTokens;
@@ -68,9 +68,12 @@ pub fn proto_name(p: Proto) -> &'static str {
 
 impl Gate {
     pub async fn start(opts: Opts) -> Self {
-        let ca = TestCa::new();
+        let ca = test_ca();
         let dir = temp_dir("hardening");
-        let (cert, key) = ca.leaf(&["localhost", "127.0.0.1"]).write(&dir, "local");
+        let local = ca
+            .write_leaf(&dir, "local", LOCAL_NAMES)
+            .expect("local leaf");
+        let (cert, key) = (local.cert, local.key);
         let upstream = FakeUpstream::start(opts.proto, Mode::Plain, None).await;
         let toml = format!(
             r#"
