@@ -12,6 +12,7 @@ mod core_imap;
 mod core_pop3;
 mod config_files;
 mod core_smtp;
+mod crash;
 mod interop;
 mod oauth_flows;
 mod servers_smoke;

@@ -142,6 +142,14 @@ impl Serve {
         format!("--- mailgate serve ---\n{text}\n")
     }
 
+    /// SIGKILL at once: no shutdown code runs (crash tests).
+    pub fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// SIGTERM, a bounded wait, then SIGKILL.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {

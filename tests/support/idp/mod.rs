@@ -151,6 +151,22 @@ impl TestIdp {
         self.with(|s| s.revoke(mailbox));
     }
 
+    /// Redeemed refresh tokens stay valid (as Microsoft's do) instead of
+    /// working once.
+    pub fn set_keep_redeemed(&self, keep: bool) {
+        self.with(|s| s.keep_redeemed = keep);
+    }
+
+    /// How many refresh tokens were issued to `mailbox` after `rt`
+    /// (0: `rt` is the newest); `None` if `rt` was never issued to it.
+    pub fn refresh_token_age(&self, mailbox: &str, rt: &str) -> Option<usize> {
+        self.with(|s| {
+            let issued = s.issued.get(mailbox)?;
+            let at = issued.iter().position(|t| t == rt)?;
+            Some(issued.len() - 1 - at)
+        })
+    }
+
     pub fn set_access_lifetime(&self, lifetime: Duration) {
         self.with(|s| s.access_lifetime = lifetime);
     }

@@ -95,6 +95,11 @@ pub struct State {
     pub per_account: HashMap<String, u64>,
     pub per_grant: HashMap<String, u64>,
     pub introspections: u64,
+    /// Microsoft's behaviour: a redeemed refresh token keeps working until it
+    /// expires or is revoked. Off by default (strict one-time use).
+    pub keep_redeemed: bool,
+    /// Refresh tokens issued per mailbox, oldest first.
+    pub issued: HashMap<String, Vec<String>>,
     generations: HashMap<String, u64>,
     access: HashMap<String, Access>,
     refresh: HashMap<String, Refresh>,
@@ -212,6 +217,10 @@ impl State {
                 },
             );
             body["refresh_token"] = json!(rt);
+            self.issued
+                .entry(mailbox.to_owned())
+                .or_default()
+                .push(rt.clone());
             rt
         });
         (at, rt, body)
@@ -241,7 +250,7 @@ impl State {
                 "The provided grant has expired due to it being revoked, a fresh auth token is needed.",
             ));
         }
-        if r.used {
+        if r.used && !self.keep_redeemed {
             return Err(invalid_grant(
                 70000,
                 "The provided value for the 'refresh_token' is not valid. It was already redeemed.",
