@@ -6,7 +6,7 @@
 //! reload takes effect for new connections without touching live ones.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -136,10 +136,6 @@ async fn refuse(mut tcp: TcpStream, protocol: Protocol) {
         Protocol::Smtp => b"421 4.7.0 Too many connections, try again later\r\n",
     };
     let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, tcp.write_all(line)).await;
-}
-
-pub fn bound_addr(socket: &TcpListener) -> Option<SocketAddr> {
-    socket.local_addr().ok()
 }
 
 #[cfg(test)]
