@@ -44,6 +44,65 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// The pieces of a one-listener test config in front of a fake upstream.
+pub struct ConfigToml<'a> {
+    pub dir: &'a std::path::Path,
+    /// Top-level keys.
+    pub top: &'a str,
+    /// Lines inside `[limits]`.
+    pub limits: &'a str,
+    pub protocol: &'a str,
+    pub local_tls: &'a str,
+    pub cert: &'a std::path::Path,
+    pub key: &'a std::path::Path,
+    /// Extra keys of the listener.
+    pub listener: &'a str,
+    /// The listener's `upstream = {...}` line.
+    pub upstream: &'a str,
+}
+
+/// A config with a generic provider (never contacted: the tests use a static
+/// token source) and one listener on 127.0.0.1 port 0.
+pub fn config_toml(c: &ConfigToml) -> String {
+    format!(
+        r#"
+state_dir = "{state}"
+hostname = "mailgate.test"
+{top}
+[limits]
+{limits}
+
+[[providers]]
+name = "test"
+kind = "generic"
+client_id = "test-client"
+authorize_url = "http://127.0.0.1:9/authorize"
+token_url = "http://127.0.0.1:9/token"
+device_code_url = "http://127.0.0.1:9/devicecode"
+scopes = ["mail"]
+
+[[listeners]]
+name = "under-test"
+protocol = "{protocol}"
+bind = "127.0.0.1:0"
+tls = "{local_tls}"
+cert = "{cert}"
+key = "{key}"
+{listener}
+{upstream}
+"#,
+        state = c.dir.join("state").display(),
+        top = c.top,
+        limits = c.limits,
+        protocol = c.protocol,
+        local_tls = c.local_tls,
+        cert = c.cert.display(),
+        key = c.key.display(),
+        listener = c.listener,
+        upstream = c.upstream,
+    )
+}
+
 impl Proxy {
     pub async fn start(setup: Setup) -> Self {
         let ca = test_ca();
@@ -62,37 +121,22 @@ impl Proxy {
             (Proto::Pop3, m) => ("pop3", mode_name(m)),
             (Proto::Smtp, m) => ("smtp", mode_name(m)),
         };
-        let toml = format!(
-            r#"
-state_dir = "{state}"
-hostname = "mailgate.test"
-{extra}
-[[providers]]
-name = "test"
-kind = "generic"
-client_id = "test-client"
-authorize_url = "http://127.0.0.1:9/authorize"
-token_url = "http://127.0.0.1:9/token"
-device_code_url = "http://127.0.0.1:9/devicecode"
-scopes = ["mail"]
-
-[[listeners]]
-name = "under-test"
-protocol = "{protocol}"
-bind = "127.0.0.1:0"
-tls = "{local_tls}"
-cert = "{cert}"
-key = "{key}"
-upstream = {{ host = "127.0.0.1", port = {port}, tls = "{up_tls}", server_name = "localhost", ca_file = "{ca}" }}
-"#,
-            state = dir.join("state").display(),
-            extra = setup.extra,
-            local_tls = setup.local_tls,
-            cert = cert.display(),
-            key = key.display(),
+        let upstream_line = format!(
+            r#"upstream = {{ host = "127.0.0.1", port = {port}, tls = "{up_tls}", server_name = "localhost", ca_file = "{ca}" }}"#,
             port = upstream.port,
             ca = ca_path.display(),
         );
+        let toml = config_toml(&ConfigToml {
+            dir: &dir,
+            top: setup.extra,
+            limits: "",
+            protocol,
+            local_tls: setup.local_tls,
+            cert: &cert,
+            key: &key,
+            listener: "",
+            upstream: &upstream_line,
+        });
         let config = mailgate::config::parse(&toml, "test.toml", &dir).expect("test config");
         let tokens = Arc::new(StaticTokens::default());
         tokens.add(

@@ -15,7 +15,7 @@ use tokio::time::timeout;
 
 use crate::support::certs::{LOCAL_NAMES, TestCa, test_ca};
 use crate::support::fake_upstream::{FakeUpstream, Mode, Proto};
-use crate::support::proxy::temp_dir;
+use crate::support::proxy::{ConfigToml, config_toml, temp_dir};
 use crate::support::tokens::StaticTokens;
 
 pub const USER: &str = "alice";
@@ -75,41 +75,21 @@ impl Gate {
             .expect("local leaf");
         let (cert, key) = (local.cert, local.key);
         let upstream = FakeUpstream::start(opts.proto, Mode::Plain, None).await;
-        let toml = format!(
-            r#"
-state_dir = "{state}"
-hostname = "mailgate.test"
-[limits]
-{limits}
-
-[[providers]]
-name = "test"
-kind = "generic"
-client_id = "test-client"
-authorize_url = "http://127.0.0.1:9/authorize"
-token_url = "http://127.0.0.1:9/token"
-device_code_url = "http://127.0.0.1:9/devicecode"
-scopes = ["mail"]
-
-[[listeners]]
-name = "under-test"
-protocol = "{protocol}"
-bind = "127.0.0.1:0"
-tls = "{local_tls}"
-cert = "{cert}"
-key = "{key}"
-{listener}
-upstream = {{ host = "127.0.0.1", port = {port}, tls = "none" }}
-"#,
-            state = dir.join("state").display(),
-            limits = opts.limits,
-            protocol = proto_name(opts.proto),
-            local_tls = opts.local_tls,
-            cert = cert.display(),
-            key = key.display(),
-            listener = opts.listener,
-            port = upstream.port,
+        let upstream_line = format!(
+            r#"upstream = {{ host = "127.0.0.1", port = {}, tls = "none" }}"#,
+            upstream.port
         );
+        let toml = config_toml(&ConfigToml {
+            dir: &dir,
+            top: "",
+            limits: opts.limits,
+            protocol: proto_name(opts.proto),
+            local_tls: opts.local_tls,
+            cert: &cert,
+            key: &key,
+            listener: opts.listener,
+            upstream: &upstream_line,
+        });
         let config = mailgate::config::parse(&toml, "test.toml", &dir).expect("test config");
         let tokens = Arc::new(StaticTokens::default());
         tokens.add(USER, PASSWORD, "alice@example.test", TOKEN);
