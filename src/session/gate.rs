@@ -31,11 +31,22 @@ struct Entry {
     backoff_until: Option<Instant>,
 }
 
+/// Entries below which the map is never swept.
+const SWEEP_MIN: usize = 1024;
+
+#[derive(Default)]
+struct Table {
+    entries: HashMap<String, Entry>,
+    /// Size at which idle entries are next swept (amortised: twice the
+    /// live size after a sweep).
+    sweep_at: usize,
+}
+
 pub struct MailboxGate {
     cap: usize,
     /// How long a login waits for a free slot before a temporary error.
     queue_wait: Duration,
-    entries: Mutex<HashMap<String, Entry>>,
+    table: Mutex<Table>,
 }
 
 impl MailboxGate {
@@ -43,15 +54,21 @@ impl MailboxGate {
         Self {
             cap: cap.max(1),
             queue_wait,
-            entries: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table {
+                entries: HashMap::new(),
+                sweep_at: SWEEP_MIN,
+            }),
         }
     }
 
     /// Waits (briefly) for an upstream slot for `mailbox`.
     pub async fn enter(&self, mailbox: &str) -> Result<OwnedSemaphorePermit, GateError> {
         let slots = {
-            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            let entry = entries.entry(mailbox.to_ascii_lowercase()).or_default();
+            let mut table = self.lock();
+            let entry = table
+                .entries
+                .entry(mailbox.to_ascii_lowercase())
+                .or_default();
             if let Some(until) = entry.backoff_until {
                 let now = Instant::now();
                 if until > now {
@@ -73,25 +90,34 @@ impl MailboxGate {
     /// Records the provider's request to back off for `mailbox`.
     pub fn back_off(&self, mailbox: &str, suggested: Option<Duration>) {
         let wait = suggested.unwrap_or(DEFAULT_BACKOFF).min(MAX_BACKOFF);
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
+        let mut table = self.lock();
+        table
+            .entries
             .entry(mailbox.to_ascii_lowercase())
             .or_default()
             .backoff_until = Some(Instant::now() + wait);
     }
 
-    /// Drops entries nobody uses, so the map stays as small as the set of
-    /// active mailboxes.
-    pub fn prune(&self) {
+    /// The table, swept of idle entries whenever it has doubled since the
+    /// last sweep, so it stays about as small as the set of mailboxes in use.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        if table.entries.len() >= table.sweep_at {
+            self.sweep(&mut table);
+        }
+        table
+    }
+
+    fn sweep(&self, table: &mut Table) {
         let now = Instant::now();
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.retain(|_, e| {
+        table.entries.retain(|_, e| {
             let busy = e
                 .slots
                 .as_ref()
                 .is_some_and(|s| Arc::strong_count(s) > 1 || s.available_permits() < self.cap);
             busy || e.backoff_until.is_some_and(|u| u > now)
         });
+        table.sweep_at = (table.entries.len() * 2).max(SWEEP_MIN);
     }
 }
 
@@ -126,14 +152,35 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn prune_keeps_only_live_entries() {
+    async fn sweep_keeps_only_live_entries() {
         let gate = MailboxGate::new(1, Duration::from_secs(10));
         let held = gate.enter("a@x").await.unwrap();
         drop(gate.enter("b@x").await.unwrap());
-        gate.prune();
-        assert_eq!(gate.entries.lock().unwrap().len(), 1);
+        gate.sweep(&mut gate.table.lock().unwrap());
+        assert_eq!(gate.table.lock().unwrap().entries.len(), 1);
         drop(held);
-        gate.prune();
-        assert!(gate.entries.lock().unwrap().is_empty());
+        gate.sweep(&mut gate.table.lock().unwrap());
+        assert!(gate.table.lock().unwrap().entries.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_table_stays_bounded_as_mailboxes_come_and_go() {
+        let gate = MailboxGate::new(2, Duration::from_secs(1));
+        let held = gate.enter("busy@x").await.unwrap();
+        for i in 0..10 * SWEEP_MIN {
+            drop(gate.enter(&format!("user{i}@x")).await.unwrap());
+        }
+        let table = gate.table.lock().unwrap();
+        assert!(
+            table.entries.len() <= SWEEP_MIN,
+            "{} entries kept",
+            table.entries.len()
+        );
+        assert!(
+            table.entries.contains_key("busy@x"),
+            "a mailbox in use is never swept"
+        );
+        drop(table);
+        drop(held);
     }
 }
