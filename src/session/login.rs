@@ -91,7 +91,7 @@ pub async fn login(
                 // or issued before a policy change): refresh once and retry.
                 warn!(account, %reason, "provider refused an unexpired token; refreshing once");
                 ctx.tokens.rejected(&grant).await;
-                grant = match crate::session::login::grant(ctx, credentials).await {
+                grant = match self::grant(ctx, credentials).await {
                     Ok(g) => g,
                     Err(error) => return LoginOutcome::Failed(token_failure(error)),
                 };
