@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use mailgate::secret::Secret;
 use mailgate::token::store::Store;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+use crate::support::client::Client;
+use crate::support::config::{ConfigBuilder, IdpUrls, Listener, Upstream, free_port};
 use crate::support::idp::TestIdp;
 use crate::support::mailgate::{Serve, login};
 use crate::support::proxy::temp_dir;
@@ -27,40 +28,30 @@ const CLIENTS: usize = 4;
 const REFRESHES_BEFORE_KILL: u64 = 15;
 const ROUND_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn write_config(dir: &Path, idp: &TestIdp, port: u16) -> std::path::PathBuf {
     let dead_upstream = free_port();
     let config = dir.join("mailgate.toml");
+    let urls = IdpUrls {
+        authorize: idp.authorize_url(),
+        token: idp.token_url(),
+        device: idp.device_code_url(),
+    };
     // A refresh margin longer than the token's life: every login refreshes.
-    let text = format!(
-        r#"state_dir = "{state}"
-[[providers]]
-name = "idp"
-kind = "generic"
-client_id = "client-1"
-authorize_url = "{authorize}"
-token_url = "{token}"
-device_code_url = "{device}"
-scopes = ["mail", "offline_access"]
-refresh_margin_secs = 100000
-
-[[listeners]]
-protocol = "imap"
-bind = "127.0.0.1:{port}"
-upstream = {{ host = "127.0.0.1", port = {dead_upstream}, tls = "none" }}
-"#,
-        state = dir.join("state").display(),
-        authorize = idp.authorize_url(),
-        token = idp.token_url(),
-        device = idp.device_code_url(),
-    );
+    let text = ConfigBuilder::new()
+        .state_dir(&dir.join("state"))
+        .provider_generic(
+            "idp",
+            "client-1",
+            &urls,
+            &["mail", "offline_access"],
+            "refresh_margin_secs = 100000",
+        )
+        .listener(Listener::local(
+            "imap",
+            port,
+            Upstream::new(dead_upstream, "none"),
+        ))
+        .toml();
     std::fs::write(&config, text).unwrap();
     config
 }
@@ -76,18 +67,16 @@ async fn hammer(port: u16, stop: Arc<AtomicBool>) -> Vec<String> {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         };
-        let mut conn = BufReader::new(tcp);
-        let mut line = String::new();
+        let mut c = Client::from_tcp(tcp);
         let exchange = async {
-            conn.read_line(&mut line).await?;
-            conn.get_mut()
-                .write_all(format!("a LOGIN {ALICE} \"{PASSWORD}\"\r\n").as_bytes())
-                .await?;
-            line.clear();
-            conn.read_line(&mut line).await
+            c.line().await;
+            if !c.send(&format!("a LOGIN {ALICE} \"{PASSWORD}\"\r\n")).await {
+                return None;
+            }
+            Some(c.line().await)
         };
-        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(5), exchange).await {
-            answers.push(line.trim_end().to_owned());
+        if let Ok(Some(answer)) = tokio::time::timeout(Duration::from_secs(5), exchange).await {
+            answers.push(answer);
         }
     }
     answers

@@ -9,19 +9,15 @@ use std::time::{Duration, Instant};
 use mailgate::secret::Secret;
 use mailgate::token::store::Store;
 
-use super::harness::Raw;
+use crate::support::client::Client;
+pub use crate::support::config::free_port;
+use crate::support::config::{self, ConfigBuilder, Upstream};
 use crate::support::idp::TestIdp;
 use crate::support::proxy::temp_dir;
 
 pub const MAILBOX: &str = "alice@example.test";
 pub const LOCAL_PASSWORD: &str = "local-secret-pass-93";
 const STEP: Duration = Duration::from_secs(30);
-
-/// A free loopback port (bound, then released).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 pub struct Listener {
     pub name: &'static str,
@@ -30,35 +26,28 @@ pub struct Listener {
     pub upstream_port: u16,
 }
 
-pub fn config_text(idp: &TestIdp, state: &Path, hostname: &str, listeners: &[Listener]) -> String {
-    let mut text = format!(
-        r#"state_dir = "{state}"
-hostname = "{hostname}"
-
-[[providers]]
-name = "test"
-kind = "microsoft"
-authority = "{authority}"
-tenant = "{tenant}"
-client_id = "client-1"
-"#,
-        state = state.display(),
-        authority = idp.authority(),
-        tenant = idp.tenant(),
-    );
+/// The provider is the test IdP; every listener is plain in front of a
+/// plain upstream.
+pub fn config(
+    idp: &TestIdp,
+    state: &Path,
+    hostname: &str,
+    listeners: &[Listener],
+) -> ConfigBuilder {
+    let mut config = ConfigBuilder::new()
+        .state_dir(state)
+        .hostname(hostname)
+        .provider_microsoft("test", &idp.authority(), idp.tenant(), "client-1", "");
     for l in listeners {
-        text.push_str(&format!(
-            r#"
-[[listeners]]
-name = "{}"
-protocol = "{}"
-bind = "127.0.0.1:{}"
-upstream = {{ host = "127.0.0.1", port = {}, tls = "none" }}
-"#,
-            l.name, l.protocol, l.port, l.upstream_port
-        ));
+        let upstream = Upstream::new(l.upstream_port, "none");
+        config =
+            config.listener(config::Listener::local(l.protocol, l.port, upstream).name(l.name));
     }
-    text
+    config
+}
+
+pub fn config_text(idp: &TestIdp, state: &Path, hostname: &str, listeners: &[Listener]) -> String {
+    config(idp, state, hostname, listeners).toml()
 }
 
 pub struct Scratch {
@@ -223,12 +212,12 @@ impl Drop for Serve {
 }
 
 /// Connects to `port`, retrying until the listener is up.
-pub async fn connect(port: u16) -> Raw {
+pub async fn connect(port: u16) -> Client {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let deadline = Instant::now() + STEP;
     loop {
         if let Ok(tcp) = tokio::net::TcpStream::connect(addr).await {
-            return Raw::new(tcp);
+            return Client::from_tcp(tcp);
         }
         assert!(Instant::now() < deadline, "nothing listens on {port}");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -236,11 +225,11 @@ pub async fn connect(port: u16) -> Raw {
 }
 
 /// IMAP greeting and LOGIN; returns the tagged answer.
-pub async fn imap_login(c: &mut Raw, password: &str) -> String {
+pub async fn imap_login(c: &mut Client, password: &str) -> String {
     imap_login_as(c, MAILBOX, password).await
 }
 
-pub async fn imap_login_as(c: &mut Raw, user: &str, password: &str) -> String {
+pub async fn imap_login_as(c: &mut Client, user: &str, password: &str) -> String {
     let greeting = c.line().await;
     assert!(greeting.starts_with("* OK"), "{greeting}");
     c.send(&format!("t LOGIN {user} \"{password}\"\r\n")).await;

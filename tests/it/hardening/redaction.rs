@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use mailgate::proto::sasl::encode;
 
-use super::harness::{Gate, Opts, PASSWORD, Raw, TOKEN, USER, login_ok};
+use crate::support::client::Client;
 use crate::support::fake_upstream::{Proto, Verdict};
+use crate::support::proxy::{PASSWORD, Proxy, Setup, TOKEN, USER, login_ok};
 
 pub const WRONG: &str = "wrong-secret-guess-41";
 
@@ -59,7 +60,7 @@ pub fn assert_clean(log: &str, secrets: &[&str]) {
 }
 
 async fn sessions(proto: Proto) {
-    let g = Gate::start(Opts::new(proto)).await;
+    let g = Proxy::start(Setup::new(proto)).await;
     let plain = encode(format!("\0{USER}\0{PASSWORD}").as_bytes());
     let wrong = encode(format!("\0{USER}\0{WRONG}").as_bytes());
     let (user64, pass64) = (encode(USER.as_bytes()), encode(PASSWORD.as_bytes()));
@@ -102,7 +103,7 @@ async fn sessions(proto: Proto) {
     }
 }
 
-async fn read_all(c: &mut Raw) -> Vec<String> {
+async fn read_all(c: &mut Client) -> Vec<String> {
     let mut lines = Vec::new();
     for _ in 0..50 {
         let l = c.line().await;

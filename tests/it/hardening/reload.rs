@@ -3,6 +3,7 @@
 //! the running listeners keep serving.
 
 use super::binary::{self, LOCAL_PASSWORD, Listener, MAILBOX, Scratch, Serve};
+use crate::support::client::Client;
 use crate::support::fake_upstream::{FakeUpstream, Mode, Proto};
 use crate::support::idp::TestIdp;
 
@@ -63,10 +64,12 @@ async fn sighup_adds_a_listener_keeps_sessions_and_rejects_a_bad_config() {
             upstream_port: pop_up.port,
         },
     ];
-    let text = binary::config_text(&idp, &s.state(), "after.test", &listeners);
-    s.write(&format!(
-        "{text}\n[[accounts]]\nlogin = \"{SHARED}\"\nkind = \"shared\"\ndelegate = \"{MAILBOX}\"\n"
-    ));
+    let config = binary::config(&idp, &s.state(), "after.test", &listeners).account(&[
+        ("login", SHARED),
+        ("kind", "shared"),
+        ("delegate", MAILBOX),
+    ]);
+    s.write(&config.toml());
     serve.signal("HUP");
     serve.wait_for("configuration reloaded", 1).await;
     let mut pop = binary::connect(pop_port).await;
@@ -153,7 +156,7 @@ fn imap_port(s: &Scratch) -> u16 {
         .unwrap()
 }
 
-async fn assert_session_alive(c: &mut super::harness::Raw, tag: &str) {
+async fn assert_session_alive(c: &mut Client, tag: &str) {
     c.send(&format!("{tag} NOOP\r\n")).await;
     let lines = c.until(&format!("{tag} ")).await;
     assert!(

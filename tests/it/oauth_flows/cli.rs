@@ -11,6 +11,7 @@ use mailgate::token::store::{AccountSummary, Store, StoreError};
 
 use super::browser::act_as_browser;
 use super::{ALICE, STEP};
+use crate::support::config::{ConfigBuilder, Listener, Upstream};
 use crate::support::idp::TestIdp;
 
 /// A scratch directory removed on drop.
@@ -38,26 +39,11 @@ impl Drop for Scratch {
 
 fn write_config(idp: &TestIdp, dir: &Scratch) -> PathBuf {
     let path = dir.0.join("mailgate.toml");
-    let text = format!(
-        r#"state_dir = "{state}"
-
-[[providers]]
-name = "test"
-kind = "microsoft"
-authority = "{authority}"
-tenant = "{tenant}"
-client_id = "client-1"
-
-[[listeners]]
-name = "imap"
-protocol = "imap"
-bind = "127.0.0.1:11143"
-upstream = {{ host = "127.0.0.1", port = 993, tls = "implicit" }}
-"#,
-        state = dir.0.join("state").display(),
-        authority = idp.authority(),
-        tenant = idp.tenant(),
-    );
+    let text = ConfigBuilder::new()
+        .state_dir(&dir.0.join("state"))
+        .provider_microsoft("test", &idp.authority(), idp.tenant(), "client-1", "")
+        .listener(Listener::local("imap", 11143, Upstream::new(993, "implicit")).name("imap"))
+        .toml();
     std::fs::write(&path, text).expect("config");
     path
 }
