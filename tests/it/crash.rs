@@ -17,7 +17,7 @@ use crate::support::client::Client;
 use crate::support::config::{ConfigBuilder, IdpUrls, Listener, Upstream, free_port};
 use crate::support::idp::TestIdp;
 use crate::support::mailgate::{Serve, login};
-use crate::support::proxy::temp_dir;
+use crate::support::scratch::temp_dir;
 
 const ALICE: &str = "alice@example.test";
 const PASSWORD: &str = "crash test password";

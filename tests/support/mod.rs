@@ -14,5 +14,6 @@ pub mod idp;
 pub mod lines;
 pub mod mailgate;
 pub mod proxy;
+pub mod scratch;
 pub mod servers;
 pub mod tokens;

@@ -16,6 +16,7 @@ use super::certs::{LOCAL_NAMES, TestCa, server_config, test_ca};
 use super::client::{Client, connect_from};
 use super::config::{ConfigBuilder, Listener, Upstream};
 use super::fake_upstream::{FakeUpstream, Mode, Proto};
+use super::scratch::temp_dir;
 use super::tokens::StaticTokens;
 
 /// The one local account every in-process proxy knows.
@@ -69,16 +70,6 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// A fresh directory under the system temp dir, unique per process and call.
-pub fn temp_dir(tag: &str) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("mailgate-test-{tag}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }
 
 impl Proxy {

@@ -13,7 +13,7 @@ use crate::support::client::Client;
 pub use crate::support::config::free_port;
 use crate::support::config::{self, ConfigBuilder, Upstream};
 use crate::support::idp::TestIdp;
-use crate::support::proxy::temp_dir;
+pub use crate::support::scratch::Scratch;
 
 pub const MAILBOX: &str = "alice@example.test";
 pub const LOCAL_PASSWORD: &str = "local-secret-pass-93";
@@ -50,55 +50,17 @@ pub fn config_text(idp: &TestIdp, state: &Path, hostname: &str, listeners: &[Lis
     config(idp, state, hostname, listeners).toml()
 }
 
-pub struct Scratch {
-    pub dir: PathBuf,
-    pub config: PathBuf,
-}
-
-impl Scratch {
-    pub fn new(tag: &str) -> Self {
-        let dir = temp_dir(tag);
-        let config = dir.join("mailgate.toml");
-        Self { dir, config }
-    }
-
-    pub fn state(&self) -> PathBuf {
-        self.dir.join("state")
-    }
-
-    pub fn write(&self, text: &str) {
-        std::fs::write(&self.config, text).unwrap();
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn mailgate() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailgate"));
-    for var in [
-        "MAILGATE_STATE_DIR",
-        "MAILGATE_LOG",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.arg("--log").arg("trace");
-    cmd
+/// `mailgate --log trace ARGS --config CONFIG`.
+fn mailgate(args: &[&str], config: &Path) -> Command {
+    let mut all = vec!["--log", "trace"];
+    all.extend_from_slice(args);
+    crate::support::mailgate::command(&all, config)
 }
 
 /// `mailgate login --device --password-stdin`; returns stdout + stderr.
 pub fn enrol(config: &Path) -> String {
     use std::io::Write;
-    let mut child = mailgate()
-        .args(["login", MAILBOX, "--device", "--password-stdin", "--config"])
-        .arg(config)
+    let mut child = mailgate(&["login", MAILBOX, "--device", "--password-stdin"], config)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -150,9 +112,7 @@ impl Serve {
     pub fn start(s: &Scratch) -> Self {
         let log = s.dir.join("serve.log");
         let file = std::fs::File::create(&log).unwrap();
-        let child = mailgate()
-            .args(["serve", "--config"])
-            .arg(&s.config)
+        let child = mailgate(&["serve"], &s.config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(file))

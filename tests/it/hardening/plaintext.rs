@@ -54,7 +54,7 @@ fn non_loopback_plaintext_listener_is_refused_by_validation() {
 
 #[test]
 fn check_config_exits_non_zero_naming_the_key() {
-    let dir = crate::support::proxy::temp_dir("plaintext");
+    let dir = crate::support::scratch::temp_dir("plaintext");
     let path = dir.join("lan.toml");
     std::fs::write(&path, listener("0.0.0.0:1143", "")).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailgate"))
