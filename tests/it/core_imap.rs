@@ -174,16 +174,20 @@ async fn throttling_is_temporary_and_remembered_per_mailbox() {
     );
 }
 
-/// A second mailgate with `p`'s tokens whose IMAP listener expects implicit
-/// TLS from 127.0.0.1:`upstream_port`.
-async fn implicit_upstream_server(p: &Proxy, upstream_port: u16) -> Server {
+/// The answer to a LOGIN through a second mailgate with `p`'s tokens whose
+/// IMAP listener expects implicit TLS from 127.0.0.1:`upstream_port`.
+async fn login_via_implicit_upstream(p: &Proxy, upstream_port: u16) -> String {
     let upstream = Upstream::new(upstream_port, "implicit");
     let toml = ConfigBuilder::new()
         .provider_unused()
         .listener(Listener::local("imap", 0, upstream))
         .toml();
     let config = mailgate::config::parse(&toml, "t.toml", &p.dir).unwrap();
-    Server::start(&config, p.tokens.clone()).await.unwrap()
+    let server = Server::start(&config, p.tokens.clone()).await.unwrap();
+    let mut c = Client::connect(server.local_addrs()[0].1).await;
+    c.line().await;
+    c.send(LOGIN_FORMS[0]).await;
+    c.line().await
 }
 
 #[tokio::test]
@@ -193,11 +197,7 @@ async fn unreachable_upstream_is_temporary() {
     let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dead_port = dead.local_addr().unwrap().port();
     drop(dead);
-    let server = implicit_upstream_server(&p, dead_port).await;
-    let mut c = Client::connect(server.local_addrs()[0].1).await;
-    c.line().await;
-    c.send(LOGIN_FORMS[0]).await;
-    let l = c.line().await;
+    let l = login_via_implicit_upstream(&p, dead_port).await;
     assert!(l.starts_with("a NO [UNAVAILABLE]"), "{l}");
 }
 
@@ -205,11 +205,7 @@ async fn unreachable_upstream_is_temporary() {
 async fn upstream_without_tls_when_tls_is_required_is_temporary() {
     // The fake speaks plain IMAP; mailgate expects implicit TLS.
     let p = Proxy::with(Proto::Imap, "none", Mode::Plain).await;
-    let server = implicit_upstream_server(&p, p.upstream.port).await;
-    let mut c = Client::connect(server.local_addrs()[0].1).await;
-    c.line().await;
-    c.send(LOGIN_FORMS[0]).await;
-    let l = c.line().await;
+    let l = login_via_implicit_upstream(&p, p.upstream.port).await;
     assert!(l.starts_with("a NO [UNAVAILABLE]"), "{l}");
 }
 

@@ -137,7 +137,8 @@ async fn cli_device_login_with_password_on_stdin_and_again() {
     enrolled(&dir, "second-pass");
 }
 
-fn device_login_blocking(config: &Path, password: &[u8]) -> String {
+/// `mailgate login --device --password-stdin` with `password` written to it.
+fn device_login(config: &Path, password: &[u8]) -> Child {
     let mut child = mailgate(config, &["--device", "--password-stdin"])
         .spawn()
         .expect("spawn");
@@ -147,7 +148,11 @@ fn device_login_blocking(config: &Path, password: &[u8]) -> String {
         .expect("stdin")
         .write_all(password)
         .expect("password");
-    let (ok, out, err) = finish(child);
+    child
+}
+
+fn device_login_blocking(config: &Path, password: &[u8]) -> String {
+    let (ok, out, err) = finish(device_login(config, password));
     assert!(ok, "stdout:\n{out}\nstderr:\n{err}");
     out
 }
@@ -165,15 +170,7 @@ async fn cli_refuses_an_empty_password_before_signing_in() {
     idp.add_user(ALICE);
     let dir = Scratch::new("empty");
     let config = write_config(&idp, &dir);
-    let mut child = mailgate(&config, &["--device", "--password-stdin"])
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"\n")
-        .expect("password");
+    let child = device_login(&config, b"\n");
     let (ok, _, err) = tokio::task::spawn_blocking(move || finish(child))
         .await
         .expect("join");
