@@ -42,33 +42,8 @@ pub(super) async fn serve(
             }
             "AUTHENTICATE" => {
                 let b64 = rest.strip_prefix("XOAUTH2 ").unwrap_or("");
-                match judge(&st, b64) {
-                    Verdict::Accept => {
-                        send(&mut conn, format!("{tag} OK [CAPABILITY IMAP4rev1 IDLE UIDPLUS MOVE] fake: logged in\r\n").as_bytes()).await?;
-                        return imap_selected(&mut conn, &st).await;
-                    }
-                    Verdict::Refuse { challenge } => {
-                        if challenge {
-                            send(&mut conn, b"+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==\r\n").await?;
-                            let _ = line(&mut conn).await?;
-                        }
-                        send(
-                            &mut conn,
-                            format!("{tag} NO AUTHENTICATE failed.\r\n").as_bytes(),
-                        )
-                        .await?;
-                    }
-                    Verdict::Throttle => {
-                        send(&mut conn, format!("{tag} NO Request is throttled. Suggested Backoff Time: 5000 milliseconds\r\n").as_bytes()).await?;
-                    }
-                    Verdict::SmtpAuthDisabled => {
-                        send(
-                            &mut conn,
-                            format!("{tag} BAD User is authenticated but not connected.\r\n")
-                                .as_bytes(),
-                        )
-                        .await?
-                    }
+                if authenticate(&mut conn, &st, tag, b64).await? {
+                    return selected(&mut conn, &st).await;
                 }
             }
             "LOGOUT" => {
@@ -85,7 +60,51 @@ pub(super) async fn serve(
     }
 }
 
-async fn imap_selected(conn: &mut Conn, st: &State) -> std::io::Result<()> {
+/// Answers AUTHENTICATE XOAUTH2 as the verdict says; true once logged in.
+async fn authenticate(conn: &mut Conn, st: &State, tag: &str, b64: &str) -> std::io::Result<bool> {
+    match judge(st, b64) {
+        Verdict::Accept => {
+            send(
+                conn,
+                format!("{tag} OK [CAPABILITY IMAP4rev1 IDLE UIDPLUS MOVE] fake: logged in\r\n")
+                    .as_bytes(),
+            )
+            .await?;
+            return Ok(true);
+        }
+        Verdict::Refuse { challenge } => {
+            if challenge {
+                send(conn, b"+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ==\r\n").await?;
+                let _ = line(conn).await?;
+            }
+            send(
+                conn,
+                format!("{tag} NO AUTHENTICATE failed.\r\n").as_bytes(),
+            )
+            .await?;
+        }
+        Verdict::Throttle => {
+            send(
+                conn,
+                format!(
+                    "{tag} NO Request is throttled. Suggested Backoff Time: 5000 milliseconds\r\n"
+                )
+                .as_bytes(),
+            )
+            .await?;
+        }
+        Verdict::SmtpAuthDisabled => {
+            send(
+                conn,
+                format!("{tag} BAD User is authenticated but not connected.\r\n").as_bytes(),
+            )
+            .await?;
+        }
+    }
+    Ok(false)
+}
+
+async fn selected(conn: &mut Conn, st: &State) -> std::io::Result<()> {
     loop {
         let Some(l) = line(conn).await? else {
             return Ok(());
