@@ -283,6 +283,15 @@ impl Upstream {
 /// A free loopback port (bound, then released) for a listener of the real
 /// binary, which must be told its port in advance.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
+    free_ports(1)[0]
+}
+
+/// `count` distinct free ports on 127.0.0.1 (held until all are chosen).
+pub fn free_ports(count: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect()
 }

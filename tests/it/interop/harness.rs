@@ -4,11 +4,11 @@
 //! TLS mode, all on 127.0.0.1 with free ports and state under a temp dir.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+pub use crate::support::config::free_ports;
 use crate::support::config::{ConfigBuilder, Listener, Upstream};
 use crate::support::idp::BlockingIdp;
 use crate::support::mailgate::{self, Serve};
@@ -290,16 +290,6 @@ pub fn run(program: &str, args: &[&str], input: Option<&[u8]>) -> Output {
         });
     }
     child.wait_with_output().expect("wait for client")
-}
-
-/// `count` distinct free ports on 127.0.0.1 (held until all are chosen).
-pub fn free_ports(count: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0"))
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect()
 }
 
 /// Writes `bytes` to `dir/name` and returns the path as a string.
