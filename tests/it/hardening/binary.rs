@@ -19,35 +19,67 @@ pub const MAILBOX: &str = "alice@example.test";
 pub const LOCAL_PASSWORD: &str = "local-secret-pass-93";
 const STEP: Duration = Duration::from_secs(30);
 
-pub struct Listener {
-    pub name: &'static str,
-    pub protocol: &'static str,
-    pub port: u16,
-    pub upstream_port: u16,
+/// A plain listener `name` on 127.0.0.1:`port` in front of a plain upstream.
+pub fn listener(name: &str, protocol: &str, port: u16, upstream_port: u16) -> config::Listener {
+    config::Listener::local(protocol, port, Upstream::new(upstream_port, "none")).name(name)
 }
 
-/// The provider is the test IdP; every listener is plain in front of a
-/// plain upstream.
+/// The provider is the test IdP.
 pub fn config(
     idp: &TestIdp,
     state: &Path,
     hostname: &str,
-    listeners: &[Listener],
+    listeners: &[config::Listener],
 ) -> ConfigBuilder {
     let mut config = ConfigBuilder::new()
         .state_dir(state)
         .hostname(hostname)
         .provider_microsoft("test", &idp.authority(), idp.tenant(), "client-1", "");
     for l in listeners {
-        let upstream = Upstream::new(l.upstream_port, "none");
-        config =
-            config.listener(config::Listener::local(l.protocol, l.port, upstream).name(l.name));
+        config = config.listener(l.clone());
     }
     config
 }
 
-pub fn config_text(idp: &TestIdp, state: &Path, hostname: &str, listeners: &[Listener]) -> String {
+pub fn config_text(
+    idp: &TestIdp,
+    state: &Path,
+    hostname: &str,
+    listeners: &[config::Listener],
+) -> String {
     config(idp, state, hostname, listeners).toml()
+}
+
+/// [`MAILBOX`] enrolled through `mailgate login` against a fresh test IdP,
+/// with a config of `listeners` written to a scratch directory.
+pub struct Enrolled {
+    pub idp: TestIdp,
+    pub scratch: Scratch,
+    /// What `mailgate login` printed.
+    pub output: String,
+    pub refresh_token: String,
+    pub access_token: String,
+}
+
+impl Enrolled {
+    pub async fn new(tag: &str, hostname: &str, listeners: &[config::Listener]) -> Self {
+        let idp = TestIdp::start().await;
+        idp.add_user(MAILBOX);
+        let scratch = Scratch::new(tag);
+        let path = scratch.write(&config_text(&idp, &scratch.state(), hostname, listeners));
+        let output = tokio::task::spawn_blocking(move || enrol(&path))
+            .await
+            .unwrap();
+        let (refresh_token, access_token) = stored_tokens(&scratch);
+        let access_token = access_token.expect("an access token was stored");
+        Self {
+            idp,
+            scratch,
+            output,
+            refresh_token,
+            access_token,
+        }
+    }
 }
 
 /// `mailgate --log trace ARGS --config CONFIG`.
