@@ -57,7 +57,7 @@ fn shipped_microsoft_config_points_at_exchange_online() {
 
 #[test]
 fn check_config_names_file_line_key_and_fix() {
-    let dir = crate::support::proxy::temp_dir("check-config");
+    let dir = crate::support::scratch::temp_dir("check-config");
     let path = dir.join("bad.toml");
     std::fs::write(
         &path,

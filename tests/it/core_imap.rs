@@ -2,35 +2,11 @@
 //! every local TLS mode, the error mapping, and the relay.
 
 use crate::support::client::Client;
+use crate::support::config::{ConfigBuilder, Listener, Upstream};
 use crate::support::fake_upstream::{Mode, Proto, Verdict};
-use crate::support::proxy::{Proxy, Setup};
+use crate::support::proxy::Proxy;
+use mailgate::serve::Server;
 use mailgate::token::TokenError;
-
-async fn proxy(local_tls: &'static str, upstream_mode: Mode) -> Proxy {
-    Proxy::start(Setup {
-        proto: Proto::Imap,
-        local_tls,
-        upstream_mode,
-        extra: "",
-    })
-    .await
-}
-
-/// Connects and, for STARTTLS listeners, upgrades.
-async fn connect(p: &Proxy, local_tls: &str) -> Client {
-    let mut c = match local_tls {
-        "implicit" => Client::connect_tls(p.addr, p.client_tls()).await,
-        _ => Client::connect(p.addr).await,
-    };
-    let greeting = c.line().await;
-    assert!(greeting.starts_with("* OK"), "{greeting}");
-    if local_tls == "starttls" {
-        c.send("s1 STARTTLS\r\n").await;
-        assert!(c.line().await.starts_with("s1 OK"));
-        c.starttls(p.client_tls()).await;
-    }
-    c
-}
 
 async fn fetch_after_login(c: &mut Client, tag: &str) {
     let ok = c.until(tag).await;
@@ -60,14 +36,14 @@ const LOGIN_FORMS: &[&str] = &[
 #[tokio::test]
 async fn every_login_form_over_every_local_tls_mode() {
     for local_tls in ["none", "starttls", "implicit"] {
-        let p = proxy(local_tls, Mode::Implicit).await;
+        let p = Proxy::with(Proto::Imap, local_tls, Mode::Implicit).await;
         for form in LOGIN_FORMS {
-            let mut c = connect(&p, local_tls).await;
+            let mut c = p.connect().await;
             c.send(form).await;
             fetch_after_login(&mut c, "a").await;
         }
         // Synchronising literal: wait for the continuation.
-        let mut c = connect(&p, local_tls).await;
+        let mut c = p.connect().await;
         c.send("a LOGIN {5}\r\n").await;
         assert!(c.line().await.starts_with('+'));
         c.send("alice {13}\r\n").await;
@@ -75,13 +51,13 @@ async fn every_login_form_over_every_local_tls_mode() {
         c.send("correct horse\r\n").await;
         fetch_after_login(&mut c, "a").await;
         // AUTHENTICATE PLAIN without initial response.
-        let mut c = connect(&p, local_tls).await;
+        let mut c = p.connect().await;
         c.send("a AUTHENTICATE PLAIN\r\n").await;
         assert!(c.line().await.starts_with('+'));
         c.send("AGFsaWNlAGNvcnJlY3QgaG9yc2U=\r\n").await;
         fetch_after_login(&mut c, "a").await;
         // AUTHENTICATE LOGIN.
-        let mut c = connect(&p, local_tls).await;
+        let mut c = p.connect().await;
         c.send("a AUTHENTICATE LOGIN\r\n").await;
         assert_eq!(c.line().await, "+ VXNlcm5hbWU6");
         c.send("YWxpY2U=\r\n").await;
@@ -104,8 +80,8 @@ async fn every_login_form_over_every_local_tls_mode() {
 #[tokio::test]
 async fn upstream_starttls_and_plain_modes() {
     for mode in [Mode::StartTls, Mode::Plain] {
-        let p = proxy("none", mode).await;
-        let mut c = connect(&p, "none").await;
+        let p = Proxy::with(Proto::Imap, "none", mode).await;
+        let mut c = p.connect().await;
         c.send(LOGIN_FORMS[0]).await;
         fetch_after_login(&mut c, "a").await;
     }
@@ -113,8 +89,8 @@ async fn upstream_starttls_and_plain_modes() {
 
 #[tokio::test]
 async fn wrong_password_is_an_authentication_failure_and_nothing_reaches_upstream() {
-    let p = proxy("none", Mode::Implicit).await;
-    let mut c = connect(&p, "none").await;
+    let p = Proxy::with(Proto::Imap, "none", Mode::Implicit).await;
+    let mut c = p.connect().await;
     c.send("a LOGIN alice wrong\r\n").await;
     let l = c.line().await;
     assert!(l.starts_with("a NO [AUTHENTICATIONFAILED]"), "{l}");
@@ -125,12 +101,12 @@ async fn wrong_password_is_an_authentication_failure_and_nothing_reaches_upstrea
 
 #[tokio::test]
 async fn token_failures_map_to_the_documented_answers() {
-    let p = proxy("none", Mode::Implicit).await;
+    let p = Proxy::with(Proto::Imap, "none", Mode::Implicit).await;
     p.tokens.fail(Some(TokenError::Temporary {
         reason: "idp down".into(),
         retry_after: None,
     }));
-    let mut c = connect(&p, "none").await;
+    let mut c = p.connect().await;
     c.send(LOGIN_FORMS[0]).await;
     let l = c.line().await;
     assert!(
@@ -152,9 +128,9 @@ async fn token_failures_map_to_the_documented_answers() {
 
 #[tokio::test]
 async fn upstream_rejection_of_a_fresh_token_refreshes_once() {
-    let p = proxy("none", Mode::Implicit).await;
+    let p = Proxy::with(Proto::Imap, "none", Mode::Implicit).await;
     p.upstream.script(vec![Verdict::Refuse { challenge: true }]);
-    let mut c = connect(&p, "none").await;
+    let mut c = p.connect().await;
     c.send(LOGIN_FORMS[0]).await;
     fetch_after_login(&mut c, "a").await;
     assert_eq!(
@@ -166,12 +142,12 @@ async fn upstream_rejection_of_a_fresh_token_refreshes_once() {
 
 #[tokio::test]
 async fn persistent_upstream_rejection_passes_the_reason_on() {
-    let p = proxy("none", Mode::Implicit).await;
+    let p = Proxy::with(Proto::Imap, "none", Mode::Implicit).await;
     p.upstream.script(vec![
         Verdict::Refuse { challenge: false },
         Verdict::Refuse { challenge: false },
     ]);
-    let mut c = connect(&p, "none").await;
+    let mut c = p.connect().await;
     c.send(LOGIN_FORMS[0]).await;
     let l = c.line().await;
     assert!(
@@ -182,9 +158,9 @@ async fn persistent_upstream_rejection_passes_the_reason_on() {
 
 #[tokio::test]
 async fn throttling_is_temporary_and_remembered_per_mailbox() {
-    let p = proxy("none", Mode::Implicit).await;
+    let p = Proxy::with(Proto::Imap, "none", Mode::Implicit).await;
     p.upstream.script(vec![Verdict::Throttle]);
-    let mut c = connect(&p, "none").await;
+    let mut c = p.connect().await;
     c.send(LOGIN_FORMS[0]).await;
     let l = c.line().await;
     assert!(l.starts_with("a NO [UNAVAILABLE]"), "{l}");
@@ -198,57 +174,45 @@ async fn throttling_is_temporary_and_remembered_per_mailbox() {
     );
 }
 
+/// The answer to a LOGIN through a second mailgate with `p`'s tokens whose
+/// IMAP listener expects implicit TLS from 127.0.0.1:`upstream_port`.
+async fn login_via_implicit_upstream(p: &Proxy, upstream_port: u16) -> String {
+    let upstream = Upstream::new(upstream_port, "implicit");
+    let toml = ConfigBuilder::new()
+        .provider_unused()
+        .listener(Listener::local("imap", 0, upstream))
+        .toml();
+    let config = mailgate::config::parse(&toml, "t.toml", &p.dir).unwrap();
+    let server = Server::start(&config, p.tokens.clone()).await.unwrap();
+    let mut c = Client::connect(server.local_addrs()[0].1).await;
+    c.line().await;
+    c.send(LOGIN_FORMS[0]).await;
+    c.line().await
+}
+
 #[tokio::test]
 async fn unreachable_upstream_is_temporary() {
-    let p = proxy("none", Mode::Implicit).await;
+    let p = Proxy::with(Proto::Imap, "none", Mode::Implicit).await;
     // A port that was free a moment ago: nothing listens there.
     let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dead_port = dead.local_addr().unwrap().port();
     drop(dead);
-    let toml_dir = p.dir.clone();
-    let cfg = format!(
-        "[[providers]]\nname=\"t\"\nkind=\"generic\"\nclient_id=\"c\"\nauthorize_url=\"http://127.0.0.1:9/a\"\ntoken_url=\"http://127.0.0.1:9/t\"\ndevice_code_url=\"http://127.0.0.1:9/d\"\nscopes=[\"s\"]\n[[listeners]]\nprotocol=\"imap\"\nbind=\"127.0.0.1:0\"\nupstream={{host=\"127.0.0.1\",port={dead_port},tls=\"implicit\"}}\n"
-    );
-    let config = mailgate::config::parse(&cfg, "t.toml", &toml_dir).unwrap();
-    let server = mailgate::serve::Server::start(&config, p.tokens.clone())
-        .await
-        .unwrap();
-    let mut c = Client::connect(server.local_addrs()[0].1).await;
-    c.line().await;
-    c.send(LOGIN_FORMS[0]).await;
-    let l = c.line().await;
+    let l = login_via_implicit_upstream(&p, dead_port).await;
     assert!(l.starts_with("a NO [UNAVAILABLE]"), "{l}");
 }
 
 #[tokio::test]
 async fn upstream_without_tls_when_tls_is_required_is_temporary() {
     // The fake speaks plain IMAP; mailgate expects implicit TLS.
-    let p = Proxy::start(Setup {
-        proto: Proto::Imap,
-        local_tls: "none",
-        upstream_mode: Mode::Plain,
-        extra: "",
-    })
-    .await;
-    let cfg = format!(
-        "[[providers]]\nname=\"t\"\nkind=\"generic\"\nclient_id=\"c\"\nauthorize_url=\"http://127.0.0.1:9/a\"\ntoken_url=\"http://127.0.0.1:9/t\"\ndevice_code_url=\"http://127.0.0.1:9/d\"\nscopes=[\"s\"]\n[[listeners]]\nprotocol=\"imap\"\nbind=\"127.0.0.1:0\"\nupstream={{host=\"127.0.0.1\",port={},tls=\"implicit\"}}\n",
-        p.upstream.port
-    );
-    let config = mailgate::config::parse(&cfg, "t.toml", &p.dir).unwrap();
-    let server = mailgate::serve::Server::start(&config, p.tokens.clone())
-        .await
-        .unwrap();
-    let mut c = Client::connect(server.local_addrs()[0].1).await;
-    c.line().await;
-    c.send(LOGIN_FORMS[0]).await;
-    let l = c.line().await;
+    let p = Proxy::with(Proto::Imap, "none", Mode::Plain).await;
+    let l = login_via_implicit_upstream(&p, p.upstream.port).await;
     assert!(l.starts_with("a NO [UNAVAILABLE]"), "{l}");
 }
 
 #[tokio::test]
 async fn pipelined_bytes_after_login_reach_upstream() {
-    let p = proxy("none", Mode::Implicit).await;
-    let mut c = connect(&p, "none").await;
+    let p = Proxy::with(Proto::Imap, "none", Mode::Implicit).await;
+    let mut c = p.connect().await;
     c.send("a LOGIN alice \"correct horse\"\r\nb NOOP\r\n")
         .await;
     let lines = c.until("b ").await;
@@ -258,12 +222,12 @@ async fn pipelined_bytes_after_login_reach_upstream() {
 
 #[tokio::test]
 async fn large_message_is_relayed_intact() {
-    let p = proxy("implicit", Mode::Implicit).await;
+    let p = Proxy::with(Proto::Imap, "implicit", Mode::Implicit).await;
     let body: Vec<u8> = (0..20 * 1024 * 1024u32)
         .map(|i| b"abcdefghijklmnopqrstuvwxyz\r\n"[(i % 28) as usize])
         .collect();
     *p.upstream.state.message.lock().unwrap() = body.clone();
-    let mut c = connect(&p, "implicit").await;
+    let mut c = p.connect().await;
     c.send(LOGIN_FORMS[0]).await;
     c.until("a OK").await;
     c.send("f FETCH 1 BODY[]\r\n").await;
@@ -286,9 +250,9 @@ async fn large_message_is_relayed_intact() {
 
 #[tokio::test]
 async fn graceful_shutdown_tells_waiting_clients_and_lets_relays_finish() {
-    let mut p = proxy("none", Mode::Implicit).await;
-    let mut waiting = connect(&p, "none").await;
-    let mut relaying = connect(&p, "none").await;
+    let mut p = Proxy::with(Proto::Imap, "none", Mode::Implicit).await;
+    let mut waiting = p.connect().await;
+    let mut relaying = p.connect().await;
     relaying.send(LOGIN_FORMS[0]).await;
     relaying.until("a OK").await;
     let server = p.server.take().unwrap();

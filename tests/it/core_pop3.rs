@@ -2,32 +2,8 @@
 
 use crate::support::client::Client;
 use crate::support::fake_upstream::{Mode, Proto, Verdict};
-use crate::support::proxy::{Proxy, Setup};
+use crate::support::proxy::Proxy;
 use mailgate::token::TokenError;
-
-async fn proxy(local_tls: &'static str, upstream_mode: Mode) -> Proxy {
-    Proxy::start(Setup {
-        proto: Proto::Pop3,
-        local_tls,
-        upstream_mode,
-        extra: "",
-    })
-    .await
-}
-
-async fn connect(p: &Proxy, local_tls: &str) -> Client {
-    let mut c = match local_tls {
-        "implicit" => Client::connect_tls(p.addr, p.client_tls()).await,
-        _ => Client::connect(p.addr).await,
-    };
-    assert!(c.line().await.starts_with("+OK"));
-    if local_tls == "starttls" {
-        c.send("STLS\r\n").await;
-        assert!(c.line().await.starts_with("+OK"));
-        c.starttls(p.client_tls()).await;
-    }
-    c
-}
 
 async fn retr_after_login(c: &mut Client) {
     let ok = c.line().await;
@@ -43,8 +19,8 @@ async fn retr_after_login(c: &mut Client) {
 #[tokio::test]
 async fn every_login_form_over_every_local_tls_mode() {
     for local_tls in ["none", "starttls", "implicit"] {
-        let p = proxy(local_tls, Mode::Implicit).await;
-        let mut c = connect(&p, local_tls).await;
+        let p = Proxy::with(Proto::Pop3, local_tls, Mode::Implicit).await;
+        let mut c = p.connect().await;
         c.send("CAPA\r\n").await;
         let capa = c.until(".").await;
         assert!(
@@ -59,17 +35,17 @@ async fn every_login_form_over_every_local_tls_mode() {
         c.send("PASS correct horse\r\n").await;
         retr_after_login(&mut c).await;
 
-        let mut c = connect(&p, local_tls).await;
+        let mut c = p.connect().await;
         c.send("AUTH PLAIN AGFsaWNlAGNvcnJlY3QgaG9yc2U=\r\n").await;
         retr_after_login(&mut c).await;
 
-        let mut c = connect(&p, local_tls).await;
+        let mut c = p.connect().await;
         c.send("AUTH PLAIN\r\n").await;
         assert!(c.line().await.starts_with('+'));
         c.send("AGFsaWNlAGNvcnJlY3QgaG9yc2U=\r\n").await;
         retr_after_login(&mut c).await;
 
-        let mut c = connect(&p, local_tls).await;
+        let mut c = p.connect().await;
         c.send("AUTH LOGIN\r\n").await;
         assert_eq!(c.line().await, "+ VXNlcm5hbWU6");
         c.send("YWxpY2U=\r\n").await;
@@ -82,8 +58,8 @@ async fn every_login_form_over_every_local_tls_mode() {
 
 #[tokio::test]
 async fn upstream_stls_mode() {
-    let p = proxy("none", Mode::StartTls).await;
-    let mut c = connect(&p, "none").await;
+    let p = Proxy::with(Proto::Pop3, "none", Mode::StartTls).await;
+    let mut c = p.connect().await;
     c.send("USER alice\r\nPASS correct horse\r\n").await;
     assert!(c.line().await.starts_with("+OK"));
     retr_after_login(&mut c).await;
@@ -91,8 +67,8 @@ async fn upstream_stls_mode() {
 
 #[tokio::test]
 async fn error_mapping() {
-    let p = proxy("none", Mode::Implicit).await;
-    let mut c = connect(&p, "none").await;
+    let p = Proxy::with(Proto::Pop3, "none", Mode::Implicit).await;
+    let mut c = p.connect().await;
     c.send("USER alice\r\nPASS nope\r\n").await;
     c.line().await;
     let l = c.line().await;

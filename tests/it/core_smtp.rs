@@ -3,32 +3,11 @@
 
 use crate::support::client::Client;
 use crate::support::fake_upstream::{Mode, Proto, Verdict};
-use crate::support::proxy::{Proxy, Setup};
+use crate::support::proxy::Proxy;
 
-async fn proxy(local_tls: &'static str, upstream_mode: Mode) -> Proxy {
-    Proxy::start(Setup {
-        proto: Proto::Smtp,
-        local_tls,
-        upstream_mode,
-        extra: "",
-    })
-    .await
-}
-
-async fn connect(p: &Proxy, local_tls: &str) -> Client {
-    let mut c = match local_tls {
-        "implicit" => Client::connect_tls(p.addr, p.client_tls()).await,
-        _ => Client::connect(p.addr).await,
-    };
-    assert!(c.line().await.starts_with("220"));
-    if local_tls == "starttls" {
-        c.send("EHLO legacy.client\r\n").await;
-        let ehlo = c.until("250 ").await;
-        assert!(ehlo.iter().any(|l| l.contains("STARTTLS")), "{ehlo:?}");
-        c.send("STARTTLS\r\n").await;
-        assert!(c.line().await.starts_with("220"));
-        c.starttls(p.client_tls()).await;
-    }
+/// Past the greeting, STARTTLS when the listener wants it, and EHLO.
+async fn connect(p: &Proxy) -> Client {
+    let mut c = p.connect().await;
     c.send("EHLO legacy.client\r\n").await;
     let ehlo = c.until("250 ").await;
     assert!(
@@ -76,18 +55,18 @@ async fn send_mail(p: &Proxy, c: &mut Client) {
 #[tokio::test]
 async fn every_login_form_over_every_local_tls_mode() {
     for local_tls in ["none", "starttls", "implicit"] {
-        let p = proxy(local_tls, Mode::StartTls).await;
-        let mut c = connect(&p, local_tls).await;
+        let p = Proxy::with(Proto::Smtp, local_tls, Mode::StartTls).await;
+        let mut c = connect(&p).await;
         c.send("AUTH PLAIN AGFsaWNlAGNvcnJlY3QgaG9yc2U=\r\n").await;
         send_mail(&p, &mut c).await;
 
-        let mut c = connect(&p, local_tls).await;
+        let mut c = connect(&p).await;
         c.send("AUTH PLAIN\r\n").await;
         assert!(c.line().await.starts_with("334"));
         c.send("AGFsaWNlAGNvcnJlY3QgaG9yc2U=\r\n").await;
         send_mail(&p, &mut c).await;
 
-        let mut c = connect(&p, local_tls).await;
+        let mut c = connect(&p).await;
         c.send("AUTH LOGIN\r\n").await;
         assert_eq!(c.line().await, "334 VXNlcm5hbWU6");
         c.send("YWxpY2U=\r\n").await;
@@ -100,8 +79,8 @@ async fn every_login_form_over_every_local_tls_mode() {
 
 #[tokio::test]
 async fn pipelined_mail_after_auth_is_forwarded() {
-    let p = proxy("none", Mode::StartTls).await;
-    let mut c = connect(&p, "none").await;
+    let p = Proxy::with(Proto::Smtp, "none", Mode::StartTls).await;
+    let mut c = connect(&p).await;
     c.send("AUTH PLAIN AGFsaWNlAGNvcnJlY3QgaG9yc2U=\r\nMAIL FROM:<alice@example.test>\r\n")
         .await;
     assert!(c.line().await.starts_with("235"));
@@ -113,9 +92,9 @@ async fn pipelined_mail_after_auth_is_forwarded() {
 
 #[tokio::test]
 async fn smtp_auth_disabled_names_the_fix() {
-    let p = proxy("none", Mode::StartTls).await;
+    let p = Proxy::with(Proto::Smtp, "none", Mode::StartTls).await;
     p.upstream.script(vec![Verdict::SmtpAuthDisabled]);
-    let mut c = connect(&p, "none").await;
+    let mut c = connect(&p).await;
     c.send("AUTH PLAIN AGFsaWNlAGNvcnJlY3QgaG9yc2U=\r\n").await;
     let l = c.line().await;
     assert!(
@@ -126,8 +105,8 @@ async fn smtp_auth_disabled_names_the_fix() {
 
 #[tokio::test]
 async fn wrong_password_and_thread_limit() {
-    let p = proxy("none", Mode::StartTls).await;
-    let mut c = connect(&p, "none").await;
+    let p = Proxy::with(Proto::Smtp, "none", Mode::StartTls).await;
+    let mut c = connect(&p).await;
     c.send("AUTH PLAIN AGFsaWNlAHdyb25n\r\n").await;
     let l = c.line().await;
     assert!(l.starts_with("535 5.7.8"), "{l}");
@@ -139,8 +118,8 @@ async fn wrong_password_and_thread_limit() {
 
 #[tokio::test]
 async fn mail_before_auth_is_refused() {
-    let p = proxy("none", Mode::StartTls).await;
-    let mut c = connect(&p, "none").await;
+    let p = Proxy::with(Proto::Smtp, "none", Mode::StartTls).await;
+    let mut c = connect(&p).await;
     c.send("MAIL FROM:<x@y>\r\n").await;
     assert!(c.line().await.starts_with("530"));
     assert_eq!(p.upstream.logins(), 0);

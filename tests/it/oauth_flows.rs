@@ -242,8 +242,8 @@ fn app_certificate(
 async fn certificate_credentials_sign_a_client_assertion() {
     let idp = TestIdp::start().await;
     let dir = cli::Scratch::new("cert");
-    let (cert, key, public, x5t) = app_certificate(&dir.0, "app");
-    let (_, other_key, _, _) = app_certificate(&dir.0, "other");
+    let (cert, key, public, x5t) = app_certificate(&dir.dir, "app");
+    let (_, other_key, _, _) = app_certificate(&dir.dir, "other");
     idp.set_client_certificate(&public, &x5t);
     let mut p = provider(&idp);
     p.client_certificate = Some(cert.clone());
@@ -262,7 +262,7 @@ async fn certificate_credentials_sign_a_client_assertion() {
         Some("7000215"),
     );
 
-    p.client_key = Some(dir.0.join("missing.key"));
+    p.client_key = Some(dir.dir.join("missing.key"));
     let missing = OAuthClient::new(&p).expect("client");
     match bounded(missing.client_credentials()).await {
         Err(OAuthError::Config(m)) => assert!(m.contains("missing.key"), "{m}"),

@@ -19,7 +19,9 @@ const POLL: Duration = Duration::from_millis(20);
 /// Log filter for `serve`: login decisions, refreshes and upstream errors.
 const LOG_FILTER: &str = "info";
 
-fn command(args: &[&str], config: &Path) -> Command {
+/// `mailgate ARGS --config CONFIG` with an environment that cannot steer it:
+/// no state dir or log filter override, no proxies, no colours.
+pub fn command(args: &[&str], config: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailgate"));
     cmd.args(args)
         .arg("--config")

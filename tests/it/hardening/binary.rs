@@ -9,107 +9,90 @@ use std::time::{Duration, Instant};
 use mailgate::secret::Secret;
 use mailgate::token::store::Store;
 
-use super::harness::Raw;
+use crate::support::client::Client;
+pub use crate::support::config::free_port;
+use crate::support::config::{self, ConfigBuilder, Upstream};
 use crate::support::idp::TestIdp;
-use crate::support::proxy::temp_dir;
+pub use crate::support::scratch::Scratch;
 
 pub const MAILBOX: &str = "alice@example.test";
 pub const LOCAL_PASSWORD: &str = "local-secret-pass-93";
 const STEP: Duration = Duration::from_secs(30);
 
-/// A free loopback port (bound, then released).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+/// A plain listener `name` on 127.0.0.1:`port` in front of a plain upstream.
+pub fn listener(name: &str, protocol: &str, port: u16, upstream_port: u16) -> config::Listener {
+    config::Listener::local(protocol, port, Upstream::new(upstream_port, "none")).name(name)
 }
 
-pub struct Listener {
-    pub name: &'static str,
-    pub protocol: &'static str,
-    pub port: u16,
-    pub upstream_port: u16,
-}
-
-pub fn config_text(idp: &TestIdp, state: &Path, hostname: &str, listeners: &[Listener]) -> String {
-    let mut text = format!(
-        r#"state_dir = "{state}"
-hostname = "{hostname}"
-
-[[providers]]
-name = "test"
-kind = "microsoft"
-authority = "{authority}"
-tenant = "{tenant}"
-client_id = "client-1"
-"#,
-        state = state.display(),
-        authority = idp.authority(),
-        tenant = idp.tenant(),
-    );
+/// The provider is the test IdP.
+pub fn config(
+    idp: &TestIdp,
+    state: &Path,
+    hostname: &str,
+    listeners: &[config::Listener],
+) -> ConfigBuilder {
+    let mut config = ConfigBuilder::new()
+        .state_dir(state)
+        .hostname(hostname)
+        .provider_microsoft("test", &idp.authority(), idp.tenant(), "client-1", "");
     for l in listeners {
-        text.push_str(&format!(
-            r#"
-[[listeners]]
-name = "{}"
-protocol = "{}"
-bind = "127.0.0.1:{}"
-upstream = {{ host = "127.0.0.1", port = {}, tls = "none" }}
-"#,
-            l.name, l.protocol, l.port, l.upstream_port
-        ));
+        config = config.listener(l.clone());
     }
-    text
+    config
 }
 
-pub struct Scratch {
-    pub dir: PathBuf,
-    pub config: PathBuf,
+pub fn config_text(
+    idp: &TestIdp,
+    state: &Path,
+    hostname: &str,
+    listeners: &[config::Listener],
+) -> String {
+    config(idp, state, hostname, listeners).toml()
 }
 
-impl Scratch {
-    pub fn new(tag: &str) -> Self {
-        let dir = temp_dir(tag);
-        let config = dir.join("mailgate.toml");
-        Self { dir, config }
-    }
+/// [`MAILBOX`] enrolled through `mailgate login` against a fresh test IdP,
+/// with a config of `listeners` written to a scratch directory.
+pub struct Enrolled {
+    pub idp: TestIdp,
+    pub scratch: Scratch,
+    /// What `mailgate login` printed.
+    pub output: String,
+    pub refresh_token: String,
+    pub access_token: String,
+}
 
-    pub fn state(&self) -> PathBuf {
-        self.dir.join("state")
-    }
-
-    pub fn write(&self, text: &str) {
-        std::fs::write(&self.config, text).unwrap();
+impl Enrolled {
+    pub async fn new(tag: &str, hostname: &str, listeners: &[config::Listener]) -> Self {
+        let idp = TestIdp::start().await;
+        idp.add_user(MAILBOX);
+        let scratch = Scratch::new(tag);
+        let path = scratch.write(&config_text(&idp, &scratch.state(), hostname, listeners));
+        let output = tokio::task::spawn_blocking(move || enrol(&path))
+            .await
+            .unwrap();
+        let (refresh_token, access_token) = stored_tokens(&scratch);
+        let access_token = access_token.expect("an access token was stored");
+        Self {
+            idp,
+            scratch,
+            output,
+            refresh_token,
+            access_token,
+        }
     }
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn mailgate() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailgate"));
-    for var in [
-        "MAILGATE_STATE_DIR",
-        "MAILGATE_LOG",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.arg("--log").arg("trace");
-    cmd
+/// `mailgate --log trace ARGS --config CONFIG`.
+fn mailgate(args: &[&str], config: &Path) -> Command {
+    let mut all = vec!["--log", "trace"];
+    all.extend_from_slice(args);
+    crate::support::mailgate::command(&all, config)
 }
 
 /// `mailgate login --device --password-stdin`; returns stdout + stderr.
 pub fn enrol(config: &Path) -> String {
     use std::io::Write;
-    let mut child = mailgate()
-        .args(["login", MAILBOX, "--device", "--password-stdin", "--config"])
-        .arg(config)
+    let mut child = mailgate(&["login", MAILBOX, "--device", "--password-stdin"], config)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -161,9 +144,7 @@ impl Serve {
     pub fn start(s: &Scratch) -> Self {
         let log = s.dir.join("serve.log");
         let file = std::fs::File::create(&log).unwrap();
-        let child = mailgate()
-            .args(["serve", "--config"])
-            .arg(&s.config)
+        let child = mailgate(&["serve"], &s.config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(file))
@@ -223,12 +204,12 @@ impl Drop for Serve {
 }
 
 /// Connects to `port`, retrying until the listener is up.
-pub async fn connect(port: u16) -> Raw {
+pub async fn connect(port: u16) -> Client {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let deadline = Instant::now() + STEP;
     loop {
         if let Ok(tcp) = tokio::net::TcpStream::connect(addr).await {
-            return Raw::new(tcp);
+            return Client::from_tcp(tcp);
         }
         assert!(Instant::now() < deadline, "nothing listens on {port}");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -236,11 +217,11 @@ pub async fn connect(port: u16) -> Raw {
 }
 
 /// IMAP greeting and LOGIN; returns the tagged answer.
-pub async fn imap_login(c: &mut Raw, password: &str) -> String {
+pub async fn imap_login(c: &mut Client, password: &str) -> String {
     imap_login_as(c, MAILBOX, password).await
 }
 
-pub async fn imap_login_as(c: &mut Raw, user: &str, password: &str) -> String {
+pub async fn imap_login_as(c: &mut Client, user: &str, password: &str) -> String {
     let greeting = c.line().await;
     assert!(greeting.starts_with("* OK"), "{greeting}");
     c.send(&format!("t LOGIN {user} \"{password}\"\r\n")).await;

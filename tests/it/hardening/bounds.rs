@@ -4,15 +4,16 @@
 
 use std::time::{Duration, Instant};
 
-use super::harness::{Gate, Opts, Raw, login_ok};
+use crate::support::client::Client;
 use crate::support::fake_upstream::Proto;
+use crate::support::proxy::{Proxy, Setup, login_ok};
 
 const PROTOS: [Proto; 3] = [Proto::Imap, Proto::Pop3, Proto::Smtp];
 
-async fn gate(proto: Proto, limits: &'static str) -> Gate {
-    Gate::start(Opts {
+async fn gate(proto: Proto, limits: &'static str) -> Proxy {
+    Proxy::start(Setup {
         limits,
-        ..Opts::new(proto)
+        ..Setup::new(proto)
     })
     .await
 }
@@ -194,14 +195,14 @@ async fn idle_relay_is_closed() {
 
 #[tokio::test]
 async fn silent_tls_client_is_dropped_at_the_handshake_timeout() {
-    let g = Gate::start(Opts {
+    let g = Proxy::start(Setup {
         local_tls: "implicit",
         limits: "tls_handshake_timeout_secs = 2",
-        ..Opts::new(Proto::Imap)
+        ..Setup::new(Proto::Imap)
     })
     .await;
     let start = Instant::now();
-    let mut c = Raw::connect(g.addr).await;
+    let mut c = Client::raw(g.addr).await;
     assert!(c.closed_within(Duration::from_secs(8)).await);
     let elapsed = start.elapsed();
     assert!(
@@ -216,8 +217,8 @@ async fn silent_tls_client_is_dropped_at_the_handshake_timeout() {
     assert!(ok.line().await.starts_with("* OK"));
     ok.send(&format!(
         "h LOGIN {} \"{}\"\r\n",
-        super::harness::USER,
-        super::harness::PASSWORD
+        crate::support::proxy::USER,
+        crate::support::proxy::PASSWORD
     ))
     .await;
     assert!(ok.until("h ").await.last().unwrap().starts_with("h OK"));

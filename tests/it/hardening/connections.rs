@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::harness::{Gate, Opts, PASSWORD, Raw, USER, connect_from, login_ok};
+use crate::support::client::{Client, connect_from};
 use crate::support::fake_upstream::Proto;
+use crate::support::proxy::{PASSWORD, Proxy, Setup, USER, login_ok};
 
 #[tokio::test]
 async fn total_connection_limit_refuses_in_protocol() {
@@ -14,9 +15,9 @@ async fn total_connection_limit_refuses_in_protocol() {
         (Proto::Pop3, "-ERR [SYS/TEMP]"),
         (Proto::Smtp, "421 4.7.0"),
     ] {
-        let g = Gate::start(Opts {
+        let g = Proxy::start(Setup {
             limits: "max_connections = 3",
-            ..Opts::new(proto)
+            ..Setup::new(proto)
         })
         .await;
         let mut held = Vec::new();
@@ -24,7 +25,7 @@ async fn total_connection_limit_refuses_in_protocol() {
             held.push(g.client().await);
         }
         // A different source address: the total limit, not the per-IP one.
-        let mut extra = Raw::new(connect_from("127.0.0.3", g.addr).await);
+        let mut extra = Client::from_tcp(connect_from("127.0.0.3", g.addr).await);
         let line = extra.line().await;
         assert!(line.starts_with(refusal), "{proto:?}: {line}");
         assert!(extra.closed_within(Duration::from_secs(5)).await);
@@ -35,14 +36,14 @@ async fn total_connection_limit_refuses_in_protocol() {
 
 #[tokio::test]
 async fn per_ip_connection_limit_spares_other_addresses() {
-    let g = Gate::start(Opts {
+    let g = Proxy::start(Setup {
         limits: "max_connections_per_ip = 2",
-        ..Opts::new(Proto::Imap)
+        ..Setup::new(Proto::Imap)
     })
     .await;
     let a = g.client().await;
     let b = g.client().await;
-    let mut third = Raw::connect(g.addr).await;
+    let mut third = Client::raw(g.addr).await;
     let line = third.line().await;
     assert!(line.starts_with("* BYE [UNAVAILABLE]"), "{line}");
     let mut other = g.client_from("127.0.0.2").await;
@@ -52,12 +53,12 @@ async fn per_ip_connection_limit_spares_other_addresses() {
 }
 
 /// Slots are released when the server notices the close; retry briefly.
-async fn wait_until_healthy(g: &Gate) {
+async fn wait_until_healthy(g: &Proxy) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let mut c = Raw::connect(g.addr).await;
+        let mut c = Client::raw(g.addr).await;
         let line = c.line().await;
-        if super::harness::greeting_ok(g.proto, &line) {
+        if crate::support::proxy::greeting_ok(g.proto, &line) {
             login_ok(g.proto, &mut c).await;
             return;
         }
@@ -68,25 +69,25 @@ async fn wait_until_healthy(g: &Gate) {
 
 #[tokio::test]
 async fn allowed_networks_drops_other_clients() {
-    let g = Gate::start(Opts {
+    let g = Proxy::start(Setup {
         listener: r#"allowed_networks = ["127.0.0.2/32"]"#,
-        ..Opts::new(Proto::Imap)
+        ..Setup::new(Proto::Imap)
     })
     .await;
-    let mut outsider = Raw::connect(g.addr).await;
+    let mut outsider = Client::raw(g.addr).await;
     assert!(outsider.closed_within(Duration::from_secs(5)).await);
     let mut insider = g.client_from("127.0.0.2").await;
     login_ok(Proto::Imap, &mut insider).await;
 }
 
-async fn imap_login(c: &mut Raw, password: &str) -> String {
+async fn imap_login(c: &mut Client, password: &str) -> String {
     c.send(&format!("t LOGIN {USER} \"{password}\"\r\n")).await;
     c.until("t ").await.pop().unwrap_or_default()
 }
 
 #[tokio::test]
 async fn brute_force_is_locked_out_and_the_owner_still_gets_in() {
-    let g = Gate::start(Opts::new(Proto::Imap)).await;
+    let g = Proxy::start(Setup::new(Proto::Imap)).await;
     // The owner logs in once from their own address.
     let mut owner = g.client_from("127.0.0.2").await;
     login_ok(Proto::Imap, &mut owner).await;
@@ -133,10 +134,10 @@ async fn brute_force_is_locked_out_and_the_owner_still_gets_in() {
 
 #[tokio::test]
 async fn per_mailbox_upstream_cap_queues_then_refuses() {
-    let g = Gate::start(Opts {
+    let g = Proxy::start(Setup {
         listener: "max_upstream_per_mailbox = 2",
         limits: "upstream_queue_timeout_secs = 1",
-        ..Opts::new(Proto::Imap)
+        ..Setup::new(Proto::Imap)
     })
     .await;
     let mut held = Vec::new();

@@ -3,25 +3,25 @@
 
 use std::time::Duration;
 
-use super::harness::{Gate, Opts};
 use crate::support::fake_upstream::Proto;
+use crate::support::proxy::{Proxy, Setup};
 
 #[tokio::test]
 async fn huge_synchronising_literal_gets_bad_and_the_connection_lives() {
-    let g = Gate::start(Opts::new(Proto::Imap)).await;
+    let g = Proxy::start(Setup::new(Proto::Imap)).await;
     let mut c = g.client().await;
     c.send("a LOGIN {4294967296}\r\n").await;
     let answer = c.line().await;
     assert!(answer.starts_with("a BAD"), "{answer}");
     assert!(answer.contains("Literal too large"), "{answer}");
     // Same connection, a normal login: the client never sent the literal.
-    super::harness::login_ok(Proto::Imap, &mut c).await;
+    crate::support::proxy::login_ok(Proto::Imap, &mut c).await;
     g.assert_healthy().await;
 }
 
 #[tokio::test]
 async fn huge_non_synchronising_literal_closes_the_connection() {
-    let g = Gate::start(Opts::new(Proto::Imap)).await;
+    let g = Proxy::start(Setup::new(Proto::Imap)).await;
     for announce in [
         "{4294967296+}",
         "{18446744073709551616+}",

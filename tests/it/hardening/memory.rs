@@ -6,8 +6,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::harness::{Gate, Opts, Raw};
+use crate::support::client::Client;
 use crate::support::fake_upstream::Proto;
+use crate::support::proxy::{Proxy, Setup};
 
 const HOSTILE: usize = 2_000;
 const BATCH: usize = 100;
@@ -26,7 +27,7 @@ fn rss_kb() -> u64 {
 }
 
 async fn hostile(addr: SocketAddr, kind: usize) {
-    let mut c = Raw::connect(addr).await;
+    let mut c = Client::raw(addr).await;
     match kind % 3 {
         0 => {
             c.send_bytes(&vec![b'Y'; 64 * 1024]).await;
@@ -62,7 +63,7 @@ async fn slow_wave(addr: SocketAddr, count: usize) {
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..count {
         set.spawn(async move {
-            let mut c = Raw::connect(addr).await;
+            let mut c = Client::raw(addr).await;
             for b in b"a LOGIN alice \"correct".iter().cycle().take(20) {
                 if !c.send_bytes(&[*b]).await {
                     return;
@@ -80,7 +81,7 @@ async fn slow_wave(addr: SocketAddr, count: usize) {
 }
 
 /// Waits for the server to have closed every connection of a wave.
-async fn settle(g: &Gate) {
+async fn settle(g: &Proxy) {
     for _ in 0..100 {
         if g.active_connections() == 0 {
             return;
@@ -92,9 +93,9 @@ async fn settle(g: &Gate) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rss_stays_flat_under_hostile_connections() {
-    let g = Gate::start(Opts {
+    let g = Proxy::start(Setup {
         limits: "preauth_timeout_secs = 2",
-        ..Opts::new(Proto::Imap)
+        ..Setup::new(Proto::Imap)
     })
     .await;
     wave(g.addr, 300).await;

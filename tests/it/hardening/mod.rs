@@ -6,7 +6,6 @@
 mod bounds;
 mod binary;
 mod connections;
-mod harness;
 mod literals;
 mod memory;
 mod plaintext;

@@ -16,22 +16,21 @@ use bytes::BytesMut;
 use mailgate::proto::{ClientLimits, ClientOptions, ClientStep};
 use mailgate::session::machine::ClientMachine;
 
-const BASE: &str = r#"
-state_dir = "/tmp/mailgate-never-used"
-[[providers]]
-name = "test"
-kind = "generic"
-client_id = "c"
-authorize_url = "http://127.0.0.1:9/authorize"
-token_url = "http://127.0.0.1:9/token"
-device_code_url = "http://127.0.0.1:9/devicecode"
-scopes = ["mail"]
-"#;
+use crate::support::config::{ConfigBuilder, Listener, Upstream};
 
+/// A plaintext IMAP listener named "lan" on `bind`; `extra` are listener keys.
 fn listener(bind: &str, extra: &str) -> String {
-    format!(
-        "{BASE}\n[[listeners]]\nname = \"lan\"\nprotocol = \"imap\"\nbind = \"{bind}\"\ntls = \"none\"\n{extra}\nupstream = {{ host = \"127.0.0.1\", port = 993, tls = \"implicit\" }}\n"
-    )
+    let upstream = Upstream::new(993, "implicit");
+    ConfigBuilder::new()
+        .state_dir(std::path::Path::new("/tmp/mailgate-never-used"))
+        .provider_unused()
+        .listener(
+            Listener::new("imap", bind, upstream)
+                .name("lan")
+                .tls("none")
+                .keys_raw(extra),
+        )
+        .toml()
 }
 
 #[test]
@@ -55,7 +54,7 @@ fn non_loopback_plaintext_listener_is_refused_by_validation() {
 
 #[test]
 fn check_config_exits_non_zero_naming_the_key() {
-    let dir = crate::support::proxy::temp_dir("plaintext");
+    let dir = crate::support::scratch::temp_dir("plaintext");
     let path = dir.join("lan.toml");
     std::fs::write(&path, listener("0.0.0.0:1143", "")).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailgate"))

@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use mailgate::proto::sasl::encode;
 
-use super::harness::{Gate, Opts, PASSWORD, Raw, TOKEN, USER, login_ok};
+use crate::support::client::Client;
 use crate::support::fake_upstream::{Proto, Verdict};
+use crate::support::proxy::{PASSWORD, Proxy, Setup, TOKEN, USER, login_ok};
 
 pub const WRONG: &str = "wrong-secret-guess-41";
 
@@ -59,7 +60,7 @@ pub fn assert_clean(log: &str, secrets: &[&str]) {
 }
 
 async fn sessions(proto: Proto) {
-    let g = Gate::start(Opts::new(proto)).await;
+    let g = Proxy::start(Setup::new(proto)).await;
     let plain = encode(format!("\0{USER}\0{PASSWORD}").as_bytes());
     let wrong = encode(format!("\0{USER}\0{WRONG}").as_bytes());
     let (user64, pass64) = (encode(USER.as_bytes()), encode(PASSWORD.as_bytes()));
@@ -102,7 +103,7 @@ async fn sessions(proto: Proto) {
     }
 }
 
-async fn read_all(c: &mut Raw) -> Vec<String> {
+async fn read_all(c: &mut Client) -> Vec<String> {
     let mut lines = Vec::new();
     for _ in 0..50 {
         let l = c.line().await;
@@ -179,36 +180,22 @@ fn idp_token_in(log: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_at_trace_level_logs_no_secret() {
-    use super::binary::{self, LOCAL_PASSWORD, Listener, MAILBOX, Scratch, Serve};
+    use super::binary::{self, Enrolled, LOCAL_PASSWORD, MAILBOX, Serve};
     use crate::support::fake_upstream::{FakeUpstream, Mode};
-    use crate::support::idp::TestIdp;
 
-    let idp = TestIdp::start().await;
-    idp.add_user(MAILBOX);
     let upstream = FakeUpstream::start(Proto::Imap, Mode::Plain, None).await;
-    let s = Scratch::new("redact-bin");
     let port = binary::free_port();
-    let listeners = [Listener {
-        name: "imap",
-        protocol: "imap",
-        port,
-        upstream_port: upstream.port,
-    }];
-    s.write(&binary::config_text(
-        &idp,
-        &s.state(),
-        "mailgate.test",
-        &listeners,
-    ));
-    let config = s.config.clone();
-    let enrol_out = tokio::task::spawn_blocking(move || binary::enrol(&config))
-        .await
-        .unwrap();
-    let (rt1, at1) = binary::stored_tokens(&s);
-    let at1 = at1.expect("an access token was stored");
+    let listeners = [binary::listener("imap", "imap", port, upstream.port)];
+    let enrolled = Enrolled::new("redact-bin", "mailgate.test", &listeners).await;
+    let (enrol_out, rt1, at1) = (
+        enrolled.output.clone(),
+        enrolled.refresh_token.clone(),
+        enrolled.access_token.clone(),
+    );
+    let s = &enrolled.scratch;
     upstream.accept_token(&at1);
 
-    let serve = Serve::start(&s);
+    let serve = Serve::start(s);
     let mut c = binary::connect(port).await;
     let ok = binary::imap_login(&mut c, LOCAL_PASSWORD).await;
     assert!(ok.starts_with("t OK"), "{ok}\n{}", serve.log());
@@ -222,7 +209,7 @@ async fn the_binary_at_trace_level_logs_no_secret() {
     serve.wait_for("refreshing once", 1).await;
     drop(c);
     let serve_log = serve.stop().await;
-    let (rt2, at2) = binary::stored_tokens(&s);
+    let (rt2, at2) = binary::stored_tokens(s);
 
     let log = format!("{enrol_out}\n{serve_log}");
     assert!(log.contains("TRACE"), "trace level was on");

@@ -4,12 +4,12 @@
 //! TLS mode, all on 127.0.0.1 with free ports and state under a temp dir.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+pub use crate::support::config::free_ports;
+use crate::support::config::{ConfigBuilder, Listener, Upstream};
 use crate::support::idp::BlockingIdp;
 use crate::support::mailgate::{self, Serve};
 use crate::support::servers::{LOCAL_NAMES, LeafPaths, MailServers, StartOptions, find_binary};
@@ -188,27 +188,17 @@ impl Env {
     }
 
     fn config_text(&self, o: &Options) -> String {
-        let mut text = format!(
-            r#"state_dir = "{state}"
-
-[limits]
-max_connections_per_ip = {per_ip}
-upstream_login_timeout_secs = 20
-
-[[providers]]
-name = "test"
-kind = "microsoft"
-authority = "{authority}"
-tenant = "{tenant}"
-client_id = "client-1"
-refresh_margin_secs = {margin}
-"#,
-            state = self.dir.join("state").display(),
-            per_ip = o.max_connections_per_ip,
-            authority = self.idp.authority(),
-            tenant = self.idp.tenant(),
-            margin = o.refresh_margin_secs,
-        );
+        let mut config = ConfigBuilder::new()
+            .state_dir(&self.dir.join("state"))
+            .limit("max_connections_per_ip", o.max_connections_per_ip)
+            .limit("upstream_login_timeout_secs", 20)
+            .provider_microsoft(
+                "test",
+                &self.idp.authority(),
+                self.idp.tenant(),
+                "client-1",
+                &format!("refresh_margin_secs = {}", o.refresh_margin_secs),
+            );
         let upstream = |protocol: &str| match protocol {
             "imap" => (self.servers.imaps_port(), "implicit"),
             "pop3" => (self.servers.pop3s_port(), "implicit"),
@@ -218,12 +208,11 @@ refresh_margin_secs = {margin}
             for mode in MODES {
                 let (port, tls) = upstream(protocol);
                 let name = format!("{protocol}-{mode}");
-                self.listener(&mut text, o, &name, protocol, mode, port, tls);
+                config = config.listener(self.listener(o, &name, protocol, mode, port, tls));
             }
         }
         for e in &o.extra {
-            self.listener(
-                &mut text,
+            let listener = self.listener(
                 o,
                 e.name,
                 e.protocol,
@@ -231,43 +220,32 @@ refresh_margin_secs = {margin}
                 e.upstream_port,
                 e.upstream_tls,
             );
+            config = config.listener(listener);
         }
-        text
+        config.toml()
     }
 
-    #[allow(clippy::too_many_arguments, reason = "one TOML table")]
     fn listener(
         &self,
-        text: &mut String,
         o: &Options,
         name: &str,
         protocol: &str,
         mode: &str,
         upstream_port: u16,
         upstream_tls: &str,
-    ) {
-        let _ = write!(
-            text,
-            "\n[[listeners]]\nname = \"{name}\"\nprotocol = \"{protocol}\"\n\
-             bind = \"127.0.0.1:{port}\"\ntls = \"{mode}\"\n",
-            port = self.port(name),
-        );
+    ) -> Listener {
+        let upstream =
+            Upstream::new(upstream_port, upstream_tls).ca_file(self.servers.ca_pem_path());
+        let mut listener = Listener::local(protocol, self.port(name), upstream)
+            .name(name)
+            .tls(mode);
         if mode != "none" {
-            let _ = write!(
-                text,
-                "cert = \"{}\"\nkey = \"{}\"\n",
-                self.leaf.cert.display(),
-                self.leaf.key.display()
-            );
+            listener = listener.cert(&self.leaf.cert, &self.leaf.key);
         }
         if let Some(cap) = o.mailbox_cap {
-            let _ = writeln!(text, "max_upstream_per_mailbox = {cap}");
+            listener = listener.keys_raw(&format!("max_upstream_per_mailbox = {cap}"));
         }
-        let _ = writeln!(
-            text,
-            "upstream = {{ host = \"127.0.0.1\", port = {upstream_port}, tls = \"{upstream_tls}\", ca_file = \"{}\" }}",
-            self.servers.ca_pem_path().display()
-        );
+        listener
     }
 }
 
@@ -312,16 +290,6 @@ pub fn run(program: &str, args: &[&str], input: Option<&[u8]>) -> Output {
         });
     }
     child.wait_with_output().expect("wait for client")
-}
-
-/// `count` distinct free ports on 127.0.0.1 (held until all are chosen).
-pub fn free_ports(count: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0"))
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect()
 }
 
 /// Writes `bytes` to `dir/name` and returns the path as a string.

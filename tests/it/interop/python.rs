@@ -2,7 +2,7 @@
 //! with its plain login (LOGIN, USER/PASS, AUTH via `login()`), an explicit
 //! SASL mechanism, and its STARTTLS call, over every local TLS mode.
 
-use super::harness::{ALICE, BOB, DELIVERY_TIMEOUT, Env, PASSWORD, SEEDED, write};
+use super::harness::{ALICE, BOB, DELIVERY_TIMEOUT, Env, MODES, PASSWORD, SEEDED, write};
 
 const IMAPLIB: &str = r#"
 import imaplib, ssl, sys
@@ -35,15 +35,20 @@ except imaplib.IMAP4.error as e:
     print("wrong refused", e)
 "#;
 
-#[test]
-fn python_imaplib_login_authenticate_and_starttls() {
-    let env = Env::start();
+/// Seeds [`SEEDED`] into Alice's INBOX and writes it to a file the script
+/// compares against; returns the file's path.
+fn seeded_file(env: &Env) -> String {
     env.servers.seed_message(ALICE, SEEDED).expect("seed");
-    let seeded = write(&env.dir, "seeded.eml", SEEDED);
-    let ports =
-        ["none", "starttls", "implicit"].map(|m| env.port(&format!("imap-{m}")).to_string());
+    write(&env.dir, "seeded.eml", SEEDED)
+}
+
+/// Runs `script` with the ports of `protocol`'s none, starttls and implicit
+/// listeners, the CA, Alice's login and `last`; returns its output and the
+/// output with the logs, for failure messages.
+fn run_per_mode(env: &Env, script: &str, protocol: &str, last: &str) -> (String, String) {
+    let ports = MODES.map(|m| env.port(&format!("{protocol}-{m}")).to_string());
     let out = env.python(
-        IMAPLIB,
+        script,
         &[
             &ports[0],
             &ports[1],
@@ -51,10 +56,17 @@ fn python_imaplib_login_authenticate_and_starttls() {
             &env.ca(),
             ALICE,
             PASSWORD,
-            &seeded,
+            last,
         ],
     );
     let context = format!("{out}\n{}", env.logs());
+    (out, context)
+}
+
+#[test]
+fn python_imaplib_login_authenticate_and_starttls() {
+    let env = Env::start();
+    let (out, context) = run_per_mode(&env, IMAPLIB, "imap", &seeded_file(&env));
     for line in [
         "login OK",
         "login match",
@@ -100,23 +112,7 @@ check("sasl-login", p)
 #[test]
 fn python_poplib_user_pass_auth_and_stls() {
     let env = Env::start();
-    env.servers.seed_message(ALICE, SEEDED).expect("seed");
-    let seeded = write(&env.dir, "seeded.eml", SEEDED);
-    let ports =
-        ["none", "starttls", "implicit"].map(|m| env.port(&format!("pop3-{m}")).to_string());
-    let out = env.python(
-        POPLIB,
-        &[
-            &ports[0],
-            &ports[1],
-            &ports[2],
-            &env.ca(),
-            ALICE,
-            PASSWORD,
-            &seeded,
-        ],
-    );
-    let context = format!("{out}\n{}", env.logs());
+    let (out, context) = run_per_mode(&env, POPLIB, "pop3", &seeded_file(&env));
     for label in ["userpass", "plain", "sasl-login"] {
         assert!(out.contains(&format!("{label} +OK")), "{label}:\n{context}");
         assert!(
@@ -155,21 +151,7 @@ send("plain", s)
 #[test]
 fn python_smtplib_login_auth_and_starttls_deliver() {
     let env = Env::start();
-    let ports =
-        ["none", "starttls", "implicit"].map(|m| env.port(&format!("smtp-{m}")).to_string());
-    let out = env.python(
-        SMTPLIB,
-        &[
-            &ports[0],
-            &ports[1],
-            &ports[2],
-            &env.ca(),
-            ALICE,
-            PASSWORD,
-            BOB,
-        ],
-    );
-    let context = format!("{out}\n{}", env.logs());
+    let (out, context) = run_per_mode(&env, SMTPLIB, "smtp", BOB);
     assert!(out.contains("starttls 220"), "{context}");
     for label in ["login", "sasl-login", "plain"] {
         assert!(out.contains(&format!("{label} 235")), "{label}:\n{context}");

@@ -1,7 +1,7 @@
 //! `mailgate login` end to end: the built binary against the test IdP.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,70 +11,25 @@ use mailgate::token::store::{AccountSummary, Store, StoreError};
 
 use super::browser::act_as_browser;
 use super::{ALICE, STEP};
+use crate::support::config::{ConfigBuilder, Listener, Upstream};
 use crate::support::idp::TestIdp;
-
-/// A scratch directory removed on drop.
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    pub fn new(tag: &str) -> Scratch {
-        let mut r = [0u8; 8];
-        aws_lc_rs::rand::fill(&mut r).expect("rng");
-        let dir = std::env::temp_dir().join(format!(
-            "mailgate-{tag}-{}-{:x}",
-            std::process::id(),
-            u64::from_le_bytes(r)
-        ));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use crate::support::scratch::Scratch;
 
 fn write_config(idp: &TestIdp, dir: &Scratch) -> PathBuf {
-    let path = dir.0.join("mailgate.toml");
-    let text = format!(
-        r#"state_dir = "{state}"
-
-[[providers]]
-name = "test"
-kind = "microsoft"
-authority = "{authority}"
-tenant = "{tenant}"
-client_id = "client-1"
-
-[[listeners]]
-name = "imap"
-protocol = "imap"
-bind = "127.0.0.1:11143"
-upstream = {{ host = "127.0.0.1", port = 993, tls = "implicit" }}
-"#,
-        state = dir.0.join("state").display(),
-        authority = idp.authority(),
-        tenant = idp.tenant(),
-    );
-    std::fs::write(&path, text).expect("config");
-    path
+    let text = ConfigBuilder::new()
+        .state_dir(&dir.state())
+        .provider_microsoft("test", &idp.authority(), idp.tenant(), "client-1", "")
+        .listener(Listener::local("imap", 11143, Upstream::new(993, "implicit")).name("imap"))
+        .toml();
+    dir.write(&text)
 }
 
-fn mailgate(config: &PathBuf, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailgate"));
-    cmd.arg("login")
-        .arg(ALICE)
-        .arg("--config")
-        .arg(config)
-        .args(extra)
-        .env_remove("MAILGATE_STATE_DIR")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .stdin(Stdio::piped())
+/// `mailgate login ALICE EXTRA --config CONFIG` with piped stdio.
+fn mailgate(config: &Path, extra: &[&str]) -> Command {
+    let mut args = vec!["login", ALICE];
+    args.extend_from_slice(extra);
+    let mut cmd = crate::support::mailgate::command(&args, config);
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd
@@ -106,7 +61,7 @@ fn finish(mut child: Child) -> (bool, String, String) {
 }
 
 fn store(dir: &Scratch) -> Store {
-    Store::open(&dir.0.join("state")).expect("store")
+    Store::open(&dir.state()).expect("store")
 }
 
 /// The one enrolled account, and its refresh token opened with `password`.
@@ -182,7 +137,8 @@ async fn cli_device_login_with_password_on_stdin_and_again() {
     enrolled(&dir, "second-pass");
 }
 
-fn device_login_blocking(config: &PathBuf, password: &[u8]) -> String {
+/// `mailgate login --device --password-stdin` with `password` written to it.
+fn device_login(config: &Path, password: &[u8]) -> Child {
     let mut child = mailgate(config, &["--device", "--password-stdin"])
         .spawn()
         .expect("spawn");
@@ -192,7 +148,11 @@ fn device_login_blocking(config: &PathBuf, password: &[u8]) -> String {
         .expect("stdin")
         .write_all(password)
         .expect("password");
-    let (ok, out, err) = finish(child);
+    child
+}
+
+fn device_login_blocking(config: &Path, password: &[u8]) -> String {
+    let (ok, out, err) = finish(device_login(config, password));
     assert!(ok, "stdout:\n{out}\nstderr:\n{err}");
     out
 }
@@ -210,15 +170,7 @@ async fn cli_refuses_an_empty_password_before_signing_in() {
     idp.add_user(ALICE);
     let dir = Scratch::new("empty");
     let config = write_config(&idp, &dir);
-    let mut child = mailgate(&config, &["--device", "--password-stdin"])
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"\n")
-        .expect("password");
+    let child = device_login(&config, b"\n");
     let (ok, _, err) = tokio::task::spawn_blocking(move || finish(child))
         .await
         .expect("join");
