@@ -39,6 +39,7 @@ pub mod tls;
 pub mod secret;
 pub mod fsutil;
 pub mod logging;
+pub mod base;
 
 // Commands.
 pub mod cli;

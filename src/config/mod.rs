@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::base::Protocol;
 use crate::proto::ClientLimits;
-use crate::token::Protocol;
 
 pub use validate::{ConfigError, parse};
 

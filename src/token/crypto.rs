@@ -79,9 +79,7 @@ pub fn random_key() -> Result<Key, CryptoError> {
 }
 
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
-    let mut b = [0u8; N];
-    aws_lc_rs::rand::fill(&mut b).map_err(|_| CryptoError::Random)?;
-    Ok(b)
+    crate::base::random_bytes().map_err(|_| CryptoError::Random)
 }
 
 /// Argon2id(password, salt) → 256-bit key-encryption key. Slow by design:

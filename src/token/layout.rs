@@ -60,7 +60,7 @@ pub(super) fn file_name(account: &str) -> String {
         .collect();
     let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, account.as_bytes());
     let readable = readable.trim_start_matches('.');
-    format!("{readable}-{}.json", fsutil::hex(&hash.as_ref()[..8]))
+    format!("{readable}-{}.json", crate::base::hex(&hash.as_ref()[..8]))
 }
 
 pub(super) fn read_record(path: &Path) -> Result<Option<Record>, StoreError> {

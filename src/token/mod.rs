@@ -1,7 +1,7 @@
 //! The seam between sessions and the token machinery. A session asks one
 //! question: "a valid access token for this login and this local password". The
 //! answer is a [`Grant`] or a [`TokenError`] whose variant decides the protocol
-//! answer (DESIGN.md, error mapping): a temporary fault must never look like a
+//! answer (`docs/design.md`, error mapping): a temporary fault must never look like a
 //! wrong password.
 
 mod app_only;
@@ -16,29 +16,11 @@ mod store_types;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use crate::secret::Secret;
 
-/// Which protocol the login is for; scopes and the SASL `user=` can differ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    Imap,
-    Pop3,
-    Smtp,
-}
-
-impl Protocol {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Imap => "imap",
-            Self::Pop3 => "pop3",
-            Self::Smtp => "smtp",
-        }
-    }
-}
+pub use crate::base::{BoxFuture, Protocol};
 
 /// A local login to turn into an access token.
 #[derive(Debug)]
@@ -76,8 +58,6 @@ pub enum TokenError {
         retry_after: Option<Duration>,
     },
 }
-
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Where sessions get access tokens from.
 pub trait TokenSource: Send + Sync + 'static {

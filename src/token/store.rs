@@ -106,7 +106,7 @@ impl Store {
             provider: e.provider.to_owned(),
             sasl_user: e.sasl_user.to_owned(),
             state: AccountState::Active,
-            key_id: fsutil::hex(&crypto::random_bytes::<16>()?),
+            key_id: crate::base::hex(&crypto::random_bytes::<16>()?),
             access_expires_at: None,
             last_refresh: Some(now),
             last_used: None,
