@@ -1,6 +1,6 @@
 //! The bottom layer: small types that several layers share and that belong to
 //! none of them. Nothing here imports from the rest of the crate, so any
-//! module may use it without creating a loop (`docs/design.md`, layering).
+//! module may use it without creating an import loop.
 
 mod account;
 mod random;

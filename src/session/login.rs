@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use super::context::SessionContext;
 use super::machine::upstream_machine;
 use super::stream::Stream;
+use crate::base::AccountName;
 use crate::proto::{Credentials, LoginFailure, UpstreamLogin, UpstreamRejection, UpstreamSuccess};
 use crate::token::{Grant, TokenError, TokenRequest};
 use crate::upstream::{self, UpstreamError};
@@ -37,25 +38,35 @@ pub async fn login(
     credentials: &Credentials,
 ) -> LoginOutcome {
     let account = credentials.username.as_str();
-    if let Err(wait) = ctx.guard.check(peer.ip(), account) {
+    let name = AccountName::parse(account).ok();
+    if let Err(wait) = ctx.guard.check(peer.ip(), name.as_ref()) {
         warn!(%peer, account, "login refused: too many failed logins");
         return LoginOutcome::Failed(LoginFailure::Temporary(format!(
             "Too many failed logins; try again in {} s",
             wait.as_secs().max(1)
         )));
     }
-    let grant = match grant(ctx, credentials).await {
-        Ok(grant) => grant,
-        Err(error) => {
+    let grant = match &name {
+        Some(name) => grant(ctx, name, credentials).await,
+        None => Err(TokenError::BadCredentials),
+    };
+    let (grant, name) = match (grant, name) {
+        (Ok(grant), Some(name)) => (grant, name),
+        (_, None) => {
+            ctx.guard.failed(peer.ip(), None);
+            warn!(%peer, account, "login failed: not an account name");
+            return LoginOutcome::Failed(LoginFailure::BadCredentials);
+        }
+        (Err(error), Some(name)) => {
             if error == TokenError::BadCredentials {
-                ctx.guard.failed(peer.ip(), account);
+                ctx.guard.failed(peer.ip(), Some(&name));
             }
             warn!(%peer, account, %error, "login failed before reaching the provider");
             return LoginOutcome::Failed(token_failure(error));
         }
     };
-    ctx.guard.succeeded(peer.ip(), account);
-    let permit = match ctx.gate.enter(&grant.sasl_user).await {
+    ctx.guard.succeeded(peer.ip(), &name);
+    let permit = match gate_enter(ctx, &grant).await {
         Ok(permit) => permit,
         Err(error) => {
             warn!(%peer, account, %error, "login deferred");
@@ -91,7 +102,7 @@ pub async fn login(
                 // or issued before a policy change): refresh once and retry.
                 warn!(account, %reason, "provider refused an unexpired token; refreshing once");
                 ctx.tokens.rejected(&grant).await;
-                grant = match self::grant(ctx, credentials).await {
+                grant = match self::grant(ctx, &name, credentials).await {
                     Ok(g) => g,
                     Err(error) => return LoginOutcome::Failed(token_failure(error)),
                 };
@@ -104,9 +115,22 @@ pub async fn login(
     ))
 }
 
-async fn grant(ctx: &SessionContext, credentials: &Credentials) -> Result<Grant, TokenError> {
+/// A slot in the per-mailbox cap for the grant's mailbox.
+async fn gate_enter(
+    ctx: &SessionContext,
+    grant: &Grant,
+) -> Result<OwnedSemaphorePermit, crate::gate::GateError> {
+    let mailbox = AccountName::parse(&grant.sasl_user).map_err(|_| crate::gate::GateError::Busy)?;
+    ctx.gate.enter(&mailbox).await
+}
+
+async fn grant(
+    ctx: &SessionContext,
+    name: &AccountName,
+    credentials: &Credentials,
+) -> Result<Grant, TokenError> {
     let request = TokenRequest {
-        username: &credentials.username,
+        username: name,
         authzid: credentials.authzid.as_deref(),
         password: &credentials.password,
         protocol: ctx.listener.protocol,
@@ -145,7 +169,9 @@ fn upstream_failure(ctx: &SessionContext, grant: &Grant, error: UpstreamError) -
                 ))
             }
             UpstreamRejection::Throttled { text, backoff } => {
-                ctx.gate.back_off(mailbox, backoff);
+                if let Ok(mailbox) = AccountName::parse(mailbox) {
+                    ctx.gate.back_off(&mailbox, backoff);
+                }
                 warn!(mailbox, %addr, %text, "provider is throttling this mailbox");
                 LoginFailure::Temporary(format!(
                     "The provider is throttling this mailbox; try again later ({text})"

@@ -3,21 +3,18 @@
 //! answer is a [`Grant`] or a [`TokenError`] whose variant decides the protocol
 //! answer (`docs/design.md`, error mapping): a temporary fault must never look like a
 //! wrong password.
+//!
+//! This layer sits on [`crate::accounts`], which sits on [`crate::store`].
 
 mod app_only;
-pub mod crypto;
+mod cache;
 mod keep_warm;
-mod layout;
-pub mod record;
 pub mod service;
-mod slot;
-pub mod store;
-mod store_types;
-#[cfg(test)]
-pub(crate) mod testutil;
 
 use std::time::{Duration, SystemTime};
 
+use crate::accounts::AccountError;
+use crate::base::AccountName;
 use crate::secret::Secret;
 
 pub use crate::base::{BoxFuture, Protocol};
@@ -25,7 +22,8 @@ pub use crate::base::{BoxFuture, Protocol};
 /// A local login to turn into an access token.
 #[derive(Debug)]
 pub struct TokenRequest<'a> {
-    pub username: &'a str,
+    /// The login name, parsed once from what the client sent.
+    pub username: &'a AccountName,
     /// SASL PLAIN authzid, when the client gave one (shared mailboxes).
     pub authzid: Option<&'a str>,
     pub password: &'a Secret<String>,
@@ -57,6 +55,22 @@ pub enum TokenError {
         reason: String,
         retry_after: Option<Duration>,
     },
+}
+
+impl From<AccountError> for TokenError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::BadCredentials => TokenError::BadCredentials,
+            AccountError::NeedsAuthorisation { account, hint } => TokenError::NeedsAuthorisation {
+                account: account.to_string(),
+                hint,
+            },
+            AccountError::Temporary(reason) => TokenError::Temporary {
+                reason,
+                retry_after: None,
+            },
+        }
+    }
 }
 
 /// Where sessions get access tokens from.

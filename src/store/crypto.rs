@@ -66,7 +66,7 @@ pub enum CryptoError {
 }
 
 /// AES-256-GCM output as stored in JSON: base64 nonce and ciphertext+tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sealed {
     pub nonce: String,
     pub ct: String,
