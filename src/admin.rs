@@ -97,7 +97,7 @@ fn write_table(
                 None => "-".to_owned(),
             };
             [
-                a.account.clone(),
+                a.account.to_string(),
                 a.provider.clone(),
                 a.state.as_str().to_owned(),
                 expiry,

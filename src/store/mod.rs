@@ -1,6 +1,6 @@
 //! The encrypted, durable token store: the bottom of the account layers.
-//! [`accounts`](crate::accounts) sits on it and [`token`](crate::token) on
-//! accounts; nothing here knows about either.
+//! `accounts` sits on it and `token` on accounts; nothing here knows about
+//! either.
 //!
 //! Two halves with a seam between them (`docs/design.md`, "Local password
 //! and token store"):

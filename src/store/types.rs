@@ -23,7 +23,7 @@ pub struct Enrolment<'a> {
 /// One account as `mailgate accounts` shows it. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountSummary {
-    pub account: String,
+    pub account: AccountName,
     pub provider: String,
     pub sasl_user: String,
     pub state: AccountState,
@@ -37,7 +37,7 @@ pub struct AccountSummary {
 impl From<&Record> for AccountSummary {
     fn from(r: &Record) -> Self {
         Self {
-            account: r.account.to_string(),
+            account: r.account.clone(),
             provider: r.provider.clone(),
             sasl_user: r.sasl_user.clone(),
             state: r.state,

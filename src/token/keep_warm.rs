@@ -12,7 +12,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::service::TokenService;
-use crate::base::AccountName;
 use crate::store::{Unlocked, record};
 
 /// How often the keep-warm loop looks for due accounts (or the shortest
@@ -83,10 +82,7 @@ impl TokenService {
                 if !summary.machine_wrapped || !store.wants_machine_wrap(&summary.provider) {
                     continue;
                 }
-                let Ok(account) = AccountName::parse(&summary.account) else {
-                    continue;
-                };
-                match store.unlock_machine(&account) {
+                match store.unlock_machine(&summary.account) {
                     Ok(Some(u)) => out.push(u),
                     Ok(None) => {}
                     Err(e) => tracing::warn!(account = %summary.account, error = %e, "cannot open with the machine key"),
