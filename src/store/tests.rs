@@ -2,6 +2,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::*;
+use crate::store::Lease;
 use crate::store::testutil::{TempDir, answer, enrol, name, record_path, test_store};
 
 const RT: &str = "RT-0123456789-refresh-secret";
@@ -283,4 +284,87 @@ fn file_names_are_what_earlier_releases_wrote() {
         record_path(t.path(), "kim@example.com"),
         "KELVIN SIGN folds to k"
     );
+}
+
+/// A second backend, in memory: the cryptography above the seam works the
+/// same without any file.
+#[derive(Debug, Default)]
+struct MemoryStore {
+    records: std::sync::Mutex<std::collections::HashMap<AccountName, (Record, u64)>>,
+    machine_key: std::sync::Mutex<Option<[u8; 32]>>,
+}
+
+impl TokenStore for MemoryStore {
+    fn load(&self, account: &AccountName) -> Result<Option<Record>, StoreError> {
+        let records = self.records.lock().unwrap();
+        Ok(records.get(account).map(|(r, _)| r.clone()))
+    }
+
+    fn stamp(&self, account: &AccountName) -> Result<Option<Stamp>, StoreError> {
+        let records = self.records.lock().unwrap();
+        Ok(records.get(account).map(|(_, v)| Stamp::from_version(*v)))
+    }
+
+    fn list(&self) -> Result<Vec<Record>, StoreError> {
+        let records = self.records.lock().unwrap();
+        Ok(records.values().map(|(r, _)| r.clone()).collect())
+    }
+
+    fn lease(&self, _account: &AccountName) -> Result<Lease, StoreError> {
+        Ok(Lease::new(()))
+    }
+
+    fn save(&self, _lease: &Lease, record: &Record) -> Result<(), StoreError> {
+        let mut records = self.records.lock().unwrap();
+        let version = records.get(&record.account).map_or(0, |(_, v)| v + 1);
+        records.insert(record.account.clone(), (record.clone(), version));
+        Ok(())
+    }
+
+    fn remove(&self, _lease: &Lease, account: &AccountName) -> Result<bool, StoreError> {
+        Ok(self.records.lock().unwrap().remove(account).is_some())
+    }
+
+    fn machine_key(&self) -> Result<Key, StoreError> {
+        let mut key = self.machine_key.lock().unwrap();
+        Ok(Secret::new(*key.get_or_insert_with(|| {
+            *crypto::random_key().unwrap().expose()
+        })))
+    }
+
+    fn location(&self, account: &AccountName) -> std::path::PathBuf {
+        format!("memory:{account}").into()
+    }
+}
+
+#[test]
+fn the_cryptography_works_over_any_backend() {
+    let backend = std::sync::Arc::new(MemoryStore::default());
+    let store = Store::new(backend.clone())
+        .with_kdf(crate::store::testutil::TEST_KDF)
+        .with_machine_wrap(vec!["ms".into()]);
+    enrol(&store, "Mem@example.com", "ms", "pw", RT);
+    let who = name("mem@example.com");
+    let before = store.stamp(&who).unwrap();
+    let held = store.unlock(&who, &pw("pw")).unwrap();
+    assert_eq!(held.tokens.refresh_token.expose(), RT);
+    assert!(matches!(
+        store.unlock(&who, &pw("wrong")),
+        Err(StoreError::BadPassword)
+    ));
+    let ans = answer("AT-m", Some("RT-m"), Duration::from_secs(60));
+    store.save_refresh(&held, &ans, SystemTime::now()).unwrap();
+    assert_ne!(store.stamp(&who).unwrap(), before);
+    let again = store.unlock_machine(&who).unwrap().unwrap();
+    assert_eq!(again.tokens.refresh_token.expose(), "RT-m");
+    let sealed = format!("{:?}", backend.records.lock().unwrap());
+    assert!(!sealed.contains("RT-m") && !sealed.contains(RT));
+    enrol(&store, "mem@example.com", "ms", "new", "RT-new");
+    assert!(matches!(
+        store.save_refresh(&held, &ans, SystemTime::now()),
+        Err(StoreError::Replaced { .. })
+    ));
+    assert_eq!(store.list().unwrap()[0].account, "mem@example.com");
+    assert!(store.remove(&who).unwrap());
+    assert!(store.list().unwrap().is_empty());
 }
