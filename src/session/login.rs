@@ -46,18 +46,14 @@ pub async fn login(
             wait.as_secs().max(1)
         )));
     }
-    let grant = match &name {
-        Some(name) => grant(ctx, name, credentials).await,
-        None => Err(TokenError::BadCredentials),
+    let Some(name) = name else {
+        ctx.guard.failed(peer.ip(), None);
+        warn!(%peer, account, "login failed: not an account name");
+        return LoginOutcome::Failed(LoginFailure::BadCredentials);
     };
-    let (grant, name) = match (grant, name) {
-        (Ok(grant), Some(name)) => (grant, name),
-        (_, None) => {
-            ctx.guard.failed(peer.ip(), None);
-            warn!(%peer, account, "login failed: not an account name");
-            return LoginOutcome::Failed(LoginFailure::BadCredentials);
-        }
-        (Err(error), Some(name)) => {
+    let grant = match grant(ctx, &name, credentials).await {
+        Ok(grant) => grant,
+        Err(error) => {
             if error == TokenError::BadCredentials {
                 ctx.guard.failed(peer.ip(), Some(&name));
             }
@@ -66,7 +62,9 @@ pub async fn login(
         }
     };
     ctx.guard.succeeded(peer.ip(), &name);
-    let permit = match gate_enter(ctx, &grant).await {
+    // A `user=` that is no address is capped with the login's account.
+    let mailbox = AccountName::parse(&grant.sasl_user).unwrap_or(name.clone());
+    let permit = match ctx.gate.enter(&mailbox).await {
         Ok(permit) => permit,
         Err(error) => {
             warn!(%peer, account, %error, "login deferred");
@@ -107,21 +105,14 @@ pub async fn login(
                     Err(error) => return LoginOutcome::Failed(token_failure(error)),
                 };
             }
-            Err(error) => return LoginOutcome::Failed(upstream_failure(ctx, &grant, error)),
+            Err(error) => {
+                return LoginOutcome::Failed(upstream_failure(ctx, &grant, &mailbox, error));
+            }
         }
     }
     LoginOutcome::Failed(LoginFailure::Temporary(
         "upstream login did not complete".into(),
     ))
-}
-
-/// A slot in the per-mailbox cap for the grant's mailbox.
-async fn gate_enter(
-    ctx: &SessionContext,
-    grant: &Grant,
-) -> Result<OwnedSemaphorePermit, crate::gate::GateError> {
-    let mailbox = AccountName::parse(&grant.sasl_user).map_err(|_| crate::gate::GateError::Busy)?;
-    ctx.gate.enter(&mailbox).await
 }
 
 async fn grant(
@@ -154,7 +145,12 @@ fn token_failure(error: TokenError) -> LoginFailure {
     }
 }
 
-fn upstream_failure(ctx: &SessionContext, grant: &Grant, error: UpstreamError) -> LoginFailure {
+fn upstream_failure(
+    ctx: &SessionContext,
+    grant: &Grant,
+    gated: &AccountName,
+    error: UpstreamError,
+) -> LoginFailure {
     let mailbox = grant.sasl_user.as_str();
     match error {
         UpstreamError::Rejected { rejection, addr } => match rejection {
@@ -169,9 +165,7 @@ fn upstream_failure(ctx: &SessionContext, grant: &Grant, error: UpstreamError) -
                 ))
             }
             UpstreamRejection::Throttled { text, backoff } => {
-                if let Ok(mailbox) = AccountName::parse(mailbox) {
-                    ctx.gate.back_off(&mailbox, backoff);
-                }
+                ctx.gate.back_off(gated, backoff);
                 warn!(mailbox, %addr, %text, "provider is throttling this mailbox");
                 LoginFailure::Temporary(format!(
                     "The provider is throttling this mailbox; try again later ({text})"
