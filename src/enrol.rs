@@ -137,7 +137,8 @@ pub fn choose_provider<'c>(
     config: &'c Config,
     args: &LoginArgs,
 ) -> Result<&'c Provider, EnrolError> {
-    let rule = config.accounts.iter().find(|r| r.matches(&args.account));
+    let name = AccountName::parse(&args.account).ok();
+    let rule = (config.accounts.iter()).find(|r| name.as_ref().is_some_and(|n| r.matches(n)));
     match rule.map(|r| &r.kind) {
         Some(AccountKind::AppOnly { .. }) => return Err(EnrolError::AppOnly(args.account.clone())),
         Some(AccountKind::Shared { delegate }) => {

@@ -45,7 +45,7 @@ pub fn resolve(
         let shared = AccountName::parse(z).map_err(|_| AccountError::BadCredentials)?;
         if shared != *login {
             return match find_rule(rules, &shared).map(|r| &r.kind) {
-                Some(AccountKind::Shared { delegate }) if names(delegate, login) => {
+                Some(AccountKind::Shared { delegate }) if is(delegate, login) => {
                     Ok(Resolved::Delegated {
                         account: login.clone(),
                         mailbox: shared_user(z),
@@ -84,26 +84,11 @@ pub fn resolve(
 fn find_rule<'r>(rules: &'r [AccountRule], login: &AccountName) -> Option<&'r AccountRule> {
     let exact = rules
         .iter()
-        .find(|r| !r.login.starts_with("*@") && names(&r.login, login));
-    exact.or_else(|| {
-        rules.iter().find(|r| match r.login.strip_prefix("*@") {
-            Some(domain) => in_domain(login, domain),
-            None => names(&r.login, login),
-        })
-    })
+        .find(|r| !r.login.starts_with("*@") && r.matches(login));
+    exact.or_else(|| rules.iter().find(|r| r.matches(login)))
 }
 
 /// Whether the configured `name` is the account `login`.
-fn names(name: &str, login: &AccountName) -> bool {
+fn is(name: &str, login: &AccountName) -> bool {
     AccountName::parse(name).is_ok_and(|n| n == *login)
-}
-
-fn in_domain(login: &AccountName, domain: &str) -> bool {
-    let Ok(domain) = AccountName::parse(domain) else {
-        return false;
-    };
-    login
-        .as_str()
-        .rsplit_once('@')
-        .is_some_and(|(_, d)| d == domain.as_str())
 }

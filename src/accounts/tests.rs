@@ -127,6 +127,25 @@ fn resolution_table() {
     );
 }
 
+#[test]
+fn rules_match_every_spelling_of_a_name() {
+    let mut r = rules();
+    r.push(AccountRule {
+        login: "*@kelvin.example".into(),
+        provider: None,
+        kind: AccountKind::Shared {
+            delegate: "Alice@Example.com".into(),
+        },
+    });
+    let got = resolve(&r, &name("bob@\u{212A}ELVIN.example"), None, Protocol::Smtp);
+    assert_eq!(got, delegated("alice@example.com", None));
+    let got = resolve(&r, &name("SHARED@Example.COM"), None, Protocol::Imap);
+    assert_eq!(
+        got,
+        delegated("alice@example.com", Some("SHARED@Example.COM"))
+    );
+}
+
 #[tokio::test]
 async fn warm_login_skips_argon2_and_still_checks_the_password() {
     let kdf = if cfg!(debug_assertions) {
