@@ -1,16 +1,9 @@
 //! From a login name and local password to an account: which mailbox it
-//! means, which token opens it, and whether the password is right.
-//!
-//! A login name is, in this order: a shared mailbox named by a SASL PLAIN
-//! authzid (RFC 4616 §2) that a `shared` rule lets the authenticating
-//! delegate open; a config rule (`app-only`, or `shared` naming a delegate);
-//! or a delegated account in the token store. For shared mailboxes DESIGN.md
-//! ("Microsoft facts") fixes the XOAUTH2 `user=`: the shared address for IMAP
-//! and POP, the delegate for SMTP (the client sends MAIL FROM the shared
-//! address).
+//! means ([`resolve`]), which token opens it, and whether the password is
+//! right. This layer sits on the token store and below the token service.
 //!
 //! Passwords: the first login of an account in a process pays one Argon2id
-//! run (store accounts: the file's parameters; app-only: the PHC string).
+//! run (store accounts: the record's parameters; app-only: the PHC string).
 //! After a success we keep the unlocked data key and an HMAC-SHA256 of the
 //! password under a random per-process key, never the password; a later
 //! login whose HMAC matches costs microseconds. A password that does not
@@ -23,6 +16,7 @@
 //! account's other cold logins by one Argon2id run, which the session
 //! layer's failed-login back-off keeps rare.
 
+mod resolve;
 mod warm;
 
 use std::collections::HashMap;
@@ -30,88 +24,32 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use crate::config::{AccountKind, AccountRule, Config};
+use crate::base::{AccountName, Protocol};
+use crate::config::{AccountRule, Config};
 use crate::secret::Secret;
-use crate::token::crypto::CryptoError;
-use crate::token::store::{Store, StoreError, Unlocked};
-use crate::token::{Protocol, TokenError};
+use crate::store::{CryptoError, Store, StoreError, Unlocked};
 
+pub use resolve::{Resolved, resolve};
 pub use warm::Verifier;
 
 /// Argon2id runs at once, process-wide: each takes 64 MiB and a core, and a
 /// burst of first logins must not exhaust either.
 pub const MAX_CONCURRENT_KDF: usize = 4;
 
-/// What a login name resolves to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// A store account; `mailbox` overrides its `user=` (shared mailboxes).
-    Delegated {
-        account: String,
-        mailbox: Option<String>,
-    },
-    /// Client credentials; `rule` is the matching rule's login (the cache key).
-    AppOnly {
-        rule: String,
-        provider: Option<String>,
-        password_hash: String,
-        mailbox: String,
-    },
+/// Why a login cannot be turned into an unlocked account; the token service
+/// maps each to the protocol answer it deserves.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    /// Unknown account or wrong local password.
+    #[error("unknown account or wrong local password")]
+    BadCredentials,
+    /// The stored record cannot be used; `hint` tells the admin why.
+    #[error("account {account} needs authorisation: {hint}")]
+    NeedsAuthorisation { account: AccountName, hint: String },
+    /// The store or the machine is failing; the client should come back.
+    #[error("temporary account failure: {0}")]
+    Temporary(String),
 }
-
-/// Resolves a login (see module docs). Pure: no I/O, no password check.
-pub fn resolve(
-    rules: &[AccountRule],
-    username: &str,
-    authzid: Option<&str>,
-    protocol: Protocol,
-) -> Result<Target, TokenError> {
-    let shared_user = |mailbox: &str| match protocol {
-        Protocol::Smtp => None,
-        Protocol::Imap | Protocol::Pop3 => Some(mailbox.to_owned()),
-    };
-    if let Some(z) = authzid.filter(|z| !z.is_empty() && !z.eq_ignore_ascii_case(username)) {
-        return match find_rule(rules, z).map(|r| &r.kind) {
-            Some(AccountKind::Shared { delegate }) if delegate.eq_ignore_ascii_case(username) => {
-                Ok(Target::Delegated {
-                    account: delegate.clone(),
-                    mailbox: shared_user(z),
-                })
-            }
-            _ => Err(TokenError::BadCredentials),
-        };
-    }
-    Ok(match find_rule(rules, username) {
-        Some(rule) => match &rule.kind {
-            AccountKind::AppOnly {
-                password_hash,
-                mailbox,
-            } => Target::AppOnly {
-                rule: rule.login.clone(),
-                provider: rule.provider.clone(),
-                password_hash: password_hash.clone(),
-                mailbox: mailbox.clone().unwrap_or_else(|| username.to_owned()),
-            },
-            AccountKind::Shared { delegate } => Target::Delegated {
-                account: delegate.clone(),
-                mailbox: shared_user(username),
-            },
-        },
-        None => Target::Delegated {
-            account: username.to_owned(),
-            mailbox: None,
-        },
-    })
-}
-
-/// An exact rule beats a `*@domain` rule; among equals, the first one wins.
-fn find_rule<'r>(rules: &'r [AccountRule], login: &str) -> Option<&'r AccountRule> {
-    let exact = rules
-        .iter()
-        .find(|r| !r.login.starts_with("*@") && r.matches(login));
-    exact.or_else(|| rules.iter().find(|r| r.matches(login)))
-}
-
 /// Password checks with the warm-login cache.
 pub struct Accounts {
     /// Replaced as a whole on reload; a login resolves against one snapshot.
@@ -119,7 +57,7 @@ pub struct Accounts {
     store: Store,
     verifier: Verifier,
     kdf_permits: Semaphore,
-    slots: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<warm::Slot>>>>,
+    entries: std::sync::Mutex<HashMap<AccountName, Arc<tokio::sync::Mutex<warm::WarmEntry>>>>,
     app_tags: std::sync::Mutex<HashMap<String, warm::Tag>>,
 }
 
@@ -133,7 +71,7 @@ impl Accounts {
             store,
             verifier,
             kdf_permits: Semaphore::new(MAX_CONCURRENT_KDF),
-            slots: Default::default(),
+            entries: Default::default(),
             app_tags: Default::default(),
         })
     }
@@ -144,12 +82,12 @@ impl Accounts {
 
     pub fn resolve(
         &self,
-        username: &str,
+        login: &AccountName,
         authzid: Option<&str>,
         protocol: Protocol,
-    ) -> Result<Target, TokenError> {
+    ) -> Result<Resolved, AccountError> {
         let rules = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
-        resolve(&rules, username, authzid, protocol)
+        resolve(&rules, login, authzid, protocol)
     }
 
     /// Takes the account rules of a reloaded configuration. Logins already
@@ -161,9 +99,9 @@ impl Accounts {
     /// Checks the local password of a store account and returns it unlocked.
     pub async fn unlock(
         &self,
-        account: &str,
+        account: &AccountName,
         password: &Secret<String>,
-    ) -> Result<Unlocked, TokenError> {
+    ) -> Result<Unlocked, AccountError> {
         if self
             .store
             .stamp(account)
@@ -172,15 +110,15 @@ impl Accounts {
         {
             let (store, pw) = (self.store.clone(), password.clone());
             self.blocking_kdf(move || store.dummy_unlock(&pw)).await?;
-            return Err(TokenError::BadCredentials);
+            return Err(AccountError::BadCredentials);
         }
-        let slot = self.slot(account)?;
-        let mut slot = slot.lock().await;
-        if let Some(held) = self.warm_hit(&mut slot, account, password)? {
+        let entry = self.entry(account)?;
+        let mut entry = entry.lock().await;
+        if let Some(held) = self.warm_hit(&mut entry, account, password)? {
             return Ok(held);
         }
         let store = self.store.clone();
-        let (name, pw) = (account.to_owned(), password.clone());
+        let (name, pw) = (account.clone(), password.clone());
         let result = self
             .blocking_kdf(move || match store.unlock(&name, &pw) {
                 Err(StoreError::UnknownAccount(a)) => {
@@ -197,9 +135,9 @@ impl Accounts {
             })
             .await?;
         let held = result.map_err(|e| store_error(account, e))?;
-        slot.stamp = self.store.stamp(account).ok().flatten();
-        slot.tag = Some(self.verifier.tag(account, password));
-        slot.held = Some(held.clone());
+        entry.stamp = self.store.stamp(account).ok().flatten();
+        entry.tag = Some(self.verifier.tag(account.as_str(), password));
+        entry.held = Some(held.clone());
         Ok(held)
     }
 
@@ -207,24 +145,24 @@ impl Accounts {
     /// still needs one full check before it is trusted.
     pub async fn adopt(&self, held: Unlocked) {
         let account = held.record.account.clone();
-        let Ok(slot) = self.slot(&account) else {
+        let Ok(entry) = self.entry(&account) else {
             return;
         };
-        let mut slot = slot.lock().await;
-        if slot.held.is_none() {
-            slot.stamp = self.store.stamp(&account).ok().flatten();
-            slot.held = Some(held);
+        let mut entry = entry.lock().await;
+        if entry.held.is_none() {
+            entry.stamp = self.store.stamp(&account).ok().flatten();
+            entry.held = Some(held);
         }
     }
 
     /// Accounts whose data key is in memory, for background refresh.
     pub async fn held(&self) -> Vec<Unlocked> {
-        let slots: Vec<_> = match self.slots.lock() {
+        let entries: Vec<_> = match self.entries.lock() {
             Ok(map) => map.values().cloned().collect(),
             Err(_) => return Vec::new(),
         };
         let mut out = Vec::new();
-        for s in slots {
+        for s in entries {
             if let Some(h) = &s.lock().await.held {
                 out.push(h.clone());
             }
@@ -233,9 +171,9 @@ impl Accounts {
     }
 
     /// Forgets a held key that no longer opens the file (re-enrolled).
-    pub async fn forget(&self, account: &str) {
-        if let Ok(slot) = self.slot(account) {
-            *slot.lock().await = warm::Slot::default();
+    pub async fn forget(&self, account: &AccountName) {
+        if let Ok(entry) = self.entry(account) {
+            *entry.lock().await = warm::WarmEntry::default();
         }
     }
 
@@ -245,7 +183,7 @@ impl Accounts {
         rule: &str,
         password_hash: &str,
         password: &Secret<String>,
-    ) -> Result<(), TokenError> {
+    ) -> Result<(), AccountError> {
         let tag = self
             .verifier
             .tag(&format!("{rule}\0{password_hash}"), password);
@@ -258,7 +196,7 @@ impl Accounts {
             .blocking_kdf(move || warm::verify_phc(&hash, &pw))
             .await?
         {
-            return Err(TokenError::BadCredentials);
+            return Err(AccountError::BadCredentials);
         }
         if let Ok(mut m) = self.app_tags.lock() {
             m.insert(rule.to_owned(), tag);
@@ -268,21 +206,21 @@ impl Accounts {
 
     fn warm_hit(
         &self,
-        slot: &mut warm::Slot,
-        account: &str,
+        entry: &mut warm::WarmEntry,
+        account: &AccountName,
         password: &Secret<String>,
-    ) -> Result<Option<Unlocked>, TokenError> {
-        let (Some(held), Some(tag)) = (&slot.held, &slot.tag) else {
+    ) -> Result<Option<Unlocked>, AccountError> {
+        let (Some(held), Some(tag)) = (&entry.held, &entry.tag) else {
             return Ok(None);
         };
-        if !self.verifier.matches(account, password, tag) {
+        if !self.verifier.matches(account.as_str(), password, tag) {
             return Ok(None);
         }
         let stamp = self
             .store
             .stamp(account)
             .map_err(|e| store_error(account, e))?;
-        if stamp.is_some() && stamp == slot.stamp {
+        if stamp.is_some() && stamp == entry.stamp {
             return Ok(Some(held.clone()));
         }
         let current = self
@@ -291,11 +229,11 @@ impl Accounts {
             .map_err(|e| store_error(account, e))?;
         match current {
             Some(rec) if rec.key_id == held.record.key_id => {
-                slot.stamp = stamp;
+                entry.stamp = stamp;
                 Ok(Some(held.clone()))
             }
             _ => {
-                *slot = warm::Slot::default();
+                *entry = warm::WarmEntry::default();
                 Ok(None)
             }
         }
@@ -304,7 +242,7 @@ impl Accounts {
     async fn blocking_kdf<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, TokenError> {
+    ) -> Result<T, AccountError> {
         let _permit = self
             .kdf_permits
             .acquire()
@@ -315,43 +253,41 @@ impl Accounts {
             .map_err(|_| temporary("password check failed to run"))
     }
 
-    fn slot(&self, account: &str) -> Result<Arc<tokio::sync::Mutex<warm::Slot>>, TokenError> {
-        let key =
-            crate::token::store::normalise(account).map_err(|_| TokenError::BadCredentials)?;
+    fn entry(
+        &self,
+        account: &AccountName,
+    ) -> Result<Arc<tokio::sync::Mutex<warm::WarmEntry>>, AccountError> {
         let mut map = self
-            .slots
+            .entries
             .lock()
             .map_err(|_| temporary("account table poisoned"))?;
-        Ok(map.entry(key).or_default().clone())
+        Ok(map.entry(account.clone()).or_default().clone())
     }
 }
 
 /// Maps a store failure to what the client should be told: only a wrong
 /// password or an unknown account is "bad credentials".
-pub fn store_error(account: &str, e: StoreError) -> TokenError {
+pub fn store_error(account: &AccountName, e: StoreError) -> AccountError {
     match e {
         StoreError::BadPassword | StoreError::UnknownAccount(_) | StoreError::InvalidAccount(_) => {
-            TokenError::BadCredentials
+            AccountError::BadCredentials
         }
         StoreError::Io { .. } | StoreError::Crypto(_) => {
-            tracing::error!(account, error = %e, "token store unavailable");
+            tracing::error!(%account, error = %e, "token store unavailable");
             temporary("token store unavailable")
         }
         other => {
-            tracing::error!(account, error = %other, "token store record unusable");
-            TokenError::NeedsAuthorisation {
-                account: account.to_owned(),
+            tracing::error!(%account, error = %other, "token store record unusable");
+            AccountError::NeedsAuthorisation {
+                account: account.clone(),
                 hint: other.to_string(),
             }
         }
     }
 }
 
-fn temporary(reason: &str) -> TokenError {
-    TokenError::Temporary {
-        reason: reason.to_owned(),
-        retry_after: None,
-    }
+fn temporary(reason: &str) -> AccountError {
+    AccountError::Temporary(reason.to_owned())
 }
 
 #[cfg(test)]

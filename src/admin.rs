@@ -6,10 +6,11 @@ use std::time::SystemTime;
 
 use zeroize::Zeroizing;
 
+use crate::base::AccountName;
 use crate::config::Config;
 use crate::secret::Secret;
-use crate::token::crypto::{self, KdfParams};
-use crate::token::store::{AccountSummary, Store, StoreError};
+use crate::store::crypto::{self, KdfParams};
+use crate::store::{AccountSummary, Store, StoreError};
 
 /// Longest password `hash-password` accepts.
 pub const MAX_PASSWORD_LEN: usize = 1024;
@@ -40,7 +41,8 @@ pub fn accounts(config: &Config, out: &mut dyn Write) -> Result<(), AdminError> 
 }
 
 pub fn logout(config: &Config, account: &str) -> Result<(), AdminError> {
-    if Store::open(&config.state_dir)?.remove(account)? {
+    let name = AccountName::parse(account).map_err(StoreError::from)?;
+    if Store::open(&config.state_dir)?.remove(&name)? {
         Ok(())
     } else {
         Err(AdminError::UnknownAccount(account.to_owned()))
@@ -95,7 +97,7 @@ fn write_table(
                 None => "-".to_owned(),
             };
             [
-                a.account.clone(),
+                a.account.to_string(),
                 a.provider.clone(),
                 a.state.as_str().to_owned(),
                 expiry,
@@ -136,7 +138,7 @@ fn write_table(
 /// `YYYY-MM-DD HH:MMZ` without a calendar crate (days-from-civil inverse,
 /// H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
 fn utc(t: SystemTime) -> String {
-    let secs = crate::token::record::to_unix(t) as i64;
+    let secs = crate::store::record::to_unix(t) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -159,8 +161,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::token::record::AccountState;
-    use crate::token::testutil::{TEST_KDF, TempDir, config, enrol, test_store};
+    use crate::store::AccountState;
+    use crate::store::testutil::{TEST_KDF, TempDir, config, enrol, name, test_store};
 
     #[test]
     fn hash_password_prints_a_verifiable_phc_string() {
@@ -205,7 +207,7 @@ mod tests {
         enrol(&store, "bob@example.com", "ms", "pw", "RT-bob-secret");
         store
             .set_state(
-                "bob@example.com",
+                &name("bob@example.com"),
                 None,
                 AccountState::NeedsLogin,
                 Some("invalid_grant (AADSTS700082): idle"),

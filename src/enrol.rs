@@ -10,12 +10,13 @@
 
 use std::io::{self, BufRead, Read, Write};
 
+use crate::base::AccountName;
 use crate::cli::LoginArgs;
 use crate::config::{AccountKind, Config, Provider};
 use crate::oauth::authcode::{BrowserOptions, DEFAULT_BROWSER_WAIT};
 use crate::oauth::{OAuthClient, OAuthError, TokenResponse};
 use crate::secret::Secret;
-use crate::token::store::{Enrolment, Store, StoreError};
+use crate::store::{Enrolment, Store, StoreError};
 use zeroize::Zeroize;
 
 /// Length of a generated local password.
@@ -90,7 +91,7 @@ pub async fn login_with(
     }
     let sasl_user = args.mailbox.as_deref().unwrap_or(&args.account);
     store.enrol(Enrolment {
-        account: &args.account,
+        account: &AccountName::parse(&args.account).map_err(StoreError::from)?,
         provider: &provider.name,
         sasl_user,
         password: &password,
@@ -136,7 +137,8 @@ pub fn choose_provider<'c>(
     config: &'c Config,
     args: &LoginArgs,
 ) -> Result<&'c Provider, EnrolError> {
-    let rule = config.accounts.iter().find(|r| r.matches(&args.account));
+    let name = AccountName::parse(&args.account).ok();
+    let rule = (config.accounts.iter()).find(|r| name.as_ref().is_some_and(|n| r.matches(n)));
     match rule.map(|r| &r.kind) {
         Some(AccountKind::AppOnly { .. }) => return Err(EnrolError::AppOnly(args.account.clone())),
         Some(AccountKind::Shared { delegate }) => {

@@ -13,7 +13,7 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::token::crypto;
+use crate::base;
 
 /// Prefix of temporary files; anything starting with it is never a record.
 pub const TEMP_PREFIX: &str = ".tmp-";
@@ -43,11 +43,11 @@ fn private_options() -> OpenOptions {
 /// Replaces `path` with `bytes` atomically and durably (see module docs).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let suffix = crypto::random_bytes::<8>().map_err(io::Error::other)?;
+    let suffix = base::random_bytes::<8>().map_err(io::Error::other)?;
     let tmp = dir.join(format!(
         "{TEMP_PREFIX}{}-{}",
         std::process::id(),
-        hex(&suffix)
+        base::hex(&suffix)
     ));
     let result = (|| {
         let mut f = private_options().write(true).create_new(true).open(&tmp)?;
@@ -155,8 +155,4 @@ pub fn lock(path: &Path) -> io::Result<LockGuard> {
             Err(TryLockError::Error(e)) => return Err(e),
         }
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

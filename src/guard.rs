@@ -6,6 +6,10 @@
 //! An attacker hammering one account from elsewhere must not lock out its
 //! owner: an address that has logged in to an account successfully is exempt
 //! from that account's lock-out (not from its own address's).
+//!
+//! Accounts are [`AccountName`]s, the same folded names the token store
+//! uses, so no spelling of a name escapes its account's lock-out. A login
+//! name that cannot be an account at all counts against the address only.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -13,6 +17,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::base::AccountName;
 
 /// Failures allowed before lock-outs start.
 pub const FREE_FAILURES: u32 = 3;
@@ -35,8 +41,8 @@ struct Failures {
 #[derive(Default)]
 struct Tables {
     by_ip: HashMap<IpAddr, Failures>,
-    by_account: HashMap<String, Failures>,
-    trusted: HashMap<(String, IpAddr), Instant>,
+    by_account: HashMap<AccountName, Failures>,
+    trusted: HashMap<(AccountName, IpAddr), Instant>,
 }
 
 #[derive(Default)]
@@ -46,21 +52,16 @@ pub struct LoginGuard {
 
 impl LoginGuard {
     /// `Err(wait)` while `ip` or (for untrusted addresses) `account` is locked out.
-    pub fn check(&self, ip: IpAddr, account: &str) -> Result<(), Duration> {
+    pub fn check(&self, ip: IpAddr, account: Option<&AccountName>) -> Result<(), Duration> {
         let now = Instant::now();
         let t = self.tables.lock().unwrap_or_else(|p| p.into_inner());
-        let key = account.to_ascii_lowercase();
-        let trusted = t
-            .trusted
-            .get(&(key.clone(), ip))
-            .is_some_and(|&until| until > now);
         let ip_wait = t
             .by_ip
             .get(&ip)
             .map(|f| f.locked_until.saturating_duration_since(now));
-        let account_wait = (!trusted)
-            .then(|| t.by_account.get(&key))
-            .flatten()
+        let account_wait = account
+            .filter(|a| !t.trusts(a, ip, now))
+            .and_then(|a| t.by_account.get(a))
             .map(|f| f.locked_until.saturating_duration_since(now));
         match ip_wait.into_iter().chain(account_wait).max() {
             Some(wait) if !wait.is_zero() => Err(wait),
@@ -68,24 +69,19 @@ impl LoginGuard {
         }
     }
 
-    pub fn failed(&self, ip: IpAddr, account: &str) {
+    pub fn failed(&self, ip: IpAddr, account: Option<&AccountName>) {
         let now = Instant::now();
         let mut t = self.tables.lock().unwrap_or_else(|p| p.into_inner());
-        let key = account.to_ascii_lowercase();
-        let trusted = t
-            .trusted
-            .get(&(key.clone(), ip))
-            .is_some_and(|&until| until > now);
         bump(&mut t.by_ip, ip, now);
-        if !trusted {
-            bump(&mut t.by_account, key, now);
+        if let Some(a) = account.filter(|a| !t.trusts(a, ip, now)) {
+            bump(&mut t.by_account, a.clone(), now);
         }
     }
 
-    pub fn succeeded(&self, ip: IpAddr, account: &str) {
+    pub fn succeeded(&self, ip: IpAddr, account: &AccountName) {
         let now = Instant::now();
         let mut t = self.tables.lock().unwrap_or_else(|p| p.into_inner());
-        let key = account.to_ascii_lowercase();
+        let key = account.clone();
         t.by_ip.remove(&ip);
         if t.trusted.len() >= MAX_ENTRIES {
             t.trusted.retain(|_, until| *until > now);
@@ -93,6 +89,14 @@ impl LoginGuard {
         if t.trusted.len() < MAX_ENTRIES {
             t.trusted.insert((key, ip), now + TRUST_TTL);
         }
+    }
+}
+
+impl Tables {
+    fn trusts(&self, account: &AccountName, ip: IpAddr, now: Instant) -> bool {
+        self.trusted
+            .get(&(account.clone(), ip))
+            .is_some_and(|&until| until > now)
     }
 }
 
@@ -123,6 +127,10 @@ fn bump<K: std::hash::Hash + Eq>(table: &mut HashMap<K, Failures>, key: K, now: 
 mod tests {
     use super::*;
 
+    fn name(s: &str) -> AccountName {
+        AccountName::parse(s).unwrap()
+    }
+
     const ATTACKER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 9, 9, 9));
     const OWNER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1));
 
@@ -130,38 +138,75 @@ mod tests {
     async fn lockout_grows_and_expires() {
         let g = LoginGuard::default();
         for _ in 0..FREE_FAILURES {
-            assert!(g.check(ATTACKER, "a").is_ok());
-            g.failed(ATTACKER, "a");
+            assert!(g.check(ATTACKER, Some(&name("a"))).is_ok());
+            g.failed(ATTACKER, Some(&name("a")));
         }
-        assert!(g.check(ATTACKER, "a").is_ok());
-        g.failed(ATTACKER, "a");
-        assert_eq!(g.check(ATTACKER, "a"), Err(BASE_LOCKOUT));
+        assert!(g.check(ATTACKER, Some(&name("a"))).is_ok());
+        g.failed(ATTACKER, Some(&name("a")));
+        assert_eq!(g.check(ATTACKER, Some(&name("a"))), Err(BASE_LOCKOUT));
         assert_eq!(
-            g.check(ATTACKER, "other").unwrap_err(),
+            g.check(ATTACKER, Some(&name("other"))).unwrap_err(),
             BASE_LOCKOUT,
             "the address is locked for every account"
         );
         tokio::time::sleep(BASE_LOCKOUT).await;
-        g.failed(ATTACKER, "a");
-        assert_eq!(g.check(ATTACKER, "a"), Err(BASE_LOCKOUT * 2));
+        g.failed(ATTACKER, Some(&name("a")));
+        assert_eq!(g.check(ATTACKER, Some(&name("a"))), Err(BASE_LOCKOUT * 2));
     }
 
     #[tokio::test(start_paused = true)]
     async fn owner_keeps_working_while_attacked() {
         let g = LoginGuard::default();
-        g.succeeded(OWNER, "alice");
+        g.succeeded(OWNER, &name("alice"));
         for i in 0..20u8 {
             let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, i));
-            g.failed(ip, "alice");
+            g.failed(ip, Some(&name("alice")));
         }
         assert!(
-            g.check(IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 1, 1)), "alice")
-                .is_err(),
+            g.check(
+                IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 1, 1)),
+                Some(&name("alice"))
+            )
+            .is_err(),
             "account locked for strangers"
         );
         assert!(
-            g.check(OWNER, "alice").is_ok(),
+            g.check(OWNER, Some(&name("alice"))).is_ok(),
             "but not for the owner's address"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_spelling_of_an_account_shares_its_lockout_and_its_record() {
+        let g = LoginGuard::default();
+        for spelling in [
+            "\u{212A}im@example.com",
+            "KIM@example.com",
+            "Kim@Example.com",
+        ] {
+            for _ in 0..2 {
+                g.failed(ATTACKER, Some(&name(spelling)));
+            }
+        }
+        let stranger = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 2, 2));
+        assert!(g.check(stranger, Some(&name("kim@example.com"))).is_err());
+        assert!(g.check(stranger, Some(&name("other@example.com"))).is_ok());
+        let dir = crate::store::testutil::TempDir::new("guard-names");
+        let record = |s: &str| crate::store::testutil::record_path(dir.path(), s);
+        assert_eq!(
+            record("\u{212A}im@example.com"),
+            record("kim@example.com"),
+            "the store files the same account the guard locks"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_name_that_is_no_account_counts_against_the_address() {
+        let g = LoginGuard::default();
+        for _ in 0..=FREE_FAILURES {
+            g.failed(ATTACKER, None);
+        }
+        assert_eq!(g.check(ATTACKER, None), Err(BASE_LOCKOUT));
+        assert!(g.check(OWNER, Some(&name("a@x"))).is_ok());
     }
 }

@@ -6,12 +6,17 @@
 //! The modules follow a connection:
 //! [`listener`] accepts it → [`session`] drives it, owning sockets, TLS and
 //! timeouts → [`proto`] (sans-I/O machines) parses the client's login →
-//! [`accounts`] / [`token`] turn credentials into an access token →
-//! [`upstream`] connects to the provider and [`proto`] logs in with XOAUTH2 →
-//! [`relay`] copies bytes both ways until either side closes.
+//! [`guard`] refuses locked-out logins → [`token`] turns credentials into an
+//! access token, on [`accounts`] (which account, is the password right) on
+//! [`store`] (the encrypted token store) → [`gate`] caps sessions per
+//! mailbox → [`upstream`] connects to the provider and [`proto`] logs in with
+//! XOAUTH2 → [`relay`] copies bytes both ways until either side closes.
 //!
 //! Around them: [`config`] (two-stage loading), [`tls`] (local certificates and
-//! upstream verification), [`oauth`] (the grants), [`secret`] (redacted values).
+//! upstream verification), [`oauth`] (the grants), [`secret`] (redacted values),
+//! [`base`] (shared small types such as [`base::AccountName`]). A module only
+//! imports modules below it in the layer order: token, accounts, store,
+//! oauth, config, ..., secret, fsutil, base.
 
 #![cfg_attr(
     test,
@@ -27,7 +32,9 @@ pub mod listener;
 pub mod session;
 pub mod proto;
 pub mod guard;
+pub mod gate;
 pub mod accounts;
+pub mod store;
 pub mod token;
 pub mod oauth;
 pub mod upstream;
@@ -39,6 +46,7 @@ pub mod tls;
 pub mod secret;
 pub mod fsutil;
 pub mod logging;
+pub mod base;
 
 // Commands.
 pub mod cli;

@@ -15,8 +15,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tracing::{debug, warn};
 
+use crate::base::Protocol;
 use crate::session::context::SessionContext;
-use crate::token::Protocol;
 
 /// Pause after an accept error (e.g. out of file descriptors) before retrying.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);

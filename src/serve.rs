@@ -16,14 +16,14 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Listener, LocalTls};
+use crate::gate::MailboxGate;
 use crate::guard::LoginGuard;
 use crate::listener::{ConnectionLimits, accept_loop};
 use crate::oauth::{OAuthClient, TokenEndpoint};
 use crate::session::context::SessionContext;
-use crate::session::gate::MailboxGate;
+use crate::store::Store;
 use crate::token::TokenSource;
 use crate::token::service::TokenService;
-use crate::token::store::Store;
 use crate::upstream::Target;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,9 @@
 use std::time::Instant;
 
 use super::*;
-use crate::token::crypto::KdfParams;
-use crate::token::testutil::{TEST_KDF, TempDir, config, enrol};
+use crate::config::AccountKind;
+use crate::store::KdfParams;
+use crate::store::testutil::{TEST_KDF, TempDir, config, enrol, name};
 
 fn rules() -> Vec<AccountRule> {
     let dir = TempDir::new("acct-rules");
@@ -18,9 +19,9 @@ fn rules() -> Vec<AccountRule> {
     c.accounts
 }
 
-fn delegated(account: &str, mailbox: Option<&str>) -> Result<Target, TokenError> {
-    Ok(Target::Delegated {
-        account: account.into(),
+fn delegated(account: &str, mailbox: Option<&str>) -> Result<Resolved, AccountError> {
+    Ok(Resolved::Delegated {
+        account: name(account),
         mailbox: mailbox.map(Into::into),
     })
 }
@@ -29,14 +30,14 @@ type Case = (
     &'static str,
     Option<&'static str>,
     Protocol,
-    Result<Target, TokenError>,
+    Result<Resolved, AccountError>,
 );
 
 #[test]
 fn resolution_table() {
     let r = rules();
-    let app = |rule: &str, mailbox: &str| match resolve(&r, rule, None, Protocol::Imap) {
-        Ok(Target::AppOnly {
+    let app = |rule: &str, mailbox: &str| match resolve(&r, &name(rule), None, Protocol::Imap) {
+        Ok(Resolved::AppOnly {
             rule: got,
             mailbox: m,
             ..
@@ -44,15 +45,15 @@ fn resolution_table() {
         _ => false,
     };
     assert!(app("archiver", "archive@example.com"));
-    let wild = resolve(&r, "Eve@APPS.example", None, Protocol::Pop3);
+    let wild = resolve(&r, &name("Eve@APPS.example"), None, Protocol::Pop3);
     assert!(
-        matches!(wild, Ok(Target::AppOnly { ref rule, ref mailbox, .. })
+        matches!(wild, Ok(Resolved::AppOnly { ref rule, ref mailbox, .. })
         if rule == "*@apps.example" && mailbox == "Eve@APPS.example"),
         "{wild:?}"
     );
-    let exact = resolve(&r, "special@apps.example", None, Protocol::Imap);
+    let exact = resolve(&r, &name("special@apps.example"), None, Protocol::Imap);
     assert!(
-        matches!(exact, Ok(Target::AppOnly { ref rule, ref mailbox, .. })
+        matches!(exact, Ok(Resolved::AppOnly { ref rule, ref mailbox, .. })
         if rule == "special@apps.example" && mailbox == "target@example.com"),
         "{exact:?}"
     );
@@ -98,30 +99,50 @@ fn resolution_table() {
             "bob@example.com",
             Some("shared@example.com"),
             Protocol::Imap,
-            Err(TokenError::BadCredentials),
+            Err(AccountError::BadCredentials),
         ),
         (
             "alice@example.com",
             Some("archiver"),
             Protocol::Imap,
-            Err(TokenError::BadCredentials),
+            Err(AccountError::BadCredentials),
         ),
     ];
     for (user, z, proto, want) in cases {
-        assert_eq!(resolve(&r, user, z, proto), want, "{user} {z:?} {proto:?}");
+        let got = resolve(&r, &name(user), z, proto);
+        assert_eq!(got, want, "{user} {z:?} {proto:?}");
     }
     assert_eq!(
         resolve(
             &r,
-            "alice@example.com",
+            &name("alice@example.com"),
             Some("alice@example.com"),
             Protocol::Imap
         ),
         delegated("alice@example.com", None)
     );
     assert_eq!(
-        resolve(&r, "x@y", Some(""), Protocol::Imap),
+        resolve(&r, &name("x@y"), Some(""), Protocol::Imap),
         delegated("x@y", None)
+    );
+}
+
+#[test]
+fn rules_match_every_spelling_of_a_name() {
+    let mut r = rules();
+    r.push(AccountRule {
+        login: "*@kelvin.example".into(),
+        provider: None,
+        kind: AccountKind::Shared {
+            delegate: "Alice@Example.com".into(),
+        },
+    });
+    let got = resolve(&r, &name("bob@\u{212A}ELVIN.example"), None, Protocol::Smtp);
+    assert_eq!(got, delegated("alice@example.com", None));
+    let got = resolve(&r, &name("SHARED@Example.COM"), None, Protocol::Imap);
+    assert_eq!(
+        got,
+        delegated("alice@example.com", Some("SHARED@Example.COM"))
     );
 }
 
@@ -139,16 +160,17 @@ async fn warm_login_skips_argon2_and_still_checks_the_password() {
     let (pw, wrong) = (Secret::from("pw"), Secret::from("wrong"));
 
     let t = Instant::now();
-    let first = accounts.unlock("alice@example.com", &pw).await.unwrap();
+    let (alice, nobody) = (name("alice@example.com"), name("nobody@example.com"));
+    let first = accounts.unlock(&alice, &pw).await.unwrap();
     let first_cost = t.elapsed();
     let t = Instant::now();
-    let warm = accounts.unlock("alice@example.com", &pw).await.unwrap();
+    let warm = accounts.unlock(&alice, &pw).await.unwrap();
     let warm_cost = t.elapsed();
     let t = Instant::now();
-    let bad = accounts.unlock("alice@example.com", &wrong).await;
+    let bad = accounts.unlock(&alice, &wrong).await;
     let wrong_cost = t.elapsed();
     let t = Instant::now();
-    let unknown = accounts.unlock("nobody@example.com", &pw).await;
+    let unknown = accounts.unlock(&nobody, &pw).await;
     let unknown_cost = t.elapsed();
     println!(
         "argon2id m={} KiB t={} p={}: first login {first_cost:?}, warm login {warm_cost:?}, \
@@ -157,14 +179,14 @@ async fn warm_login_skips_argon2_and_still_checks_the_password() {
     );
     assert_eq!(first.tokens.refresh_token.expose(), "RT-1");
     assert_eq!(warm.record.key_id, first.record.key_id);
-    assert_eq!(bad.unwrap_err(), TokenError::BadCredentials);
-    assert_eq!(unknown.unwrap_err(), TokenError::BadCredentials);
+    assert_eq!(bad.unwrap_err(), AccountError::BadCredentials);
+    assert_eq!(unknown.unwrap_err(), AccountError::BadCredentials);
     assert_eq!(
-        accounts.slots.lock().unwrap().len(),
+        accounts.entries.lock().unwrap().len(),
         1,
         "unknown names must not fill memory"
     );
-    assert!(accounts.unlock("alice@example.com", &pw).await.is_ok());
+    assert!(accounts.unlock(&alice, &pw).await.is_ok());
 }
 
 #[tokio::test]
@@ -172,11 +194,11 @@ async fn app_password_is_checked_against_the_phc_string() {
     let dir = TempDir::new("acct-app");
     let accounts =
         Accounts::new(&config(dir.path(), ""), Store::open(dir.path()).unwrap()).unwrap();
-    let Ok(Target::AppOnly {
+    let Ok(Resolved::AppOnly {
         rule,
         password_hash,
         ..
-    }) = accounts.resolve("archiver", None, Protocol::Imap)
+    }) = accounts.resolve(&name("archiver"), None, Protocol::Imap)
     else {
         panic!("archiver is app-only");
     };
@@ -190,9 +212,9 @@ async fn app_password_is_checked_against_the_phc_string() {
     let e = accounts
         .check_app_password(&rule, &password_hash, &Secret::from("x"))
         .await;
-    assert_eq!(e, Err(TokenError::BadCredentials));
+    assert_eq!(e, Err(AccountError::BadCredentials));
     let e = accounts
         .check_app_password(&rule, "$argon2id$garbage", &ok)
         .await;
-    assert_eq!(e, Err(TokenError::BadCredentials));
+    assert_eq!(e, Err(AccountError::BadCredentials));
 }

@@ -7,7 +7,7 @@
 use aws_lc_rs::hmac;
 
 use crate::secret::Secret;
-use crate::token::store::{FileStamp, Unlocked};
+use crate::store::{Stamp, Unlocked};
 
 pub type Tag = [u8; 32];
 
@@ -45,10 +45,10 @@ pub fn same(a: &Tag, b: &Tag) -> bool {
 
 /// One store account's in-memory state.
 #[derive(Default)]
-pub struct Slot {
+pub struct WarmEntry {
     pub held: Option<Unlocked>,
     pub tag: Option<Tag>,
-    pub stamp: Option<FileStamp>,
+    pub stamp: Option<Stamp>,
 }
 
 /// Argon2id PHC string check (app-only rules). The parameters come from the

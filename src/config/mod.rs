@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::base::{AccountName, Protocol};
 use crate::proto::ClientLimits;
-use crate::token::Protocol;
 
 pub use validate::{ConfigError, parse};
 
@@ -204,12 +204,17 @@ pub struct AccountRule {
 }
 
 impl AccountRule {
-    pub fn matches(&self, login: &str) -> bool {
+    /// Whether `login` is this rule's account or in its `*@domain`, comparing
+    /// names as [`AccountName`] folds them.
+    pub fn matches(&self, login: &AccountName) -> bool {
         match self.login.strip_prefix("*@") {
-            Some(domain) => login
-                .rsplit_once('@')
-                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain)),
-            None => self.login.eq_ignore_ascii_case(login),
+            Some(domain) => AccountName::parse(domain).is_ok_and(|domain| {
+                login
+                    .as_str()
+                    .rsplit_once('@')
+                    .is_some_and(|(_, d)| d == domain.as_str())
+            }),
+            None => AccountName::parse(&self.login).is_ok_and(|rule| rule == *login),
         }
     }
 }

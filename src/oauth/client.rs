@@ -22,9 +22,9 @@ use super::credentials::{ASSERTION_TYPE, CertificateCredential};
 use super::http::{self, Seam};
 use super::response::{MsTokenResponse, map_error};
 use super::{OAuthError, TokenEndpoint, TokenResponse};
+use crate::base::BoxFuture;
 use crate::config::Provider;
 use crate::secret::Secret;
-use crate::token::BoxFuture;
 
 pub(crate) type MsClient = oauth2::Client<
     BasicErrorResponse,

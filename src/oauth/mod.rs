@@ -47,10 +47,10 @@ pub trait TokenEndpoint: Send + Sync + 'static {
     fn refresh<'a>(
         &'a self,
         refresh_token: &'a Secret<String>,
-    ) -> crate::token::BoxFuture<'a, Result<TokenResponse, OAuthError>>;
+    ) -> crate::base::BoxFuture<'a, Result<TokenResponse, OAuthError>>;
 
     /// `grant_type=client_credentials` for app-only accounts.
-    fn client_credentials(&self) -> crate::token::BoxFuture<'_, Result<TokenResponse, OAuthError>>;
+    fn client_credentials(&self) -> crate::base::BoxFuture<'_, Result<TokenResponse, OAuthError>>;
 }
 
 pub mod authcode;

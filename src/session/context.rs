@@ -7,8 +7,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use super::gate::MailboxGate;
 use crate::config::{Limits, Listener};
+use crate::gate::MailboxGate;
 use crate::token::TokenSource;
 use crate::upstream::Target;
 

@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use super::context::SessionContext;
 use super::machine::upstream_machine;
 use super::stream::Stream;
+use crate::base::AccountName;
 use crate::proto::{Credentials, LoginFailure, UpstreamLogin, UpstreamRejection, UpstreamSuccess};
 use crate::token::{Grant, TokenError, TokenRequest};
 use crate::upstream::{self, UpstreamError};
@@ -37,25 +38,33 @@ pub async fn login(
     credentials: &Credentials,
 ) -> LoginOutcome {
     let account = credentials.username.as_str();
-    if let Err(wait) = ctx.guard.check(peer.ip(), account) {
+    let name = AccountName::parse(account).ok();
+    if let Err(wait) = ctx.guard.check(peer.ip(), name.as_ref()) {
         warn!(%peer, account, "login refused: too many failed logins");
         return LoginOutcome::Failed(LoginFailure::Temporary(format!(
             "Too many failed logins; try again in {} s",
             wait.as_secs().max(1)
         )));
     }
-    let grant = match grant(ctx, credentials).await {
+    let Some(name) = name else {
+        ctx.guard.failed(peer.ip(), None);
+        warn!(%peer, account, "login failed: not an account name");
+        return LoginOutcome::Failed(LoginFailure::BadCredentials);
+    };
+    let grant = match grant(ctx, &name, credentials).await {
         Ok(grant) => grant,
         Err(error) => {
             if error == TokenError::BadCredentials {
-                ctx.guard.failed(peer.ip(), account);
+                ctx.guard.failed(peer.ip(), Some(&name));
             }
             warn!(%peer, account, %error, "login failed before reaching the provider");
             return LoginOutcome::Failed(token_failure(error));
         }
     };
-    ctx.guard.succeeded(peer.ip(), account);
-    let permit = match ctx.gate.enter(&grant.sasl_user).await {
+    ctx.guard.succeeded(peer.ip(), &name);
+    // A `user=` that is no address is capped with the login's account.
+    let mailbox = AccountName::parse(&grant.sasl_user).unwrap_or(name.clone());
+    let permit = match ctx.gate.enter(&mailbox).await {
         Ok(permit) => permit,
         Err(error) => {
             warn!(%peer, account, %error, "login deferred");
@@ -91,12 +100,14 @@ pub async fn login(
                 // or issued before a policy change): refresh once and retry.
                 warn!(account, %reason, "provider refused an unexpired token; refreshing once");
                 ctx.tokens.rejected(&grant).await;
-                grant = match self::grant(ctx, credentials).await {
+                grant = match self::grant(ctx, &name, credentials).await {
                     Ok(g) => g,
                     Err(error) => return LoginOutcome::Failed(token_failure(error)),
                 };
             }
-            Err(error) => return LoginOutcome::Failed(upstream_failure(ctx, &grant, error)),
+            Err(error) => {
+                return LoginOutcome::Failed(upstream_failure(ctx, &grant, &mailbox, error));
+            }
         }
     }
     LoginOutcome::Failed(LoginFailure::Temporary(
@@ -104,9 +115,13 @@ pub async fn login(
     ))
 }
 
-async fn grant(ctx: &SessionContext, credentials: &Credentials) -> Result<Grant, TokenError> {
+async fn grant(
+    ctx: &SessionContext,
+    name: &AccountName,
+    credentials: &Credentials,
+) -> Result<Grant, TokenError> {
     let request = TokenRequest {
-        username: &credentials.username,
+        username: name,
         authzid: credentials.authzid.as_deref(),
         password: &credentials.password,
         protocol: ctx.listener.protocol,
@@ -130,7 +145,12 @@ fn token_failure(error: TokenError) -> LoginFailure {
     }
 }
 
-fn upstream_failure(ctx: &SessionContext, grant: &Grant, error: UpstreamError) -> LoginFailure {
+fn upstream_failure(
+    ctx: &SessionContext,
+    grant: &Grant,
+    gated: &AccountName,
+    error: UpstreamError,
+) -> LoginFailure {
     let mailbox = grant.sasl_user.as_str();
     match error {
         UpstreamError::Rejected { rejection, addr } => match rejection {
@@ -145,7 +165,7 @@ fn upstream_failure(ctx: &SessionContext, grant: &Grant, error: UpstreamError) -
                 ))
             }
             UpstreamRejection::Throttled { text, backoff } => {
-                ctx.gate.back_off(mailbox, backoff);
+                ctx.gate.back_off(gated, backoff);
                 warn!(mailbox, %addr, %text, "provider is throttling this mailbox");
                 LoginFailure::Temporary(format!(
                     "The provider is throttling this mailbox; try again later ({text})"

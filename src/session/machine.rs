@@ -3,10 +3,10 @@
 
 use bytes::BytesMut;
 
+use crate::base::Protocol;
 use crate::proto::{
     ClientOptions, ClientStep, LoginFailure, UpstreamLogin, UpstreamStep, UpstreamSuccess,
 };
-use crate::token::Protocol;
 
 pub trait ClientMachine: Send {
     fn greeting(&self) -> Vec<u8>;

@@ -5,7 +5,6 @@
 
 pub mod context;
 pub mod driver;
-pub mod gate;
 pub mod login;
 pub mod machine;
 pub mod read_ahead;

@@ -1,5 +1,5 @@
 //! App-only accounts: one client-credentials token per provider serves every
-//! mailbox the app may open (scope `.default`; DESIGN.md, "Microsoft facts"),
+//! mailbox the app may open (scope `.default`; `docs/design.md`, "Microsoft facts"),
 //! cached and single-flighted like a delegated account's token.
 
 use std::time::Duration;
@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::TokenError;
+use super::cache::{self, CacheKey, Cached};
 use super::service::TokenService;
-use super::slot::{self, Cached};
 
 impl TokenService {
     pub(super) async fn app_only(&self, provider: &str) -> Result<Cached, TokenError> {
@@ -17,8 +17,8 @@ impl TokenService {
             .get(provider)
             .map_or(Duration::from_secs(15 * 60), |t| t.refresh_margin);
         let endpoint = self.endpoint(provider)?;
-        let slot = self.slot(&format!("app:{provider}"));
-        let mut s = slot.lock().await;
+        let cache = self.cache(CacheKey::App(provider.to_owned()));
+        let mut s = cache.lock().await;
         let now = Instant::now();
         if let Some(c) = s.fresh(now) {
             return Ok(c.clone());
@@ -28,7 +28,7 @@ impl TokenService {
         }
         match endpoint.client_credentials().await {
             Ok(a) => Ok(s.store(a.access_token, a.expires_in, margin)),
-            Err(e) => match slot::temporary_parts(&e) {
+            Err(e) => match cache::temporary_parts(&e) {
                 Some((reason, retry_after)) => {
                     tracing::warn!(provider, error = %e, "client credentials grant failed; will retry later");
                     Err(s.fail(reason, retry_after))

@@ -1,5 +1,5 @@
 //! Background refresh. Microsoft refresh tokens die after 90 days unused
-//! (DESIGN.md, "Microsoft facts"); an archive mailbox read once a quarter
+//! (`docs/design.md`, "Microsoft facts"); an archive mailbox read once a quarter
 //! would lose its sign-in. Every unlocked account (and, with
 //! `machine_key_wrap`, every machine-wrapped one, even before anyone logs in)
 //! is refreshed once per `keep_warm_interval` (default one day), far inside
@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::service::TokenService;
-use super::store::Unlocked;
+use crate::store::{Unlocked, record};
 
 /// How often the keep-warm loop looks for due accounts (or the shortest
 /// `keep_warm_interval`, when that is shorter).
@@ -60,8 +60,8 @@ impl TokenService {
             }
             let account = held.record.account.clone();
             match self.delegated(&held, true).await {
-                Ok(_) => tracing::debug!(account, "kept warm"),
-                Err(e) => tracing::warn!(account, error = %e, "keep-warm refresh failed"),
+                Ok(_) => tracing::debug!(%account, "kept warm"),
+                Err(e) => tracing::warn!(%account, error = %e, "keep-warm refresh failed"),
             }
         }
     }
@@ -70,7 +70,7 @@ impl TokenService {
         if let Some(last) = self.last_refresh(&held.record.account).await {
             return last.elapsed() >= interval;
         }
-        let on_disk = held.record.last_refresh.map(super::record::from_unix);
+        let on_disk = held.record.last_refresh.map(record::from_unix);
         on_disk.is_none_or(|t| SystemTime::now().duration_since(t).unwrap_or_default() >= interval)
     }
 

@@ -1,49 +1,29 @@
 //! The seam between sessions and the token machinery. A session asks one
 //! question: "a valid access token for this login and this local password". The
 //! answer is a [`Grant`] or a [`TokenError`] whose variant decides the protocol
-//! answer (DESIGN.md, error mapping): a temporary fault must never look like a
+//! answer (`docs/design.md`, error mapping): a temporary fault must never look like a
 //! wrong password.
+//!
+//! This layer sits on [`crate::accounts`], which sits on [`crate::store`].
 
 mod app_only;
-pub mod crypto;
+mod cache;
 mod keep_warm;
-mod layout;
-pub mod record;
 pub mod service;
-mod slot;
-pub mod store;
-mod store_types;
-#[cfg(test)]
-pub(crate) mod testutil;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
+use crate::accounts::AccountError;
+use crate::base::AccountName;
 use crate::secret::Secret;
 
-/// Which protocol the login is for; scopes and the SASL `user=` can differ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    Imap,
-    Pop3,
-    Smtp,
-}
-
-impl Protocol {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Imap => "imap",
-            Self::Pop3 => "pop3",
-            Self::Smtp => "smtp",
-        }
-    }
-}
+pub use crate::base::{BoxFuture, Protocol};
 
 /// A local login to turn into an access token.
 #[derive(Debug)]
 pub struct TokenRequest<'a> {
-    pub username: &'a str,
+    /// The login name, parsed once from what the client sent.
+    pub username: &'a AccountName,
     /// SASL PLAIN authzid, when the client gave one (shared mailboxes).
     pub authzid: Option<&'a str>,
     pub password: &'a Secret<String>,
@@ -77,7 +57,21 @@ pub enum TokenError {
     },
 }
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+impl From<AccountError> for TokenError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::BadCredentials => TokenError::BadCredentials,
+            AccountError::NeedsAuthorisation { account, hint } => TokenError::NeedsAuthorisation {
+                account: account.to_string(),
+                hint,
+            },
+            AccountError::Temporary(reason) => TokenError::Temporary {
+                reason,
+                retry_after: None,
+            },
+        }
+    }
+}
 
 /// Where sessions get access tokens from.
 pub trait TokenSource: Send + Sync + 'static {

@@ -7,7 +7,7 @@
 //! Single flight: each account has one tokio mutex around its token state,
 //! and the cache is re-checked after acquiring it, so any number of
 //! concurrent logins cause one refresh. The rotated refresh token is on disk
-//! before the new access token leaves this module (DESIGN.md: refresh tokens
+//! before the new access token leaves this module (`docs/design.md`: refresh tokens
 //! rotate on every use). A dead grant marks the account `needs-login`; a
 //! temporary fault marks it `refresh-failing` and backs off, so a flapping
 //! identity provider is not hammered and clients are told to come back.
@@ -19,13 +19,13 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::record::AccountState;
-use super::slot::{self, Cached, Slot};
-use super::store::{Store, StoreError, Unlocked};
+use super::cache::{self, CacheKey, Cached, TokenCache};
 use super::{BoxFuture, Grant, TokenError, TokenRequest, TokenSource};
-use crate::accounts::{self, Accounts, Target};
+use crate::accounts::{self, Accounts, Resolved};
+use crate::base::AccountName;
 use crate::config::Config;
 use crate::oauth::{OAuthError, TokenEndpoint};
+use crate::store::{self, AccountState, CryptoError, Store, StoreError, Unlocked};
 
 /// Write `last_used` to disk at most this often per account.
 pub const LAST_USED_INTERVAL: Duration = Duration::from_secs(5 * 60);
@@ -41,7 +41,7 @@ pub struct TokenService {
     pub(super) timing: HashMap<String, Timing>,
     pub(super) default_provider: Option<String>,
     pub(super) endpoints: HashMap<String, Arc<dyn TokenEndpoint>>,
-    slots: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+    caches: std::sync::Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<TokenCache>>>>,
     config_path: OnceLock<String>,
 }
 
@@ -51,7 +51,7 @@ impl TokenService {
         config: &Config,
         store: Store,
         endpoints: HashMap<String, Arc<dyn TokenEndpoint>>,
-    ) -> Result<Arc<TokenService>, super::crypto::CryptoError> {
+    ) -> Result<Arc<TokenService>, CryptoError> {
         let timing = config
             .providers
             .iter()
@@ -63,19 +63,14 @@ impl TokenService {
                 (p.name.clone(), t)
             })
             .collect();
-        let wrap: Vec<String> = config
-            .providers
-            .iter()
-            .filter(|p| p.machine_key_wrap)
-            .map(|p| p.name.clone())
-            .collect();
+        let wrap = store::machine_wrapped_providers(config);
         let accounts = Accounts::new(config, store.with_machine_wrap(wrap))?;
         Ok(Arc::new(TokenService {
             accounts,
             timing,
             default_provider: config.providers.first().map(|p| p.name.clone()),
             endpoints,
-            slots: Default::default(),
+            caches: Default::default(),
             config_path: OnceLock::new(),
         }))
     }
@@ -106,17 +101,17 @@ impl TokenService {
             .accounts
             .resolve(req.username, req.authzid, req.protocol)?
         {
-            Target::Delegated { account, mailbox } => {
+            Resolved::Delegated { account, mailbox } => {
                 let held = self.accounts.unlock(&account, req.password).await?;
                 let cached = self.delegated(&held, false).await?;
                 Ok(Grant {
-                    account: held.record.account.clone(),
+                    account: held.record.account.to_string(),
                     sasl_user: mailbox.unwrap_or_else(|| held.record.sasl_user.clone()),
                     access_token: cached.token,
                     expires_at: cached.expires_at,
                 })
             }
-            Target::AppOnly {
+            Resolved::AppOnly {
                 rule,
                 provider,
                 password_hash,
@@ -149,8 +144,8 @@ impl TokenService {
         let account = held.record.account.clone();
         let timing = self.timing_of(&account, &held.record.provider)?;
         let endpoint = self.endpoint(&held.record.provider)?;
-        let slot = self.slot(&format!("acct:{account}"));
-        let mut s = slot.lock().await;
+        let cache = self.cache(CacheKey::Account(account.clone()));
+        let mut s = cache.lock().await;
         s.follow(&held.record.key_id);
         let now = Instant::now();
         self.note_use(&mut s, &account, now, force);
@@ -179,7 +174,7 @@ impl TokenService {
 
     async fn settle(
         &self,
-        s: &mut Slot,
+        s: &mut TokenCache,
         current: &Unlocked,
         answer: Result<crate::oauth::TokenResponse, OAuthError>,
         margin: Duration,
@@ -206,7 +201,7 @@ impl TokenService {
                     Err(_) => Err(s.fail("token save did not run".to_owned(), None)),
                 }
             }
-            Err(e) => match slot::temporary_parts(&e) {
+            Err(e) => match cache::temporary_parts(&e) {
                 Some((reason, retry_after)) => {
                     tracing::warn!(account = %account, error = %e, "token refresh failed; will retry later");
                     let err = s.fail(reason, retry_after);
@@ -242,14 +237,14 @@ impl TokenService {
                 self.accounts.forget(&account).await;
                 Err(temporary("the account was enrolled again; log in again"))
             }
-            Err(e) => Err(accounts::store_error(&held.record.account, e)),
+            Err(e) => Err(accounts::store_error(&held.record.account, e).into()),
         }
     }
 
-    async fn mark(&self, account: &str, key_id: &str, state: AccountState, error: &str) {
+    async fn mark(&self, account: &AccountName, key_id: &str, state: AccountState, error: &str) {
         let (store, account, key_id, error) = (
             self.store().clone(),
-            account.to_owned(),
+            account.clone(),
             key_id.to_owned(),
             error.to_owned(),
         );
@@ -262,12 +257,12 @@ impl TokenService {
         }
     }
 
-    fn note_use(&self, s: &mut Slot, account: &str, now: Instant, background: bool) {
+    fn note_use(&self, s: &mut TokenCache, account: &AccountName, now: Instant, background: bool) {
         if background || s.last_touch.is_some_and(|t| now < t + LAST_USED_INTERVAL) {
             return;
         }
         s.last_touch = Some(now);
-        let (store, account) = (self.store().clone(), account.to_owned());
+        let (store, account) = (self.store().clone(), account.clone());
         tokio::task::spawn_blocking(move || {
             if let Err(e) = store.touch(&account, SystemTime::now()) {
                 tracing::warn!(account = %account, error = %e, "cannot record last use");
@@ -277,22 +272,22 @@ impl TokenService {
 
     /// The error (and, when `log`, the one log line) telling the admin
     /// which command re-authorises the account.
-    pub(super) fn needs_login(&self, account: &str, why: &str, log: bool) -> TokenError {
+    pub(super) fn needs_login(&self, account: &AccountName, why: &str, log: bool) -> TokenError {
         let config = self
             .config_path
             .get()
             .map_or("<config file>", String::as_str);
         let command = format!("mailgate login {account} --config {config}");
         if log {
-            tracing::error!(account, "{why}; run `{command}` to sign in again");
+            tracing::error!(%account, "{why}; run `{command}` to sign in again");
         }
         TokenError::NeedsAuthorisation {
-            account: account.to_owned(),
+            account: account.to_string(),
             hint: format!("{why}; the administrator must run `{command}`"),
         }
     }
 
-    fn timing_of(&self, account: &str, provider: &str) -> Result<Timing, TokenError> {
+    fn timing_of(&self, account: &AccountName, provider: &str) -> Result<Timing, TokenError> {
         self.timing.get(provider).copied().ok_or_else(|| {
             let why = format!("provider {provider:?} is no longer configured");
             self.needs_login(account, &why, true)
@@ -306,27 +301,29 @@ impl TokenService {
             .ok_or_else(|| temporary(&format!("no token endpoint for provider {provider:?}")))
     }
 
-    pub(super) fn slot(&self, key: &str) -> Arc<tokio::sync::Mutex<Slot>> {
-        let mut map = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(key.to_owned()).or_default().clone()
+    pub(super) fn cache(&self, key: CacheKey) -> Arc<tokio::sync::Mutex<TokenCache>> {
+        let mut map = self.caches.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key).or_default().clone()
     }
 
-    pub(super) async fn last_refresh(&self, account: &str) -> Option<Instant> {
-        let slot = self.slot(&format!("acct:{account}"));
-        slot.lock().await.last_refresh
+    pub(super) async fn last_refresh(&self, account: &AccountName) -> Option<Instant> {
+        let cache = self.cache(CacheKey::Account(account.clone()));
+        cache.lock().await.last_refresh
     }
 
     async fn drop_token(&self, grant: &Grant) {
+        let own = AccountName::parse(&grant.account)
+            .ok()
+            .map(CacheKey::Account);
         let candidates: Vec<_> = {
-            let map = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            let own = format!("acct:{}", grant.account.to_lowercase());
+            let map = self.caches.lock().unwrap_or_else(|p| p.into_inner());
             map.iter()
-                .filter(|(k, _)| **k == own || k.starts_with("app:"))
+                .filter(|(k, _)| Some(*k) == own.as_ref() || matches!(k, CacheKey::App(_)))
                 .map(|(_, v)| v.clone())
                 .collect()
         };
-        for slot in candidates {
-            let mut s = slot.lock().await;
+        for cache in candidates {
+            let mut s = cache.lock().await;
             if s.access
                 .as_ref()
                 .is_some_and(|c| c.token == grant.access_token)

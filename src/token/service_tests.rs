@@ -3,14 +3,16 @@ use std::sync::atomic::Ordering;
 use super::*;
 use crate::oauth::TokenEndpoint;
 use crate::secret::Secret;
+use crate::store::Enrolment;
+use crate::store::testutil::{
+    FakeEndpoint, TempDir, answer, config, name, record_path, test_store,
+};
 use crate::token::Protocol;
-use crate::token::store::Enrolment;
-use crate::token::testutil::{FakeEndpoint, TempDir, answer, config, test_store};
 
 const ALICE: &str = "alice@example.com";
 
 struct Rig {
-    _dir: TempDir,
+    dir: TempDir,
     svc: Arc<TokenService>,
     fake: Arc<FakeEndpoint>,
     store: Store,
@@ -26,7 +28,7 @@ fn rig(tag: &str, delay: Duration, provider_extra: &str) -> Rig {
     let svc = TokenService::new(&cfg, store.clone(), endpoints).unwrap();
     svc.set_config_path(Path::new("/etc/mailgate.toml"));
     Rig {
-        _dir: dir,
+        dir,
         svc,
         fake,
         store,
@@ -37,7 +39,7 @@ fn rig(tag: &str, delay: Duration, provider_extra: &str) -> Rig {
 fn enrol_expired(store: &Store, account: &str, password: &str) {
     store
         .enrol(Enrolment {
-            account,
+            account: &name(account),
             provider: "ms",
             sasl_user: account,
             password: &Secret::from(password),
@@ -59,7 +61,7 @@ async fn grant_as(
 ) -> Result<Grant, TokenError> {
     let password = Secret::from(pw);
     svc.grant(TokenRequest {
-        username: user,
+        username: &name(user),
         authzid,
         password: &password,
         protocol,
@@ -94,7 +96,7 @@ async fn five_hundred_concurrent_grants_refresh_once() {
     }
     assert_eq!(r.fake.refresh_count(), 1);
     assert_eq!(*r.fake.seen.lock().unwrap(), vec!["RT-enrol".to_owned()]);
-    let u = r.store.unlock(ALICE, &Secret::from("pw")).unwrap();
+    let u = r.store.unlock(&name(ALICE), &Secret::from("pw")).unwrap();
     assert_eq!(u.tokens.refresh_token.expose(), "RT-1");
 }
 
@@ -135,7 +137,7 @@ async fn cached_until_the_refresh_margin() {
 #[tokio::test(start_paused = true)]
 async fn fresh_token_from_disk_is_used_without_refresh() {
     let r = rig("svc-disk", Duration::ZERO, "");
-    crate::token::testutil::enrol(&r.store, ALICE, "ms", "pw", "RT-enrol");
+    crate::store::testutil::enrol(&r.store, ALICE, "ms", "pw", "RT-enrol");
     assert_eq!(
         grant(&r.svc, ALICE, "pw")
             .await
@@ -233,7 +235,7 @@ async fn rejected_drops_only_the_same_token() {
 async fn bad_passwords_never_reach_the_provider() {
     let r = rig("svc-badpw", Duration::ZERO, "");
     enrol_expired(&r.store, ALICE, "pw");
-    let before = std::fs::read(r.store.path(ALICE)).unwrap();
+    let before = std::fs::read(record_path(r.dir.path(), ALICE)).unwrap();
     assert_eq!(
         grant(&r.svc, ALICE, "nope").await.unwrap_err(),
         TokenError::BadCredentials
@@ -248,7 +250,10 @@ async fn bad_passwords_never_reach_the_provider() {
         TokenError::BadCredentials
     );
     assert_eq!(r.fake.refresh_count(), 1);
-    assert_ne!(std::fs::read(r.store.path(ALICE)).unwrap(), before);
+    assert_ne!(
+        std::fs::read(record_path(r.dir.path(), ALICE)).unwrap(),
+        before
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -272,11 +277,11 @@ async fn token_is_not_handed_out_unless_saved() {
     enrol_expired(&r.store, ALICE, "pw");
     let store = r.store.clone();
     *r.fake.during_refresh.lock().unwrap() = Some(Box::new(move || {
-        crate::token::testutil::enrol(&store, ALICE, "ms", "pw", "RT-relogin");
+        crate::store::testutil::enrol(&store, ALICE, "ms", "pw", "RT-relogin");
     }));
     let e = grant(&r.svc, ALICE, "pw").await.unwrap_err();
     assert!(matches!(e, TokenError::Temporary { .. }), "{e:?}");
-    let u = r.store.unlock(ALICE, &Secret::from("pw")).unwrap();
+    let u = r.store.unlock(&name(ALICE), &Secret::from("pw")).unwrap();
     assert_eq!(u.tokens.refresh_token.expose(), "RT-relogin");
 }
 
@@ -311,7 +316,7 @@ async fn app_only_rules_share_one_client_credentials_token() {
 async fn shared_mailbox_uses_the_delegates_token() {
     let r = rig("svc-shared", Duration::ZERO, "");
     enrol_expired(&r.store, ALICE, "pw");
-    crate::token::testutil::enrol(&r.store, "bob@example.com", "ms", "bobpw", "RT-bob");
+    crate::store::testutil::enrol(&r.store, "bob@example.com", "ms", "bobpw", "RT-bob");
     let g = grant(&r.svc, "shared@example.com", "pw").await.unwrap();
     assert_eq!(
         (g.account.as_str(), g.sasl_user.as_str()),
@@ -366,7 +371,7 @@ async fn keep_warm_refreshes_idle_unlocked_accounts() {
         .await
         .unwrap()
         .unwrap();
-    let u = r.store.unlock(ALICE, &Secret::from("pw")).unwrap();
+    let u = r.store.unlock(&name(ALICE), &Secret::from("pw")).unwrap();
     assert_eq!(u.tokens.refresh_token.expose(), "RT-2");
 }
 
@@ -379,9 +384,9 @@ async fn machine_wrap_refreshes_after_a_restart_without_logins() {
     );
     let wrapping = r.store.clone().with_machine_wrap(vec!["ms".into()]);
     enrol_expired(&wrapping, ALICE, "pw");
-    let path = r.store.path(ALICE);
+    let path = record_path(r.dir.path(), ALICE);
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    let two_hours_ago = crate::token::record::to_unix(SystemTime::now()) - 7200;
+    let two_hours_ago = crate::store::record::to_unix(SystemTime::now()) - 7200;
     v["last_refresh"] = two_hours_ago.into();
     std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
     let (tx, rx) = tokio::sync::watch::channel(false);

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use mailgate::base::AccountName;
 use mailgate::secret::Secret;
-use mailgate::token::store::Store;
+use mailgate::store::Store;
 
 use crate::support::client::Client;
 use crate::support::config::{ConfigBuilder, IdpUrls, Listener, Upstream, free_port};
@@ -82,7 +83,10 @@ async fn hammer(port: u16, stop: Arc<AtomicBool>) -> Vec<String> {
 fn stored_refresh_token(state: &Path) -> String {
     let store = Store::open(state).expect("store opens after SIGKILL");
     let unlocked = store
-        .unlock(ALICE, &Secret::new(PASSWORD.to_owned()))
+        .unlock(
+            &AccountName::parse(ALICE).unwrap(),
+            &Secret::new(PASSWORD.to_owned()),
+        )
         .expect("the record unlocks with the password after SIGKILL");
     unlocked.tokens.refresh_token.expose().clone()
 }

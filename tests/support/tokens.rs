@@ -44,9 +44,9 @@ impl TokenSource for StaticTokens {
                 return Err(e);
             }
             let accounts = self.accounts.lock().unwrap();
-            match accounts.get(request.username) {
+            match accounts.get(request.username.as_sent()) {
                 Some((pw, mailbox, token)) if pw == request.password.expose() => Ok(Grant {
-                    account: request.username.to_owned(),
+                    account: request.username.as_sent().to_owned(),
                     sasl_user: mailbox.clone(),
                     access_token: token.clone().into(),
                     expires_at: SystemTime::now() + Duration::from_secs(3600),

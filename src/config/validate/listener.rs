@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use toml::Spanned;
 
 use super::Ctx;
+use crate::base::Protocol;
 use crate::config::raw::{RawListener, RawUpstream};
 use crate::config::validate::ConfigError;
 use crate::config::{Listener, LocalTls, Network, Provider, Upstream, UpstreamTls};
-use crate::token::Protocol;
 
 pub(super) fn listener(
     cx: &Ctx,

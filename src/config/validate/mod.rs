@@ -283,8 +283,9 @@ mod tests {
         ] {
             assert_eq!(l.admits(ip.parse().unwrap()), ok, "{ip}");
         }
-        assert!(c.accounts[0].matches("journal@archive.EXAMPLE"));
-        assert!(!c.accounts[0].matches("journal@archive.example.evil"));
+        let name = |s: &str| crate::base::AccountName::parse(s).unwrap();
+        assert!(c.accounts[0].matches(&name("journal@archive.EXAMPLE")));
+        assert!(!c.accounts[0].matches(&name("journal@archive.example.evil")));
         assert!(!l.plaintext_auth_ok("192.168.1.77".parse().unwrap()));
         assert!(l.plaintext_auth_ok("127.0.0.1".parse().unwrap()));
     }

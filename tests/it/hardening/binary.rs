@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use mailgate::base::AccountName;
 use mailgate::secret::Secret;
-use mailgate::token::store::Store;
+use mailgate::store::Store;
 
 use crate::support::client::Client;
 pub use crate::support::config::free_port;
@@ -126,7 +127,10 @@ pub fn enrol(config: &Path) -> String {
 pub fn stored_tokens(s: &Scratch) -> (String, Option<String>) {
     let store = Store::open(&s.state()).unwrap();
     let unlocked = store
-        .unlock(MAILBOX, &Secret::new(LOCAL_PASSWORD.to_owned()))
+        .unlock(
+            &AccountName::parse(MAILBOX).unwrap(),
+            &Secret::new(LOCAL_PASSWORD.to_owned()),
+        )
         .unwrap();
     (
         unlocked.tokens.refresh_token.expose().clone(),

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use mailgate::base::AccountName;
 use mailgate::oauth::{OAuthClient, TokenEndpoint};
 use mailgate::secret::Secret;
-use mailgate::token::store::{AccountSummary, Store, StoreError};
+use mailgate::store::{AccountSummary, Store, StoreError};
 
 use super::browser::act_as_browser;
 use super::{ALICE, STEP};
@@ -70,7 +71,7 @@ fn enrolled(dir: &Scratch, password: &str) -> (AccountSummary, Secret<String>) {
     let list = store.list().expect("list");
     assert_eq!(list.len(), 1, "{list:?}");
     let unlocked = store
-        .unlock(ALICE, &Secret::from(password))
+        .unlock(&AccountName::parse(ALICE).unwrap(), &Secret::from(password))
         .expect("unlock with the local password");
     (list[0].clone(), unlocked.tokens.refresh_token)
 }
@@ -159,7 +160,7 @@ fn device_login_blocking(config: &Path, password: &[u8]) -> String {
 
 fn enrolled_fails(dir: &Scratch, password: &str) -> bool {
     matches!(
-        store(dir).unlock(ALICE, &Secret::from(password)),
+        store(dir).unlock(&AccountName::parse(ALICE).unwrap(), &Secret::from(password)),
         Err(StoreError::BadPassword)
     )
 }

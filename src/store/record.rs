@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::crypto::{self, CryptoError, KdfParams, Key, Sealed};
+use crate::base::AccountName;
 use crate::secret::Secret;
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -62,7 +63,7 @@ pub struct KdfRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     pub version: u32,
-    pub account: String,
+    pub account: AccountName,
     pub provider: String,
     pub sasl_user: String,
     pub state: AccountState,
@@ -144,7 +145,7 @@ impl Record {
     }
 }
 
-pub fn aad(part: Part, account: &str, provider: &str) -> Vec<u8> {
+pub fn aad(part: Part, account: &AccountName, provider: &str) -> Vec<u8> {
     let purpose = match part {
         Part::PasswordWrap => "password-wrap",
         Part::MachineWrap => "machine-wrap",

@@ -3,6 +3,9 @@
 //! and throttles IMAP beyond ~16) with a short queue, and memory of a
 //! "Suggested Backoff Time" so new logins for that mailbox get a temporary
 //! error instead of hammering the provider until the time has passed.
+//!
+//! Mailboxes are [`AccountName`]s: every spelling of an address shares one
+//! cap and one back-off.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,6 +13,8 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+
+use crate::base::AccountName;
 
 /// Longest back-off honoured from a provider's suggestion.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
@@ -36,7 +41,7 @@ const SWEEP_MIN: usize = 1024;
 
 #[derive(Default)]
 struct Table {
-    entries: HashMap<String, Entry>,
+    entries: HashMap<AccountName, Entry>,
     /// Size at which idle entries are next swept (amortised: twice the
     /// live size after a sweep).
     sweep_at: usize,
@@ -62,13 +67,10 @@ impl MailboxGate {
     }
 
     /// Waits (briefly) for an upstream slot for `mailbox`.
-    pub async fn enter(&self, mailbox: &str) -> Result<OwnedSemaphorePermit, GateError> {
+    pub async fn enter(&self, mailbox: &AccountName) -> Result<OwnedSemaphorePermit, GateError> {
         let slots = {
             let mut table = self.lock();
-            let entry = table
-                .entries
-                .entry(mailbox.to_ascii_lowercase())
-                .or_default();
+            let entry = table.entries.entry(mailbox.clone()).or_default();
             if let Some(until) = entry.backoff_until {
                 let now = Instant::now();
                 if until > now {
@@ -88,12 +90,12 @@ impl MailboxGate {
     }
 
     /// Records the provider's request to back off for `mailbox`.
-    pub fn back_off(&self, mailbox: &str, suggested: Option<Duration>) {
+    pub fn back_off(&self, mailbox: &AccountName, suggested: Option<Duration>) {
         let wait = suggested.unwrap_or(DEFAULT_BACKOFF).min(MAX_BACKOFF);
         let mut table = self.lock();
         table
             .entries
-            .entry(mailbox.to_ascii_lowercase())
+            .entry(mailbox.clone())
             .or_default()
             .backoff_until = Some(Instant::now() + wait);
     }
@@ -125,37 +127,44 @@ impl MailboxGate {
 mod tests {
     use super::*;
 
+    fn name(s: &str) -> AccountName {
+        AccountName::parse(s).unwrap()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn cap_queues_then_refuses() {
         let gate = MailboxGate::new(2, Duration::from_secs(10));
-        let a = gate.enter("box@x").await.unwrap();
-        let _b = gate.enter("BOX@x").await.unwrap();
-        assert_eq!(gate.enter("box@x").await.unwrap_err(), GateError::Busy);
+        let a = gate.enter(&name("box@x")).await.unwrap();
+        let _b = gate.enter(&name("BOX@x")).await.unwrap();
+        assert_eq!(
+            gate.enter(&name("box@x")).await.unwrap_err(),
+            GateError::Busy
+        );
         assert!(
-            gate.enter("other@x").await.is_ok(),
+            gate.enter(&name("other@x")).await.is_ok(),
             "other mailboxes are not affected"
         );
         drop(a);
-        assert!(gate.enter("box@x").await.is_ok());
+        assert!(gate.enter(&name("box@x")).await.is_ok());
     }
 
     #[tokio::test(start_paused = true)]
     async fn backoff_is_honoured_then_expires() {
         let gate = MailboxGate::new(4, Duration::from_secs(10));
-        gate.back_off("box@x", Some(Duration::from_millis(5000)));
+        gate.back_off(&name("box@x"), Some(Duration::from_millis(5000)));
         assert_eq!(
-            gate.enter("box@x").await.unwrap_err(),
+            gate.enter(&name("box@x")).await.unwrap_err(),
             GateError::BackingOff(5)
         );
         tokio::time::sleep(Duration::from_secs(6)).await;
-        assert!(gate.enter("box@x").await.is_ok());
+        assert!(gate.enter(&name("box@x")).await.is_ok());
     }
 
     #[tokio::test(start_paused = true)]
     async fn sweep_keeps_only_live_entries() {
         let gate = MailboxGate::new(1, Duration::from_secs(10));
-        let held = gate.enter("a@x").await.unwrap();
-        drop(gate.enter("b@x").await.unwrap());
+        let held = gate.enter(&name("a@x")).await.unwrap();
+        drop(gate.enter(&name("b@x")).await.unwrap());
         gate.sweep(&mut gate.table.lock().unwrap());
         assert_eq!(gate.table.lock().unwrap().entries.len(), 1);
         drop(held);
@@ -166,9 +175,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_table_stays_bounded_as_mailboxes_come_and_go() {
         let gate = MailboxGate::new(2, Duration::from_secs(1));
-        let held = gate.enter("busy@x").await.unwrap();
+        let held = gate.enter(&name("busy@x")).await.unwrap();
         for i in 0..10 * SWEEP_MIN {
-            drop(gate.enter(&format!("user{i}@x")).await.unwrap());
+            drop(gate.enter(&name(&format!("user{i}@x"))).await.unwrap());
         }
         let table = gate.table.lock().unwrap();
         assert!(
@@ -177,7 +186,7 @@ mod tests {
             table.entries.len()
         );
         assert!(
-            table.entries.contains_key("busy@x"),
+            table.entries.contains_key(&name("busy@x")),
             "a mailbox in use is never swept"
         );
         drop(table);

@@ -1,6 +1,6 @@
-//! Per-account (or per-provider, for app-only) token state in memory: the
-//! cached access token, the back-off after a failure, and when we last
-//! refreshed.
+//! [`TokenCache`]: per-account (or per-provider, for app-only) token state in
+//! memory: the cached access token, the back-off after a failure, and when
+//! we last refreshed.
 //!
 //! The cache runs on tokio's monotonic clock, so the paused clock in tests
 //! drives expiry deterministically; the wall-clock expiry stored on disk is
@@ -11,9 +11,10 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use super::TokenError;
+use crate::base::AccountName;
 use crate::oauth::OAuthError;
 use crate::secret::Secret;
-use crate::token::TokenError;
 
 /// First back-off after a temporary failure; doubles per failure.
 pub const BACKOFF_START: Duration = Duration::from_secs(2);
@@ -37,8 +38,17 @@ pub struct Backoff {
     pub reason: String,
 }
 
+/// Whose token a [`TokenCache`] holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CacheKey {
+    /// A delegated account's own token.
+    Account(AccountName),
+    /// The client-credentials token of a provider, shared by its app-only rules.
+    App(String),
+}
+
 #[derive(Debug, Default)]
-pub struct Slot {
+pub struct TokenCache {
     pub access: Option<Cached>,
     pub backoff: Option<Backoff>,
     pub last_refresh: Option<Instant>,
@@ -49,15 +59,15 @@ pub struct Slot {
     pub key_id: String,
 }
 
-impl Slot {
+impl TokenCache {
     /// Starts over when `mailgate login` enrolled the account again: the old
     /// tokens, failures and back-off belong to the old sign-in.
     pub fn follow(&mut self, key_id: &str) {
         if self.key_id != key_id {
-            *self = Slot {
+            *self = TokenCache {
                 key_id: key_id.to_owned(),
                 last_touch: self.last_touch,
-                ..Slot::default()
+                ..TokenCache::default()
             };
         }
     }

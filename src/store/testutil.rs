@@ -1,11 +1,12 @@
-//! Helpers shared by the token layer's unit tests.
+//! Helpers shared by the unit tests of the store and the layers above it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::crypto::KdfParams;
-use super::store::{Enrolment, Store};
+use super::{Enrolment, FileStore, Store};
+use crate::base::AccountName;
 use crate::oauth::TokenResponse;
 use crate::secret::Secret;
 
@@ -58,10 +59,19 @@ pub fn test_store(dir: &Path) -> Store {
     Store::open(dir).unwrap().with_kdf(TEST_KDF)
 }
 
+pub fn name(account: &str) -> AccountName {
+    AccountName::parse(account).unwrap()
+}
+
+/// Where the file store in `state_dir` keeps `account`.
+pub fn record_path(state_dir: &Path, account: &str) -> PathBuf {
+    FileStore::open(state_dir).unwrap().path(&name(account))
+}
+
 pub fn enrol(store: &Store, account: &str, provider: &str, password: &str, refresh: &str) {
     store
         .enrol(Enrolment {
-            account,
+            account: &name(account),
             provider,
             sasl_user: account,
             password: &Secret::from(password),
@@ -151,7 +161,7 @@ impl crate::oauth::TokenEndpoint for FakeEndpoint {
     fn refresh<'a>(
         &'a self,
         refresh_token: &'a Secret<String>,
-    ) -> crate::token::BoxFuture<'a, Scripted> {
+    ) -> crate::base::BoxFuture<'a, Scripted> {
         Box::pin(async move {
             let n = self.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
             self.seen
@@ -173,7 +183,7 @@ impl crate::oauth::TokenEndpoint for FakeEndpoint {
         })
     }
 
-    fn client_credentials(&self) -> crate::token::BoxFuture<'_, Scripted> {
+    fn client_credentials(&self) -> crate::base::BoxFuture<'_, Scripted> {
         Box::pin(async move {
             let n = self.client_credentials.fetch_add(1, Ordering::SeqCst) + 1;
             tokio::time::sleep(self.delay).await;

@@ -66,7 +66,7 @@ pub enum CryptoError {
 }
 
 /// AES-256-GCM output as stored in JSON: base64 nonce and ciphertext+tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sealed {
     pub nonce: String,
     pub ct: String,
@@ -79,9 +79,7 @@ pub fn random_key() -> Result<Key, CryptoError> {
 }
 
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
-    let mut b = [0u8; N];
-    aws_lc_rs::rand::fill(&mut b).map_err(|_| CryptoError::Random)?;
-    Ok(b)
+    crate::base::random_bytes().map_err(|_| CryptoError::Random)
 }
 
 /// Argon2id(password, salt) → 256-bit key-encryption key. Slow by design:

@@ -1,32 +1,40 @@
-//! Where records sit on disk and how they are read back: safe file names,
-//! change stamps, bounded and version-checked reads.
+//! Where [`FileStore`](super::FileStore) records sit on disk and how they
+//! are read back: safe file names, change stamps, bounded and
+//! version-checked reads.
 
 use std::path::Path;
 use std::time::SystemTime;
 
 use super::record::{FORMAT_VERSION, MAX_FILE_BYTES, Record};
-use super::store_types::StoreError;
+use super::types::StoreError;
+use crate::base::{self, AccountName};
 use crate::fsutil;
 
-/// Longest account name accepted (an e-mail address is at most 254).
-pub const MAX_ACCOUNT_LEN: usize = 320;
-
-/// Size, modification time and (on Unix) inode of a token file. Atomic
-/// replacement always makes a new inode.
+/// Identifies one saved version of a record. For a file: size, modification
+/// time and (on Unix) inode; atomic replacement always makes a new inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStamp {
+pub struct Stamp {
     len: u64,
     modified: Option<SystemTime>,
     inode: u64,
 }
 
-impl FileStamp {
-    pub(super) fn of(m: &std::fs::Metadata) -> FileStamp {
+impl Stamp {
+    /// A stamp for a backend that numbers its versions (a database row).
+    pub fn from_version(version: u64) -> Stamp {
+        Stamp {
+            len: version,
+            modified: None,
+            inode: 0,
+        }
+    }
+
+    pub(super) fn of(m: &std::fs::Metadata) -> Stamp {
         #[cfg(unix)]
         let inode = std::os::unix::fs::MetadataExt::ino(m);
         #[cfg(not(unix))]
         let inode = 0;
-        FileStamp {
+        Stamp {
             len: m.len(),
             modified: m.modified().ok(),
             inode,
@@ -34,22 +42,10 @@ impl FileStamp {
     }
 }
 
-/// Account names compare case-insensitively, as mail addresses do in practice.
-pub fn normalise(account: &str) -> Result<String, StoreError> {
-    if account.is_empty()
-        || account.len() > MAX_ACCOUNT_LEN
-        || account.chars().any(|c| c.is_control() || c.is_whitespace())
-    {
-        return Err(StoreError::InvalidAccount(
-            account.chars().take(64).collect(),
-        ));
-    }
-    Ok(account.to_lowercase())
-}
-
 /// A readable, safe file name: the name's harmless characters, then a hash
 /// of the whole name so that distinct names never share a file.
-pub(super) fn file_name(account: &str) -> String {
+pub(super) fn file_name(account: &AccountName) -> String {
+    let account = account.as_str();
     let readable: String = account
         .chars()
         .take(64)
@@ -60,7 +56,7 @@ pub(super) fn file_name(account: &str) -> String {
         .collect();
     let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, account.as_bytes());
     let readable = readable.trim_start_matches('.');
-    format!("{readable}-{}.json", fsutil::hex(&hash.as_ref()[..8]))
+    format!("{readable}-{}.json", base::hex(&hash.as_ref()[..8]))
 }
 
 pub(super) fn read_record(path: &Path) -> Result<Option<Record>, StoreError> {

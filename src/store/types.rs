@@ -5,13 +5,14 @@ use std::time::SystemTime;
 
 use super::crypto::{CryptoError, Key};
 use super::record::{self, AccountState, Record, Tokens};
+use crate::base::{AccountName, InvalidName};
 use crate::oauth::TokenResponse;
 use crate::secret::Secret;
 
-/// What `mailgate login` hands to [`Store::enrol`](super::store::Store::enrol).
+/// What `mailgate login` hands to [`Store::enrol`](super::Store::enrol).
 #[derive(Debug)]
 pub struct Enrolment<'a> {
-    pub account: &'a str,
+    pub account: &'a AccountName,
     pub provider: &'a str,
     /// The XOAUTH2 `user=` value (usually the account name).
     pub sasl_user: &'a str,
@@ -22,7 +23,7 @@ pub struct Enrolment<'a> {
 /// One account as `mailgate accounts` shows it. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountSummary {
-    pub account: String,
+    pub account: AccountName,
     pub provider: String,
     pub sasl_user: String,
     pub state: AccountState,
@@ -75,19 +76,19 @@ pub enum StoreError {
     #[error("wrong local password")]
     BadPassword,
     #[error("account {0:?} is not enrolled; run `mailgate login {0}`")]
-    UnknownAccount(String),
-    #[error("invalid account name {0:?}: use the mailbox address, without spaces")]
-    InvalidAccount(String),
+    UnknownAccount(AccountName),
+    #[error(transparent)]
+    InvalidAccount(#[from] InvalidName),
     #[error(
         "the token data of {account} failed authentication: the file was altered or damaged; run `mailgate login {account}` again"
     )]
-    Tampered { account: String },
+    Tampered { account: AccountName },
     #[error("{account} was enrolled again meanwhile; the newer enrolment wins")]
-    Replaced { account: String },
+    Replaced { account: AccountName },
     #[error(
         "the provider gave no refresh token for {account}; add the offline_access scope and run `mailgate login {account}` again"
     )]
-    NoRefreshToken { account: String },
+    NoRefreshToken { account: AccountName },
     #[error("token store cryptography: {0}")]
     Crypto(#[from] CryptoError),
 }
