@@ -21,10 +21,9 @@ use oauth2::{
 use super::credentials::{ASSERTION_TYPE, CertificateCredential};
 use super::http::{self, Seam};
 use super::response::{MsTokenResponse, map_error};
-use super::{OAuthError, TokenEndpoint, TokenResponse};
+use super::{OAuthError, TokenEndpoint, TokenFuture, TokenResponse};
 use crate::config::Provider;
 use crate::secret::Secret;
-use crate::token::BoxFuture;
 
 pub(crate) type MsClient = oauth2::Client<
     BasicErrorResponse,
@@ -149,14 +148,11 @@ impl OAuthClient {
 }
 
 impl TokenEndpoint for OAuthClient {
-    fn refresh<'a>(
-        &'a self,
-        refresh_token: &'a Secret<String>,
-    ) -> BoxFuture<'a, Result<TokenResponse, OAuthError>> {
+    fn refresh<'a>(&'a self, refresh_token: &'a Secret<String>) -> TokenFuture<'a> {
         Box::pin(self.refresh_token(refresh_token))
     }
 
-    fn client_credentials(&self) -> BoxFuture<'_, Result<TokenResponse, OAuthError>> {
+    fn client_credentials(&self) -> TokenFuture<'_> {
         Box::pin(self.client_credentials_token())
     }
 }

@@ -2,6 +2,8 @@
 //! v2.0 or any provider configured with explicit URLs). This module is the only
 //! place that speaks HTTP to the identity provider.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use crate::secret::Secret;
@@ -37,6 +39,11 @@ pub enum OAuthError {
     Config(String),
 }
 
+/// A token endpoint request in flight. Spelled out rather than borrowed from
+/// the layers above, which this module must not import.
+pub type TokenFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<TokenResponse, OAuthError>> + Send + 'a>>;
+
 /// The token endpoint as the token layer sees it: one object per configured
 /// provider. [`TokenService`](crate::token) holds these behind `dyn`, so tests
 /// can put an in-process fake in its place.
@@ -44,13 +51,10 @@ pub trait TokenEndpoint: Send + Sync + 'static {
     /// `grant_type=refresh_token`. Microsoft rotates the refresh token on every
     /// use: the caller must persist `refresh_token` from the answer before
     /// using the access token.
-    fn refresh<'a>(
-        &'a self,
-        refresh_token: &'a Secret<String>,
-    ) -> crate::token::BoxFuture<'a, Result<TokenResponse, OAuthError>>;
+    fn refresh<'a>(&'a self, refresh_token: &'a Secret<String>) -> TokenFuture<'a>;
 
     /// `grant_type=client_credentials` for app-only accounts.
-    fn client_credentials(&self) -> crate::token::BoxFuture<'_, Result<TokenResponse, OAuthError>>;
+    fn client_credentials(&self) -> TokenFuture<'_>;
 }
 
 pub mod authcode;
