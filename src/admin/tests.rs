@@ -1,0 +1,62 @@
+use super::*;
+use crate::token::record::AccountState;
+use crate::token::testutil::{TEST_KDF, TempDir, config, enrol, test_store};
+
+#[tokio::test]
+async fn hash_password_gives_a_verifiable_phc_string() {
+    let phc = Admin::hash_password(Secret::new("s3cret pass".to_owned()))
+        .await
+        .unwrap();
+    let phc = phc.expose();
+    assert!(phc.starts_with("$argon2id$v=19$m=65536,t=3,p=1$"), "{phc}");
+    assert!(!phc.contains("s3cret"));
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let parsed = PasswordHash::new(phc).unwrap();
+    let argon = argon2::Argon2::default();
+    assert!(argon.verify_password(b"s3cret pass", &parsed).is_ok());
+    assert!(argon.verify_password(b"s3cret pass\r", &parsed).is_err());
+}
+
+#[test]
+fn hash_password_salts_and_rejects_bad_input() {
+    let a = password::hash("pw", TEST_KDF).unwrap();
+    let b = password::hash("pw", TEST_KDF).unwrap();
+    assert_ne!(a.expose(), b.expose());
+    assert!(matches!(
+        password::hash("", TEST_KDF),
+        Err(AdminError::EmptyPassword)
+    ));
+    let long = "x".repeat(MAX_PASSWORD_LEN + 2);
+    assert!(matches!(
+        password::hash(&long, TEST_KDF),
+        Err(AdminError::PasswordTooLong)
+    ));
+}
+
+#[tokio::test]
+async fn accounts_are_listed_and_signed_out() {
+    let dir = TempDir::new("admin");
+    let admin = Admin::new(Arc::new(config(dir.path(), "")));
+    assert!(admin.accounts().await.unwrap().is_empty());
+    let store = test_store(dir.path());
+    enrol(&store, "alice@example.com", "ms", "pw", "RT-alice-secret");
+    enrol(&store, "bob@example.com", "ms", "pw", "RT-bob-secret");
+    store
+        .set_state(
+            "bob@example.com",
+            None,
+            AccountState::NeedsLogin,
+            Some("invalid_grant (AADSTS700082): idle"),
+        )
+        .unwrap();
+    let list = admin.accounts().await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].account, "alice@example.com");
+    assert_eq!(list[1].state, AccountState::NeedsLogin);
+    admin.logout("Bob@example.com").await.unwrap();
+    assert!(matches!(
+        admin.logout("bob@example.com").await,
+        Err(AdminError::UnknownAccount(_))
+    ));
+    assert_eq!(store.list().unwrap().len(), 1);
+}
