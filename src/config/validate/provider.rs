@@ -36,53 +36,10 @@ pub(super) fn provider(e: &Entry<'_>, p: &RawProvider) -> Result<Provider, Confi
             ));
         }
     };
-    let url = |given: &Option<String>, suffix: &str, k: &str| -> Result<String, ConfigError> {
-        let u = match (given, &authority) {
-            (Some(u), _) => u.clone(),
-            (None, Some(a)) => format!("{a}/{suffix}"),
-            (None, None) => {
-                return Err(e.err(
-                    k,
-                    "missing for a generic provider",
-                    "give the full https:// URL",
-                ));
-            }
-        };
-        if !(u.starts_with("https://")
-            || u.starts_with("http://127.")
-            || u.starts_with("http://localhost"))
-        {
-            return Err(e.err(
-                k,
-                format!("{u:?} is not an https URL"),
-                "use https:// (plain http only for 127.0.0.1 test providers)",
-            ));
-        }
-        Ok(u)
+    let url = |given: &Option<String>, suffix: &str, k: &str| {
+        endpoint(e, k, given.as_deref(), authority.as_deref(), suffix)
     };
-    let scopes = match (&p.scopes, resource) {
-        (Some(s), _) => s.clone(),
-        (None, Some(r)) => MS_SCOPES
-            .iter()
-            .map(|s| format!("{r}/{s}"))
-            .chain(["offline_access".to_owned()])
-            .collect(),
-        (None, None) => {
-            return Err(e.err(
-                "scopes",
-                "missing for a generic provider",
-                "list the scopes, including offline_access if the provider needs it",
-            ));
-        }
-    };
-    let app_scopes = match (&p.app_scopes, resource) {
-        (Some(s), _) => s.clone(),
-        (None, Some(r)) => vec![format!(
-            "{}/.default",
-            r.replace("outlook.office.com", "outlook.office365.com")
-        )],
-        (None, None) => Vec::new(),
-    };
+    let (scopes, app_scopes) = scopes(e, p, resource)?;
     if p.client_id.trim().is_empty() {
         return Err(e.err(
             "client_id",
@@ -146,4 +103,70 @@ fn microsoft(e: &Entry<'_>, p: &RawProvider) -> Result<(String, &'static str), C
         format!("{}/{tenant}/oauth2/v2.0", authority.trim_end_matches('/')),
         mail,
     ))
+}
+
+/// An endpoint URL: as given, else under the preset authority; https only,
+/// except for loopback test providers.
+fn endpoint(
+    e: &Entry<'_>,
+    key: &str,
+    given: Option<&str>,
+    authority: Option<&str>,
+    suffix: &str,
+) -> Result<String, ConfigError> {
+    let u = match (given, authority) {
+        (Some(u), _) => u.to_owned(),
+        (None, Some(a)) => format!("{a}/{suffix}"),
+        (None, None) => {
+            return Err(e.err(
+                key,
+                "missing for a generic provider",
+                "give the full https:// URL",
+            ));
+        }
+    };
+    if !(u.starts_with("https://")
+        || u.starts_with("http://127.")
+        || u.starts_with("http://localhost"))
+    {
+        return Err(e.err(
+            key,
+            format!("{u:?} is not an https URL"),
+            "use https:// (plain http only for 127.0.0.1 test providers)",
+        ));
+    }
+    Ok(u)
+}
+
+/// Delegated scopes (for enrolment) and app-only scopes: as given, else the
+/// Microsoft presets for the cloud's mail `resource`.
+fn scopes(
+    e: &Entry<'_>,
+    p: &RawProvider,
+    resource: Option<&str>,
+) -> Result<(Vec<String>, Vec<String>), ConfigError> {
+    let scopes = match (&p.scopes, resource) {
+        (Some(s), _) => s.clone(),
+        (None, Some(r)) => MS_SCOPES
+            .iter()
+            .map(|s| format!("{r}/{s}"))
+            .chain(["offline_access".to_owned()])
+            .collect(),
+        (None, None) => {
+            return Err(e.err(
+                "scopes",
+                "missing for a generic provider",
+                "list the scopes, including offline_access if the provider needs it",
+            ));
+        }
+    };
+    let app_scopes = match (&p.app_scopes, resource) {
+        (Some(s), _) => s.clone(),
+        (None, Some(r)) => vec![format!(
+            "{}/.default",
+            r.replace("outlook.office.com", "outlook.office365.com")
+        )],
+        (None, None) => Vec::new(),
+    };
+    Ok((scopes, app_scopes))
 }
