@@ -42,8 +42,6 @@ pub enum EnrolError {
     Shared { account: String, delegate: String },
     #[error("local password: {0}")]
     Password(&'static str),
-    #[error("cannot read the local password from standard input: {0}")]
-    Stdin(#[source] std::io::Error),
     #[error("the system random generator failed")]
     Random,
     #[error("sign-in failed: {0}")]
@@ -52,8 +50,8 @@ pub enum EnrolError {
     NoRefreshToken,
     #[error("cannot store the account's tokens: {0}")]
     Store(#[from] StoreError),
-    #[error("cannot write to the terminal: {0}")]
-    Output(#[source] std::io::Error),
+    #[error("the enrolment task stopped before it finished: {0}")]
+    Interrupted(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,28 +186,45 @@ impl PendingEnrolment {
     /// Waits for the sign-in (bounded by the flow's own limits), then stores
     /// the account's tokens under its local password.
     pub async fn finish(self) -> Result<Enrolled, EnrolError> {
-        let tokens: TokenResponse = match self.prompt {
-            SignInPrompt::Device(prompt) => self.client.device_finish(&prompt).await?,
-            SignInPrompt::Browser(sign_in) => self.client.browser_finish(sign_in).await?,
+        let PendingEnrolment {
+            client,
+            prompt,
+            store,
+            password,
+            generated,
+            account,
+            provider,
+            sasl_user,
+            settings,
+        } = self;
+        let tokens: TokenResponse = match prompt {
+            SignInPrompt::Device(prompt) => client.device_finish(&prompt).await?,
+            SignInPrompt::Browser(sign_in) => client.browser_finish(sign_in).await?,
         };
         if tokens.refresh_token.is_none() {
             return Err(EnrolError::NoRefreshToken);
         }
-        self.store.enrol(Enrolment {
-            account: &self.account,
-            provider: &self.provider.name,
-            sasl_user: &self.sasl_user,
-            password: &self.password,
-            tokens: &tokens,
-        })?;
-        tracing::info!(account = %self.account, provider = %self.provider.name, "account enrolled");
-        Ok(Enrolled {
-            account: self.account,
-            provider: self.provider.name,
-            sasl_user: self.sasl_user,
-            generated_password: self.generated.then_some(self.password),
-            settings: self.settings,
+        // Argon2id and file writes: off the async workers.
+        let enrolled = tokio::task::spawn_blocking(move || {
+            store.enrol(Enrolment {
+                account: &account,
+                provider: &provider.name,
+                sasl_user: &sasl_user,
+                password: &password,
+                tokens: &tokens,
+            })?;
+            Ok::<_, EnrolError>(Enrolled {
+                account,
+                provider: provider.name,
+                sasl_user,
+                generated_password: generated.then_some(password),
+                settings,
+            })
         })
+        .await
+        .map_err(|e| EnrolError::Interrupted(e.to_string()))??;
+        tracing::info!(account = %enrolled.account, provider = %enrolled.provider, "account enrolled");
+        Ok(enrolled)
     }
 }
 
