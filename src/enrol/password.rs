@@ -30,7 +30,7 @@ pub fn local_password(given: &[u8]) -> Result<Secret<String>, EnrolError> {
     Ok(Secret::new(text.to_owned()))
 }
 
-/// [`GENERATED_PASSWORD_LEN`] characters from [`PASSWORD_ALPHABET`], drawn
+/// [`GENERATED_PASSWORD_LEN`] characters from `PASSWORD_ALPHABET`, drawn
 /// without modulo bias.
 pub fn generate_password() -> Result<Secret<String>, EnrolError> {
     let limit = 256 - 256 % PASSWORD_ALPHABET.len();

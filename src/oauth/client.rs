@@ -4,7 +4,7 @@
 //! [`super::authcode`] on the same type.
 //!
 //! The `oauth2` crate builds requests and parses answers; every request goes
-//! through [`super::http::send`], which never follows redirects and keeps the
+//! through `http::send`, which never follows redirects and keeps the
 //! status code (see that module for why).
 
 use std::path::PathBuf;
@@ -86,7 +86,7 @@ impl OAuthClient {
         })
     }
 
-    /// Replaces the per-request time limit ([`http::REQUEST_TIMEOUT`]).
+    /// Replaces the per-request time limit (`http::REQUEST_TIMEOUT`).
     pub fn with_request_timeout(mut self, timeout: Duration) -> Result<Self, OAuthError> {
         let http = http::build_client(timeout)
             .map_err(|e| OAuthError::Config(format!("HTTP client: {e}")))?;
