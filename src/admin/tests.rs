@@ -61,3 +61,15 @@ async fn accounts_are_listed_as_data_and_signed_out() {
     admin.logout("CAROL@example.com").await.unwrap();
     assert!(admin.accounts().await.unwrap().is_empty());
 }
+
+#[test]
+fn a_server_can_call_the_service_from_any_task() {
+    fn send<T: Send + 'static>(_: &T) {}
+    let calls = |admin: &'static Admin, request: crate::enrol::EnrolRequest| {
+        send(&admin.accounts());
+        send(&admin.logout("someone@example.com"));
+        send(&admin.start_enrolment(request));
+        send(&Admin::hash_password(Secret::new(String::new())));
+    };
+    let _ = calls;
+}

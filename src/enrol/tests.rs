@@ -77,3 +77,11 @@ fn given_passwords_are_checked() {
         Err(EnrolError::Password(_))
     ));
 }
+
+#[test]
+fn a_pending_enrolment_can_be_finished_on_another_task() {
+    fn send<T: Send + 'static>(_: &T) {}
+    let finish = |p: PendingEnrolment| send(&p.finish());
+    let begin = |c: &'static Config, r: EnrolRequest| send(&start(c, r));
+    let _ = (finish, begin);
+}
