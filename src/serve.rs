@@ -122,6 +122,25 @@ impl Server {
             }
         }
         let keep: Vec<SocketAddr> = contexts.iter().map(|c| c.listener.bind).collect();
+        self.stop_removed(&keep);
+        let mut fresh = fresh.into_iter();
+        for ctx in contexts {
+            let ctx = Arc::new(ctx);
+            let addr = ctx.listener.bind;
+            if let Some(r) = self.running.get_mut(&addr) {
+                r.name = ctx.listener.name.clone();
+                let _ = r.contexts.send(ctx);
+                continue;
+            }
+            if let Some(socket) = fresh.next() {
+                self.start_listener(ctx, socket);
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the listeners whose address is not in `keep`.
+    fn stop_removed(&mut self, keep: &[SocketAddr]) {
         for addr in self
             .running
             .keys()
@@ -134,34 +153,26 @@ impl Server {
                 let _ = r.stop.send(true);
             }
         }
-        let mut fresh = fresh.into_iter();
-        for ctx in contexts {
-            let ctx = Arc::new(ctx);
-            let addr = ctx.listener.bind;
-            if let Some(r) = self.running.get_mut(&addr) {
-                r.name = ctx.listener.name.clone();
-                let _ = r.contexts.send(ctx);
-                continue;
-            }
-            let Some(socket) = fresh.next() else { continue };
-            let local = socket.local_addr().unwrap_or(addr);
-            info!(listener = %ctx.listener.name, protocol = ctx.listener.protocol.as_str(), %local, upstream = %ctx.target.addr(), tls = ?ctx.listener.tls, "listening");
-            let name = ctx.listener.name.clone();
-            let (contexts, rx) = watch::channel(ctx);
-            let (stop, stop_rx) = watch::channel(false);
-            let task = tokio::spawn(accept_loop(socket, rx, self.limits.clone(), stop_rx));
-            self.running.insert(
-                addr,
-                Running {
-                    name,
-                    contexts,
-                    stop,
-                    task,
-                    local,
-                },
-            );
-        }
-        Ok(())
+    }
+
+    fn start_listener(&mut self, ctx: Arc<SessionContext>, socket: TcpListener) {
+        let addr = ctx.listener.bind;
+        let local = socket.local_addr().unwrap_or(addr);
+        info!(listener = %ctx.listener.name, protocol = ctx.listener.protocol.as_str(), %local, upstream = %ctx.target.addr(), tls = ?ctx.listener.tls, "listening");
+        let name = ctx.listener.name.clone();
+        let (contexts, rx) = watch::channel(ctx);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(socket, rx, self.limits.clone(), stop_rx));
+        self.running.insert(
+            addr,
+            Running {
+                name,
+                contexts,
+                stop,
+                task,
+                local,
+            },
+        );
     }
 
     fn context(

@@ -18,18 +18,45 @@ use rustls::{ClientConfig, ServerConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
-    #[error("{path}: no PEM {what} found")]
-    NoPem { path: PathBuf, what: &'static str },
-    #[error("{path}: invalid PEM: {reason}")]
-    BadPem { path: PathBuf, reason: String },
+    /// A certificate or key file could not be read or written.
+    #[error("cannot {action} {path}: {source}")]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// A PEM file was read but holds nothing usable.
+    #[error("{path}: {problem}")]
+    Pem { path: PathBuf, problem: String },
     #[error("TLS configuration: {0}")]
     Config(#[from] rustls::Error),
     #[error("generating the local certificate: {0}")]
     Generate(String),
-    #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
+}
+
+impl TlsError {
+    fn file(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Self + use<> {
+        let path = path.to_owned();
+        move |source| Self::File {
+            action,
+            path,
+            source,
+        }
+    }
+
+    fn no_pem(path: &Path, what: &str) -> Self {
+        Self::Pem {
+            path: path.to_owned(),
+            problem: format!("no PEM {what} found"),
+        }
+    }
+
+    fn bad_pem(path: &Path, reason: impl std::fmt::Display) -> Self {
+        Self::Pem {
+            path: path.to_owned(),
+            problem: format!("invalid PEM: {reason}"),
+        }
+    }
 }
 
 /// The crypto provider every config uses.
@@ -38,39 +65,21 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let data = std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let data = std::fs::read(path).map_err(TlsError::file("read", path))?;
     let certs = CertificateDer::pem_slice_iter(&data)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::BadPem {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| TlsError::bad_pem(path, e))?;
     if certs.is_empty() {
-        return Err(TlsError::NoPem {
-            path: path.to_owned(),
-            what: "certificate",
-        });
+        return Err(TlsError::no_pem(path, "certificate"));
     }
     Ok(certs)
 }
 
 fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let data = std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let data = std::fs::read(path).map_err(TlsError::file("read", path))?;
     PrivateKeyDer::from_pem_slice(&data).map_err(|e| match e {
-        rustls::pki_types::pem::Error::NoItemsFound => TlsError::NoPem {
-            path: path.to_owned(),
-            what: "private key",
-        },
-        other => TlsError::BadPem {
-            path: path.to_owned(),
-            reason: other.to_string(),
-        },
+        rustls::pki_types::pem::Error::NoItemsFound => TlsError::no_pem(path, "private key"),
+        other => TlsError::bad_pem(path, other),
     })
 }
 
@@ -91,11 +100,7 @@ pub fn ensure_local_cert(state_dir: &Path, hostname: &str) -> Result<(PathBuf, P
     if cert.exists() && key.exists() {
         return Ok((cert, key));
     }
-    let write_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| TlsError::Write { path, source }
-    };
-    crate::fsutil::private_dir(&dir).map_err(write_err(&dir))?;
+    crate::fsutil::private_dir(&dir).map_err(TlsError::file("write", &dir))?;
     let names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
@@ -105,9 +110,9 @@ pub fn ensure_local_cert(state_dir: &Path, hostname: &str) -> Result<(PathBuf, P
     let generated =
         rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
     crate::fsutil::write_atomic(&key, generated.signing_key.serialize_pem().as_bytes())
-        .map_err(write_err(&key))?;
+        .map_err(TlsError::file("write", &key))?;
     crate::fsutil::write_atomic(&cert, generated.cert.pem().as_bytes())
-        .map_err(write_err(&cert))?;
+        .map_err(TlsError::file("write", &cert))?;
     tracing::info!(cert = %cert.display(), "generated a self-signed local certificate; configure cert/key to use your own");
     Ok((cert, key))
 }

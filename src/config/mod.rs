@@ -1,5 +1,5 @@
 //! Configuration loads in two stages: [`raw`] mirrors the TOML file with
-//! serde, [`validate`] turns it into the types below, refusing anything
+//! serde, `validate` turns it into the types below, refusing anything
 //! inconsistent with a message naming the key, the line and the fix.
 
 pub mod raw;

@@ -29,7 +29,8 @@ pub const DEFAULT_BROWSER_WAIT: Duration = Duration::from_secs(10 * 60);
 
 #[derive(Debug, Clone)]
 pub struct BrowserOptions {
-    /// Try to open the system browser (the URL is always printed as well).
+    /// Try to open the system browser (the URL is always printed as well);
+    /// only [`OAuthClient::browser_flow`] reads it.
     pub open_browser: bool,
     /// Pre-fills the account in the provider's sign-in page.
     pub login_hint: Option<String>,
@@ -45,6 +46,42 @@ pub fn random_token(n: usize) -> Result<String, OAuthError> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A browser sign-in waiting for its redirect: show [`BrowserSignIn::url`] to
+/// the user, then hand it to [`OAuthClient::browser_finish`].
+#[derive(Debug)]
+pub struct BrowserSignIn {
+    listener: TcpListener,
+    v6: Option<TcpListener>,
+    redirect_url: RedirectUrl,
+    verifier: PkceCodeVerifier,
+    state: String,
+    url: oauth2::url::Url,
+    wait: Duration,
+}
+
+impl BrowserSignIn {
+    /// The authorization URL the user must open.
+    pub fn url(&self) -> &str {
+        self.url.as_str()
+    }
+
+    /// Writes the URL on a line of its own and, if asked, tries to open the
+    /// system browser on it.
+    pub fn show(&self, out: &mut dyn Write, open: bool) -> Result<(), OAuthError> {
+        let shown = writeln!(
+            out,
+            "Sign in with this URL (a browser window may open):\n{}",
+            self.url
+        )
+        .and_then(|()| out.flush());
+        shown.map_err(|e| OAuthError::Config(format!("cannot print the sign-in URL: {e}")))?;
+        if open {
+            open_browser(self.url.as_str());
+        }
+        Ok(())
+    }
+}
+
 impl OAuthClient {
     /// Runs the whole browser sign-in; the authorization URL is written to
     /// `out` on a line of its own.
@@ -53,6 +90,18 @@ impl OAuthClient {
         options: &BrowserOptions,
         out: &mut dyn Write,
     ) -> Result<TokenResponse, OAuthError> {
+        let sign_in = self.browser_start(options).await?;
+        sign_in.show(out, options.open_browser)?;
+        self.browser_finish(sign_in).await
+    }
+
+    /// Step 1: take the loopback redirect port and build the authorization
+    /// URL (`options.open_browser` is the caller's business, see
+    /// [`BrowserSignIn::show`]).
+    pub async fn browser_start(
+        &self,
+        options: &BrowserOptions,
+    ) -> Result<BrowserSignIn, OAuthError> {
         let listener =
             TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, self.redirect_port)))
                 .await
@@ -86,24 +135,38 @@ impl OAuthClient {
             request = request.add_extra_param("login_hint", hint.clone());
         }
         let (url, _) = request.url();
-        let shown = writeln!(
-            out,
-            "Sign in with this URL (a browser window may open):\n{url}"
-        )
-        .and_then(|()| out.flush());
-        shown.map_err(|e| OAuthError::Config(format!("cannot print the sign-in URL: {e}")))?;
-        if options.open_browser {
-            open_browser(url.as_str());
-        }
-        let code = match redirect::receive(listener, v6, options.wait).await {
+        Ok(BrowserSignIn {
+            listener,
+            v6,
+            redirect_url,
+            verifier,
+            state,
+            url,
+            wait: options.wait,
+        })
+    }
+
+    /// Step 2: wait for the redirect, check it, and redeem the code with the
+    /// PKCE verifier (RFC 6749 §4.1.3, RFC 7636 §4.5).
+    pub async fn browser_finish(
+        &self,
+        sign_in: BrowserSignIn,
+    ) -> Result<TokenResponse, OAuthError> {
+        let BrowserSignIn {
+            listener,
+            v6,
+            redirect_url,
+            verifier,
+            state,
+            wait,
+            ..
+        } = sign_in;
+        let code = match redirect::receive(listener, v6, wait).await {
             None => {
                 return Err(OAuthError::Rejected {
                     error: "timeout".to_owned(),
                     aadsts: None,
-                    description: format!(
-                        "no sign-in arrived within {} seconds",
-                        options.wait.as_secs()
-                    ),
+                    description: format!("no sign-in arrived within {} seconds", wait.as_secs()),
                 });
             }
             Some(r) => accept(r, &state)?,

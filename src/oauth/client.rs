@@ -4,7 +4,7 @@
 //! [`super::authcode`] on the same type.
 //!
 //! The `oauth2` crate builds requests and parses answers; every request goes
-//! through [`super::http::send`], which never follows redirects and keeps the
+//! through `http::send`, which never follows redirects and keeps the
 //! status code (see that module for why).
 
 use std::path::PathBuf;
@@ -21,8 +21,7 @@ use oauth2::{
 use super::credentials::{ASSERTION_TYPE, CertificateCredential};
 use super::http::{self, Seam};
 use super::response::{MsTokenResponse, map_error};
-use super::{OAuthError, TokenEndpoint, TokenResponse};
-use crate::base::BoxFuture;
+use super::{OAuthError, TokenEndpoint, TokenFuture, TokenResponse};
 use crate::config::Provider;
 use crate::secret::Secret;
 
@@ -87,7 +86,7 @@ impl OAuthClient {
         })
     }
 
-    /// Replaces the per-request time limit ([`http::REQUEST_TIMEOUT`]).
+    /// Replaces the per-request time limit (`http::REQUEST_TIMEOUT`).
     pub fn with_request_timeout(mut self, timeout: Duration) -> Result<Self, OAuthError> {
         let http = http::build_client(timeout)
             .map_err(|e| OAuthError::Config(format!("HTTP client: {e}")))?;
@@ -149,14 +148,11 @@ impl OAuthClient {
 }
 
 impl TokenEndpoint for OAuthClient {
-    fn refresh<'a>(
-        &'a self,
-        refresh_token: &'a Secret<String>,
-    ) -> BoxFuture<'a, Result<TokenResponse, OAuthError>> {
+    fn refresh<'a>(&'a self, refresh_token: &'a Secret<String>) -> TokenFuture<'a> {
         Box::pin(self.refresh_token(refresh_token))
     }
 
-    fn client_credentials(&self) -> BoxFuture<'_, Result<TokenResponse, OAuthError>> {
+    fn client_credentials(&self) -> TokenFuture<'_> {
         Box::pin(self.client_credentials_token())
     }
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::base::BoxFuture;
 use crate::secret::Secret;
 
 /// A successful token endpoint answer, normalised (Microsoft may send
@@ -37,6 +38,10 @@ pub enum OAuthError {
     Config(String),
 }
 
+/// A token endpoint request in flight. Spelled out rather than borrowed from
+/// the layers above, which this module must not import.
+pub type TokenFuture<'a> = BoxFuture<'a, Result<TokenResponse, OAuthError>>;
+
 /// The token endpoint as the token layer sees it: one object per configured
 /// provider. [`TokenService`](crate::token) holds these behind `dyn`, so tests
 /// can put an in-process fake in its place.
@@ -44,13 +49,10 @@ pub trait TokenEndpoint: Send + Sync + 'static {
     /// `grant_type=refresh_token`. Microsoft rotates the refresh token on every
     /// use: the caller must persist `refresh_token` from the answer before
     /// using the access token.
-    fn refresh<'a>(
-        &'a self,
-        refresh_token: &'a Secret<String>,
-    ) -> crate::base::BoxFuture<'a, Result<TokenResponse, OAuthError>>;
+    fn refresh<'a>(&'a self, refresh_token: &'a Secret<String>) -> TokenFuture<'a>;
 
     /// `grant_type=client_credentials` for app-only accounts.
-    fn client_credentials(&self) -> crate::base::BoxFuture<'_, Result<TokenResponse, OAuthError>>;
+    fn client_credentials(&self) -> TokenFuture<'_>;
 }
 
 pub mod authcode;

@@ -4,108 +4,73 @@
 
 use std::net::SocketAddr;
 
-use toml::Spanned;
-
-use super::Ctx;
+use super::{Entry, Keywords};
 use crate::base::Protocol;
 use crate::config::raw::{RawListener, RawUpstream};
 use crate::config::validate::ConfigError;
 use crate::config::{Listener, LocalTls, Network, Provider, Upstream, UpstreamTls};
 
+const PROTOCOLS: Keywords<Protocol> = Keywords {
+    what: "protocol",
+    fix: "use \"imap\", \"pop3\" or \"smtp\"",
+    choices: &[
+        ("imap", Protocol::Imap),
+        ("pop3", Protocol::Pop3),
+        ("smtp", Protocol::Smtp),
+    ],
+};
+
+const LOCAL_TLS: Keywords<LocalTls> = Keywords {
+    what: "TLS mode",
+    fix: "use \"none\", \"starttls\" or \"implicit\"",
+    choices: &[
+        ("none", LocalTls::None),
+        ("starttls", LocalTls::StartTls),
+        ("implicit", LocalTls::Implicit),
+    ],
+};
+
+/// `none` is accepted for loopback test servers but never recommended.
+const UPSTREAM_TLS: Keywords<UpstreamTls> = Keywords {
+    what: "upstream TLS mode",
+    fix: "use \"implicit\" or \"starttls\"",
+    choices: &[
+        ("implicit", UpstreamTls::Implicit),
+        ("starttls", UpstreamTls::StartTls),
+        ("none", UpstreamTls::None),
+    ],
+};
+
 pub(super) fn listener(
-    cx: &Ctx,
-    i: usize,
-    sp: &Spanned<RawListener>,
+    e: &Entry<'_>,
+    l: &RawListener,
     providers: &[Provider],
 ) -> Result<Listener, ConfigError> {
-    let at = sp.span().start;
-    let l = sp.get_ref();
-    let key = |k: &str| format!("listeners[{i}].{k}");
-    let protocol = match l.protocol.as_str() {
-        "imap" => Protocol::Imap,
-        "pop3" => Protocol::Pop3,
-        "smtp" => Protocol::Smtp,
-        other => {
-            return Err(cx.err(
-                at,
-                key("protocol"),
-                format!("unknown protocol {other:?}"),
-                "use \"imap\", \"pop3\" or \"smtp\"",
-            ));
-        }
-    };
+    let protocol = e.keyword("protocol", &l.protocol, &PROTOCOLS)?;
     let bind: SocketAddr = l.bind.parse().map_err(|_| {
-        cx.err(
-            at,
-            key("bind"),
+        e.err(
+            "bind",
             format!("{:?} is not an address:port", l.bind),
             "write e.g. \"127.0.0.1:1143\" or \"[::1]:1143\"",
         )
     })?;
-    let tls = match l.tls.as_deref().unwrap_or("none") {
-        "none" => LocalTls::None,
-        "starttls" => LocalTls::StartTls,
-        "implicit" => LocalTls::Implicit,
-        other => {
-            return Err(cx.err(
-                at,
-                key("tls"),
-                format!("unknown TLS mode {other:?}"),
-                "use \"none\", \"starttls\" or \"implicit\"",
-            ));
-        }
-    };
+    let tls = e.keyword("tls", l.tls.as_deref().unwrap_or("none"), &LOCAL_TLS)?;
     let cert = match (&l.cert, &l.key) {
-        (Some(c), Some(k)) => Some((cx.path(c), cx.path(k))),
+        (Some(c), Some(k)) => Some((e.path(c), e.path(k))),
         (None, None) => None,
         _ => {
-            return Err(cx.err(
-                at,
-                key("cert"),
+            return Err(e.err(
+                "cert",
                 "cert and key go together",
                 "give both PEM files, or neither to have one generated",
             ));
         }
     };
-    let provider = match (&l.provider, providers) {
-        (Some(p), _) if providers.iter().any(|q| &q.name == p) => p.clone(),
-        (Some(p), _) => {
-            return Err(cx.err(
-                at,
-                key("provider"),
-                format!("no provider named {p:?}"),
-                "name one of the [[providers]] entries",
-            ));
-        }
-        (None, [only]) => only.name.clone(),
-        (None, _) => {
-            return Err(cx.err(
-                at,
-                key("provider"),
-                "missing",
-                "name the [[providers]] entry this listener serves",
-            ));
-        }
-    };
+    let provider = served_provider(e, l.provider.as_deref(), providers)?;
     let allow_plaintext_auth = l.allow_plaintext_auth.unwrap_or(false);
     if tls == LocalTls::None && !bind.ip().is_loopback() && !allow_plaintext_auth {
-        return Err(cx.err(at, key("tls"), format!("{bind} is reachable from the network but has no TLS, so passwords would cross it in clear"), "set tls = \"starttls\" or \"implicit\", bind to 127.0.0.1, or set allow_plaintext_auth = true"));
+        return Err(e.err("tls", format!("{bind} is reachable from the network but has no TLS, so passwords would cross it in clear"), "set tls = \"starttls\" or \"implicit\", bind to 127.0.0.1, or set allow_plaintext_auth = true"));
     }
-    let allowed_networks = l
-        .allowed_networks
-        .iter()
-        .flatten()
-        .map(|n| {
-            network(n).ok_or_else(|| {
-                cx.err(
-                    at,
-                    key("allowed_networks"),
-                    format!("{n:?} is not a network"),
-                    "write CIDR, e.g. \"192.168.1.0/24\" or \"fd00::/8\"",
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let default_cap = if protocol == Protocol::Smtp { 3 } else { 16 };
     Ok(Listener {
         name: l
@@ -118,39 +83,56 @@ pub(super) fn listener(
         cert,
         provider,
         allow_plaintext_auth,
-        allowed_networks,
+        allowed_networks: networks(e, l.allowed_networks.as_deref().unwrap_or_default())?,
         max_upstream_per_mailbox: l.max_upstream_per_mailbox.unwrap_or(default_cap),
-        upstream: upstream(cx, at, i, &l.upstream)?,
+        upstream: upstream(&e.table("upstream"), &l.upstream)?,
     })
 }
 
-fn upstream(cx: &Ctx, at: usize, i: usize, u: &RawUpstream) -> Result<Upstream, ConfigError> {
-    let key = |k: &str| format!("listeners[{i}].upstream.{k}");
-    let tls = match u.tls.as_str() {
-        "implicit" => UpstreamTls::Implicit,
-        "starttls" => UpstreamTls::StartTls,
-        "none" => UpstreamTls::None,
-        other => {
-            return Err(cx.err(
-                at,
-                key("tls"),
-                format!("unknown upstream TLS mode {other:?}"),
-                "use \"implicit\" or \"starttls\"",
-            ));
-        }
-    };
+/// The named provider, or the only one there is.
+fn served_provider(
+    e: &Entry<'_>,
+    named: Option<&str>,
+    providers: &[Provider],
+) -> Result<String, ConfigError> {
+    match (named, providers) {
+        (Some(p), _) => e.known_provider(p, providers).map(|()| p.to_owned()),
+        (None, [only]) => Ok(only.name.clone()),
+        (None, _) => Err(e.err(
+            "provider",
+            "missing",
+            "name the [[providers]] entry this listener serves",
+        )),
+    }
+}
+
+fn networks(e: &Entry<'_>, given: &[String]) -> Result<Vec<Network>, ConfigError> {
+    given
+        .iter()
+        .map(|n| {
+            network(n).ok_or_else(|| {
+                e.err(
+                    "allowed_networks",
+                    format!("{n:?} is not a network"),
+                    "write CIDR, e.g. \"192.168.1.0/24\" or \"fd00::/8\"",
+                )
+            })
+        })
+        .collect()
+}
+
+fn upstream(e: &Entry<'_>, u: &RawUpstream) -> Result<Upstream, ConfigError> {
+    let tls = e.keyword("tls", &u.tls, &UPSTREAM_TLS)?;
     if tls == UpstreamTls::None && !is_loopback_host(&u.host) {
-        return Err(cx.err(
-            at,
-            key("tls"),
+        return Err(e.err(
+            "tls",
             "tokens would cross the network in clear",
             "use \"implicit\" or \"starttls\"; \"none\" is only for 127.0.0.1 test servers",
         ));
     }
     if u.host.is_empty() || u.port == 0 {
-        return Err(cx.err(
-            at,
-            key("host"),
+        return Err(e.err(
+            "host",
             "host and port are required",
             "write e.g. host = \"outlook.office365.com\", port = 993",
         ));
@@ -160,7 +142,7 @@ fn upstream(cx: &Ctx, at: usize, i: usize, u: &RawUpstream) -> Result<Upstream, 
         port: u.port,
         tls,
         server_name: u.server_name.clone().unwrap_or_else(|| u.host.clone()),
-        ca_file: u.ca_file.as_deref().map(|c| cx.path(c)),
+        ca_file: u.ca_file.as_deref().map(|c| e.path(c)),
     })
 }
 

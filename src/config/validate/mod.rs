@@ -8,12 +8,14 @@ mod provider;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use toml::Spanned;
+
 use account::account;
 use listener::listener;
 use provider::provider;
 
 use super::raw::RawConfig;
-use super::{Config, Limits, default_state_dir};
+use super::{Config, Limits, Provider, default_state_dir};
 use crate::proto::ClientLimits;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,22 +51,6 @@ impl Ctx<'_> {
             + 1
     }
 
-    fn err(
-        &self,
-        offset: usize,
-        key: String,
-        problem: impl Into<String>,
-        fix: &str,
-    ) -> ConfigError {
-        ConfigError::Invalid {
-            file: self.file.to_owned(),
-            line: self.line_of(offset),
-            key,
-            problem: problem.into(),
-            fix: fix.to_owned(),
-        }
-    }
-
     /// Relative paths in the config are relative to the config file.
     fn path(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
@@ -74,6 +60,95 @@ impl Ctx<'_> {
             self.base.join(p)
         }
     }
+
+    /// Validates every entry of a `[[table]]` array with `check`.
+    fn each<R, T>(
+        &self,
+        table: &str,
+        raw: &[Spanned<R>],
+        mut check: impl FnMut(&Entry<'_>, &R) -> Result<T, ConfigError>,
+    ) -> Result<Vec<T>, ConfigError> {
+        raw.iter()
+            .enumerate()
+            .map(|(i, sp)| check(&self.entry(table, i, sp), sp.get_ref()))
+            .collect()
+    }
+
+    fn entry<R>(&self, table: &str, i: usize, sp: &Spanned<R>) -> Entry<'_> {
+        Entry {
+            cx: self,
+            at: sp.span().start,
+            prefix: format!("{table}[{i}]"),
+        }
+    }
+}
+
+/// One `[[table]]` entry being validated: its errors point at the entry's
+/// first line and name its keys `table[i].key`.
+struct Entry<'a> {
+    cx: &'a Ctx<'a>,
+    at: usize,
+    prefix: String,
+}
+
+impl<'a> Entry<'a> {
+    fn err(&self, key: &str, problem: impl Into<String>, fix: &str) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.cx.file.to_owned(),
+            line: self.cx.line_of(self.at),
+            key: format!("{}.{key}", self.prefix),
+            problem: problem.into(),
+            fix: fix.to_owned(),
+        }
+    }
+
+    /// A sub-table (`listeners[0].upstream`) at the same place.
+    fn table(&self, name: &str) -> Entry<'a> {
+        Entry {
+            cx: self.cx,
+            at: self.at,
+            prefix: format!("{}.{name}", self.prefix),
+        }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.cx.path(p)
+    }
+
+    /// The value of a keyword setting, or "unknown `what`" with the fix.
+    fn keyword<T: Copy>(&self, key: &str, value: &str, kw: &Keywords<T>) -> Result<T, ConfigError> {
+        kw.choices
+            .iter()
+            .find(|(name, _)| *name == value)
+            .map(|&(_, v)| v)
+            .ok_or_else(|| self.err(key, format!("unknown {} {value:?}", kw.what), kw.fix))
+    }
+
+    /// `provider = "..."` must name a `[[providers]]` entry.
+    fn known_provider(&self, name: &str, providers: &[Provider]) -> Result<(), ConfigError> {
+        if providers.iter().any(|q| q.name == name) {
+            Ok(())
+        } else {
+            Err(self.err(
+                "provider",
+                format!("no provider named {name:?}"),
+                "name one of the [[providers]] entries",
+            ))
+        }
+    }
+}
+
+/// The spellings a keyword setting accepts. `fix` lists the ones to
+/// recommend, which need not be all of them.
+struct Keywords<T: 'static> {
+    what: &'static str,
+    fix: &'static str,
+    choices: &'static [(&'static str, T)],
+}
+
+/// The index of the first item equal (by `same`) to an earlier one.
+fn first_repeat<T>(items: &[T], same: impl Fn(&T, &T) -> bool) -> Option<usize> {
+    (0..items.len()).find(|&i| items[..i].iter().any(|q| same(q, &items[i])))
 }
 
 /// Parses and validates config text. `file` is used in messages, `base` to
@@ -84,46 +159,26 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError>
         message: e.to_string(),
     })?;
     let cx = Ctx { file, text, base };
-    let providers = raw
-        .providers
-        .iter()
-        .enumerate()
-        .map(|(i, p)| provider(&cx, i, p))
-        .collect::<Result<Vec<_>, _>>()?;
-    for (i, p) in providers.iter().enumerate() {
-        if providers[..i].iter().any(|q| q.name == p.name) {
-            let at = raw.providers[i].span().start;
-            return Err(cx.err(
-                at,
-                format!("providers[{i}].name"),
-                format!("duplicate provider name {:?}", p.name),
-                "give every provider a different name",
-            ));
-        }
+    let providers = cx.each("providers", &raw.providers, provider)?;
+    if let Some(i) = first_repeat(&providers, |a, b| a.name == b.name) {
+        let name = &providers[i].name;
+        return Err(cx.entry("providers", i, &raw.providers[i]).err(
+            "name",
+            format!("duplicate provider name {name:?}"),
+            "give every provider a different name",
+        ));
     }
-    let listeners = raw
-        .listeners
-        .iter()
-        .enumerate()
-        .map(|(i, l)| listener(&cx, i, l, &providers))
-        .collect::<Result<Vec<_>, _>>()?;
-    for (i, l) in listeners.iter().enumerate() {
-        if listeners[..i].iter().any(|m| m.bind == l.bind) {
-            let at = raw.listeners[i].span().start;
-            return Err(cx.err(
-                at,
-                format!("listeners[{i}].bind"),
-                format!("{} is bound twice", l.bind),
-                "give every listener its own address or port",
-            ));
-        }
+    let listeners = cx.each("listeners", &raw.listeners, |e, l| {
+        listener(e, l, &providers)
+    })?;
+    if let Some(i) = first_repeat(&listeners, |a, b| a.bind == b.bind) {
+        return Err(cx.entry("listeners", i, &raw.listeners[i]).err(
+            "bind",
+            format!("{} is bound twice", listeners[i].bind),
+            "give every listener its own address or port",
+        ));
     }
-    let accounts = raw
-        .accounts
-        .iter()
-        .enumerate()
-        .map(|(i, a)| account(&cx, i, a, &providers))
-        .collect::<Result<Vec<_>, _>>()?;
+    let accounts = cx.each("accounts", &raw.accounts, |e, a| account(e, a, &providers))?;
     let state_dir = match (std::env::var_os(super::STATE_DIR_ENV), raw.state_dir) {
         (Some(env), _) => PathBuf::from(env),
         (None, Some(dir)) => cx.path(&dir),

@@ -4,106 +4,147 @@
 
 use std::time::Duration;
 
-use toml::Spanned;
-
-use super::Ctx;
+use super::{Entry, Keywords};
 use crate::config::raw::RawProvider;
 use crate::config::validate::ConfigError;
 use crate::config::{Cloud, Provider};
 
 const MS_SCOPES: [&str; 3] = ["IMAP.AccessAsUser.All", "POP.AccessAsUser.All", "SMTP.Send"];
 
-pub(super) fn provider(
-    cx: &Ctx,
-    i: usize,
-    sp: &Spanned<RawProvider>,
-) -> Result<Provider, ConfigError> {
-    let at = sp.span().start;
-    let p = sp.get_ref();
-    let key = |k: &str| format!("providers[{i}].{k}");
+const CLOUDS: Keywords<Cloud> = Keywords {
+    what: "cloud",
+    fix: "use \"global\", \"us-government\" or \"china\"",
+    choices: &[
+        ("global", Cloud::Global),
+        ("us-government", Cloud::UsGovernment),
+        ("china", Cloud::China),
+    ],
+};
+
+pub(super) fn provider(e: &Entry<'_>, p: &RawProvider) -> Result<Provider, ConfigError> {
     let (authority, resource) = match p.kind.as_str() {
         "microsoft" => {
-            let cloud = match p.cloud.as_deref().unwrap_or("global") {
-                "global" => Cloud::Global,
-                "us-government" => Cloud::UsGovernment,
-                "china" => Cloud::China,
-                other => {
-                    return Err(cx.err(
-                        at,
-                        key("cloud"),
-                        format!("unknown cloud {other:?}"),
-                        "use \"global\", \"us-government\" or \"china\"",
-                    ));
-                }
-            };
-            let (login, mail) = match cloud {
-                Cloud::Global => (
-                    "https://login.microsoftonline.com",
-                    "https://outlook.office.com",
-                ),
-                Cloud::UsGovernment => (
-                    "https://login.microsoftonline.us",
-                    "https://outlook.office365.us",
-                ),
-                Cloud::China => (
-                    "https://login.partner.microsoftonline.cn",
-                    "https://partner.outlook.cn",
-                ),
-            };
-            let tenant = p.tenant.as_deref().unwrap_or("organizations");
-            if tenant.is_empty() || tenant.contains(['/', '?', '#', ' ']) {
-                return Err(cx.err(
-                    at,
-                    key("tenant"),
-                    format!("{tenant:?} is not a tenant"),
-                    "use organizations, common, consumers, a tenant id or a domain",
-                ));
-            }
-            let authority = p.authority.clone().unwrap_or_else(|| login.to_owned());
-            (
-                Some(format!(
-                    "{}/{tenant}/oauth2/v2.0",
-                    authority.trim_end_matches('/')
-                )),
-                Some(mail),
-            )
+            let (authority, resource) = microsoft(e, p)?;
+            (Some(authority), Some(resource))
         }
         "generic" => (None, None),
         other => {
-            return Err(cx.err(
-                at,
-                key("kind"),
+            return Err(e.err(
+                "kind",
                 format!("unknown provider kind {other:?}"),
                 "use \"microsoft\" or \"generic\"",
             ));
         }
     };
-    let url = |given: &Option<String>, suffix: &str, k: &str| -> Result<String, ConfigError> {
-        let u = match (given, &authority) {
-            (Some(u), _) => u.clone(),
-            (None, Some(a)) => format!("{a}/{suffix}"),
-            (None, None) => {
-                return Err(cx.err(
-                    at,
-                    key(k),
-                    "missing for a generic provider",
-                    "give the full https:// URL",
-                ));
-            }
-        };
-        if !(u.starts_with("https://")
-            || u.starts_with("http://127.")
-            || u.starts_with("http://localhost"))
-        {
-            return Err(cx.err(
-                at,
-                key(k),
-                format!("{u:?} is not an https URL"),
-                "use https:// (plain http only for 127.0.0.1 test providers)",
+    let url = |given: &Option<String>, suffix: &str, k: &str| {
+        endpoint(e, k, given.as_deref(), authority.as_deref(), suffix)
+    };
+    let (scopes, app_scopes) = scopes(e, p, resource)?;
+    if p.client_id.trim().is_empty() {
+        return Err(e.err(
+            "client_id",
+            "is empty",
+            "set the application (client) id of your app registration",
+        ));
+    }
+    if p.client_certificate.is_some() != p.client_key.is_some() {
+        return Err(e.err(
+            "client_certificate",
+            "client_certificate and client_key go together",
+            "give both PEM files, or neither",
+        ));
+    }
+    Ok(Provider {
+        name: p.name.clone(),
+        client_id: p.client_id.clone(),
+        client_secret: p.client_secret.clone(),
+        client_certificate: p.client_certificate.as_deref().map(|c| e.path(c)),
+        client_key: p.client_key.as_deref().map(|c| e.path(c)),
+        authorize_url: url(&p.authorize_url, "authorize", "authorize_url")?,
+        token_url: url(&p.token_url, "token", "token_url")?,
+        device_code_url: url(&p.device_code_url, "devicecode", "device_code_url")?,
+        scopes,
+        app_scopes,
+        redirect_port: p.redirect_port.unwrap_or(0),
+        refresh_margin: Duration::from_secs(p.refresh_margin_secs.unwrap_or(15 * 60)),
+        keep_warm_interval: Duration::from_secs(p.keep_warm_interval_secs.unwrap_or(24 * 3600)),
+        machine_key_wrap: p.machine_key_wrap.unwrap_or(false),
+    })
+}
+
+/// Identity platform v2.0 presets: the endpoint base for the tenant in its
+/// national cloud, and the cloud's mail resource for scopes.
+fn microsoft(e: &Entry<'_>, p: &RawProvider) -> Result<(String, &'static str), ConfigError> {
+    let cloud = e.keyword("cloud", p.cloud.as_deref().unwrap_or("global"), &CLOUDS)?;
+    let (login, mail) = match cloud {
+        Cloud::Global => (
+            "https://login.microsoftonline.com",
+            "https://outlook.office.com",
+        ),
+        Cloud::UsGovernment => (
+            "https://login.microsoftonline.us",
+            "https://outlook.office365.us",
+        ),
+        Cloud::China => (
+            "https://login.partner.microsoftonline.cn",
+            "https://partner.outlook.cn",
+        ),
+    };
+    let tenant = p.tenant.as_deref().unwrap_or("organizations");
+    if tenant.is_empty() || tenant.contains(['/', '?', '#', ' ']) {
+        return Err(e.err(
+            "tenant",
+            format!("{tenant:?} is not a tenant"),
+            "use organizations, common, consumers, a tenant id or a domain",
+        ));
+    }
+    let authority = p.authority.as_deref().unwrap_or(login);
+    Ok((
+        format!("{}/{tenant}/oauth2/v2.0", authority.trim_end_matches('/')),
+        mail,
+    ))
+}
+
+/// An endpoint URL: as given, else under the preset authority; https only,
+/// except for loopback test providers.
+fn endpoint(
+    e: &Entry<'_>,
+    key: &str,
+    given: Option<&str>,
+    authority: Option<&str>,
+    suffix: &str,
+) -> Result<String, ConfigError> {
+    let u = match (given, authority) {
+        (Some(u), _) => u.to_owned(),
+        (None, Some(a)) => format!("{a}/{suffix}"),
+        (None, None) => {
+            return Err(e.err(
+                key,
+                "missing for a generic provider",
+                "give the full https:// URL",
             ));
         }
-        Ok(u)
     };
+    if !(u.starts_with("https://")
+        || u.starts_with("http://127.")
+        || u.starts_with("http://localhost"))
+    {
+        return Err(e.err(
+            key,
+            format!("{u:?} is not an https URL"),
+            "use https:// (plain http only for 127.0.0.1 test providers)",
+        ));
+    }
+    Ok(u)
+}
+
+/// Delegated scopes (for enrolment) and app-only scopes: as given, else the
+/// Microsoft presets for the cloud's mail `resource`.
+fn scopes(
+    e: &Entry<'_>,
+    p: &RawProvider,
+    resource: Option<&str>,
+) -> Result<(Vec<String>, Vec<String>), ConfigError> {
     let scopes = match (&p.scopes, resource) {
         (Some(s), _) => s.clone(),
         (None, Some(r)) => MS_SCOPES
@@ -112,9 +153,8 @@ pub(super) fn provider(
             .chain(["offline_access".to_owned()])
             .collect(),
         (None, None) => {
-            return Err(cx.err(
-                at,
-                key("scopes"),
+            return Err(e.err(
+                "scopes",
                 "missing for a generic provider",
                 "list the scopes, including offline_access if the provider needs it",
             ));
@@ -128,36 +168,5 @@ pub(super) fn provider(
         )],
         (None, None) => Vec::new(),
     };
-    if p.client_id.trim().is_empty() {
-        return Err(cx.err(
-            at,
-            key("client_id"),
-            "is empty",
-            "set the application (client) id of your app registration",
-        ));
-    }
-    if p.client_certificate.is_some() != p.client_key.is_some() {
-        return Err(cx.err(
-            at,
-            key("client_certificate"),
-            "client_certificate and client_key go together",
-            "give both PEM files, or neither",
-        ));
-    }
-    Ok(Provider {
-        name: p.name.clone(),
-        client_id: p.client_id.clone(),
-        client_secret: p.client_secret.clone(),
-        client_certificate: p.client_certificate.as_deref().map(|c| cx.path(c)),
-        client_key: p.client_key.as_deref().map(|c| cx.path(c)),
-        authorize_url: url(&p.authorize_url, "authorize", "authorize_url")?,
-        token_url: url(&p.token_url, "token", "token_url")?,
-        device_code_url: url(&p.device_code_url, "devicecode", "device_code_url")?,
-        scopes,
-        app_scopes,
-        redirect_port: p.redirect_port.unwrap_or(0),
-        refresh_margin: Duration::from_secs(p.refresh_margin_secs.unwrap_or(15 * 60)),
-        keep_warm_interval: Duration::from_secs(p.keep_warm_interval_secs.unwrap_or(24 * 3600)),
-        machine_key_wrap: p.machine_key_wrap.unwrap_or(false),
-    })
+    Ok((scopes, app_scopes))
 }

@@ -1,9 +1,16 @@
 //! Command line: `serve`, `check-config`, `login`, `accounts`, `logout`,
-//! `hash-password`. Parsing only; each command's work lives in its module.
+//! `hash-password`. This layer parses arguments, calls the module that does
+//! the work (the [`admin`](crate::admin) service for every account action),
+//! and formats the answer for a terminal; it decides nothing itself.
+
+mod run;
+mod text;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+
+pub use run::{CliError, run};
 
 #[derive(Debug, Parser)]
 #[command(

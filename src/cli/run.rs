@@ -1,0 +1,124 @@
+//! Each command: load the config, call the service, print the answer.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::text;
+use super::{Command, ConfigArg, LoginArgs};
+use crate::admin::{Admin, AdminError};
+use crate::config::{Config, ConfigError};
+use crate::enrol::{EnrolError, EnrolRequest, NewPassword, SignInPrompt, choose_flow};
+use crate::serve::ServeError;
+
+/// Why a command failed. Errors from the layers below pass through
+/// unchanged; the rest are the terminal's own.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error(transparent)]
+    Enrol(#[from] EnrolError),
+    #[error(transparent)]
+    Runtime(std::io::Error),
+    #[error("cannot write output: {0}")]
+    Output(#[source] std::io::Error),
+    #[error("cannot write to the terminal: {0}")]
+    Terminal(#[source] std::io::Error),
+    #[error("cannot read the local password from standard input: {0}")]
+    LoginInput(#[source] std::io::Error),
+    #[error("cannot read the password from standard input: {0}")]
+    HashInput(#[source] std::io::Error),
+    #[error("the password is not UTF-8 text")]
+    NotUtf8,
+}
+
+/// Runs one parsed command to completion.
+pub fn run(command: Command) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Runtime::new().map_err(CliError::Runtime)?;
+    let stdin = std::io::stdin();
+    let stdout = &mut std::io::stdout();
+    match command {
+        Command::Serve(c) => {
+            let config = Config::load(&c.config)?;
+            runtime.block_on(crate::serve::run(config, c.config))?;
+        }
+        Command::CheckConfig(c) => check_config(&c.config, stdout)?,
+        Command::Login(args) => runtime.block_on(login(&args, &mut stdin.lock(), stdout))?,
+        Command::Accounts(c) => {
+            let list = runtime.block_on(admin(&c)?.accounts())?;
+            text::write_table(&list, std::time::SystemTime::now(), stdout)
+                .map_err(CliError::Output)?;
+        }
+        Command::Logout { account, config } => {
+            runtime.block_on(admin(&config)?.logout(&account))?;
+        }
+        Command::HashPassword => {
+            runtime.block_on(hash_password(&mut stdin.lock(), stdout))?;
+        }
+    }
+    Ok(())
+}
+
+fn admin(c: &ConfigArg) -> Result<Admin, CliError> {
+    Ok(Admin::new(Arc::new(Config::load(&c.config)?)))
+}
+
+fn check_config(path: &Path, out: &mut dyn Write) -> Result<(), CliError> {
+    let config = Config::load(path)?;
+    writeln!(
+        out,
+        "{}: ok ({} listener(s), {} provider(s), {} account rule(s); state dir {})",
+        path.display(),
+        config.listeners.len(),
+        config.providers.len(),
+        config.accounts.len(),
+        config.state_dir.display()
+    )
+    .map_err(CliError::Output)
+}
+
+/// `mailgate login`: the password comes first (from standard input or
+/// generated), then the sign-in prompt, then the client settings.
+pub(super) async fn login(
+    args: &LoginArgs,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let admin = admin(&args.config)?;
+    let password = if args.password_stdin {
+        NewPassword::Given(text::password_line(input).map_err(CliError::LoginInput)?)
+    } else {
+        NewPassword::Generate
+    };
+    let request = EnrolRequest {
+        account: args.account.clone(),
+        provider: args.provider.clone(),
+        flow: choose_flow(args.browser, args.device),
+        password,
+        mailbox: args.mailbox.clone(),
+    };
+    let pending = admin.start_enrolment(request).await?;
+    match pending.prompt() {
+        SignInPrompt::Device(prompt) => prompt.render(out).map_err(CliError::Terminal)?,
+        SignInPrompt::Browser(sign_in) => {
+            sign_in.show(out, !args.no_open).map_err(EnrolError::from)?
+        }
+    }
+    let enrolled = pending.finish().await?;
+    text::write_enrolled(&enrolled, out).map_err(CliError::Terminal)
+}
+
+/// `mailgate hash-password`: one line in, one PHC string out.
+pub(super) async fn hash_password(
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let password = text::hash_input(input)?;
+    let phc = Admin::hash_password(password).await?;
+    writeln!(out, "{}", phc.expose()).map_err(CliError::Output)
+}
