@@ -12,6 +12,9 @@ fn main() -> anyhow::Result<()> {
         }
         Command::CheckConfig(c) => {
             let config = mailgate::config::Config::load(&c.config)?;
+            for warning in config.warnings() {
+                eprintln!("warning: {warning}");
+            }
             println!(
                 "{}: ok ({} listener(s), {} provider(s), {} account rule(s); state dir {})",
                 c.config.display(),

@@ -12,15 +12,15 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 use tracing::{error, info, warn};
 
-use crate::config::{Config, Listener, LocalTls};
+use crate::config::{Config, Listener};
 use crate::guard::LoginGuard;
 use crate::listener::{ConnectionLimits, accept_loop};
 use crate::oauth::{OAuthClient, TokenEndpoint};
 use crate::session::context::SessionContext;
 use crate::session::gate::MailboxGate;
+use crate::tls::local::{LegacySessions, LocalAcceptor};
 use crate::token::TokenSource;
 use crate::token::service::TokenService;
 use crate::token::store::Store;
@@ -61,6 +61,8 @@ pub struct Server {
     limits: Arc<ConnectionLimits>,
     guard: Arc<LoginGuard>,
     gates: HashMap<String, Arc<MailboxGate>>,
+    /// Per listener name: sessions that negotiated TLS 1.0/1.1.
+    legacy_sessions: HashMap<String, LegacySessions>,
     shutdown: watch::Sender<bool>,
     running: HashMap<SocketAddr, Running>,
     grace: std::time::Duration,
@@ -77,6 +79,7 @@ impl Server {
             ),
             guard: Arc::new(LoginGuard::default()),
             gates: HashMap::new(),
+            legacy_sessions: HashMap::new(),
             shutdown,
             running: HashMap::new(),
             grace: config.limits.shutdown_grace,
@@ -98,6 +101,19 @@ impl Server {
 
     pub fn active_connections(&self) -> usize {
         self.limits.active()
+    }
+
+    /// Per listener that has had any: sessions that negotiated TLS 1.0/1.1
+    /// since start, so the admin can see which clients still need it.
+    pub fn legacy_sessions(&self) -> Vec<(String, u64)> {
+        let mut v: Vec<_> = self
+            .legacy_sessions
+            .iter()
+            .map(|(name, n)| (name.clone(), n.load(std::sync::atomic::Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        v.sort();
+        v
     }
 
     /// Brings the running listeners in line with `config`. Everything that can
@@ -134,6 +150,9 @@ impl Server {
                 let _ = r.stop.send(true);
             }
         }
+        for warning in config.warnings() {
+            warn!("{warning}");
+        }
         let mut fresh = fresh.into_iter();
         for ctx in contexts {
             let ctx = Arc::new(ctx);
@@ -145,7 +164,7 @@ impl Server {
             }
             let Some(socket) = fresh.next() else { continue };
             let local = socket.local_addr().unwrap_or(addr);
-            info!(listener = %ctx.listener.name, protocol = ctx.listener.protocol.as_str(), %local, upstream = %ctx.target.addr(), tls = ?ctx.listener.tls, "listening");
+            info!(listener = %ctx.listener.name, protocol = ctx.listener.protocol.as_str(), %local, upstream = %ctx.target.addr(), tls = ?ctx.listener.tls, tls_min_version = ctx.listener.tls_min_version.as_str(), "listening");
             let name = ctx.listener.name.clone();
             let (contexts, rx) = watch::channel(ctx);
             let (stop, stop_rx) = watch::channel(false);
@@ -173,16 +192,18 @@ impl Server {
             name: listener.name.clone(),
             source,
         };
-        let acceptor = match (listener.tls, &listener.cert) {
-            (LocalTls::None, _) => None,
-            (_, Some((cert, key))) => Some(crate::tls::server_config(cert, key).map_err(tls_err)?),
-            (_, None) => {
-                let (cert, key) =
-                    crate::tls::ensure_local_cert(&config.state_dir, &config.hostname)
-                        .map_err(tls_err)?;
-                Some(crate::tls::server_config(&cert, &key).map_err(tls_err)?)
-            }
-        };
+        let legacy_sessions = self
+            .legacy_sessions
+            .entry(listener.name.clone())
+            .or_default()
+            .clone();
+        let acceptor = LocalAcceptor::for_listener(
+            listener,
+            &config.state_dir,
+            &config.hostname,
+            &legacy_sessions,
+        )
+        .map_err(tls_err)?;
         let upstream_tls =
             crate::tls::upstream_config(listener.upstream.ca_file.as_deref()).map_err(tls_err)?;
         let gate = self
@@ -205,7 +226,7 @@ impl Server {
             limits: config.limits,
             hostname: config.hostname.clone(),
             tokens: self.tokens.clone(),
-            acceptor: acceptor.map(TlsAcceptor::from),
+            acceptor,
             target: Target {
                 upstream: listener.upstream.clone(),
                 tls: upstream_tls,
@@ -222,6 +243,9 @@ impl Server {
     /// relaying sessions the grace period to finish. Returns whether every
     /// session ended in time.
     pub async fn shutdown(self) -> bool {
+        for (listener, sessions) in self.legacy_sessions() {
+            info!(%listener, sessions, "sessions that negotiated legacy TLS since start");
+        }
         let _ = self.shutdown.send(true);
         for r in self.running.values() {
             let _ = r.stop.send(true);

@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::Ctx;
 use crate::config::raw::{RawListener, RawUpstream};
 use crate::config::validate::ConfigError;
-use crate::config::{Listener, LocalTls, Network, Provider, Upstream, UpstreamTls};
+use crate::config::{Listener, LocalTls, Network, Provider, TlsMinVersion, Upstream, UpstreamTls};
 use crate::token::Protocol;
 
 pub(super) fn listener(
@@ -106,6 +106,7 @@ pub(super) fn listener(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let tls_min_version = tls_min_version(cx, at, i, l.tls_min_version.as_deref(), tls)?;
     let default_cap = if protocol == Protocol::Smtp { 3 } else { 16 };
     Ok(Listener {
         name: l
@@ -120,8 +121,55 @@ pub(super) fn listener(
         allow_plaintext_auth,
         allowed_networks,
         max_upstream_per_mailbox: l.max_upstream_per_mailbox.unwrap_or(default_cap),
+        tls_min_version,
+        tls13_tickets: l.tls13_tickets.unwrap_or(false),
         upstream: upstream(cx, at, i, &l.upstream)?,
     })
+}
+
+/// TLS 1.0/1.1 is an explicit opt-in per listener, and only exists in builds
+/// with the `legacy-tls` feature (the second TLS stack, OpenSSL).
+fn tls_min_version(
+    cx: &Ctx,
+    at: usize,
+    i: usize,
+    text: Option<&str>,
+    tls: LocalTls,
+) -> Result<TlsMinVersion, ConfigError> {
+    let key = format!("listeners[{i}].tls_min_version");
+    let version = match text.unwrap_or("1.2") {
+        "1.2" => TlsMinVersion::Tls12,
+        "1.1" => TlsMinVersion::Tls11,
+        "1.0" => TlsMinVersion::Tls10,
+        other => {
+            return Err(cx.err(
+                at,
+                key,
+                format!("unknown TLS version {other:?}"),
+                "use \"1.2\" (default), or \"1.1\" / \"1.0\" for legacy clients",
+            ));
+        }
+    };
+    if version == TlsMinVersion::Tls12 {
+        return Ok(version);
+    }
+    if tls == LocalTls::None {
+        return Err(cx.err(
+            at,
+            key,
+            "this listener has no TLS",
+            "set tls = \"starttls\" or \"implicit\", or remove tls_min_version",
+        ));
+    }
+    if !cfg!(feature = "legacy-tls") {
+        return Err(cx.err(
+            at,
+            key,
+            "this build of mailgate has no TLS 1.0/1.1 support",
+            "build with `cargo build --release --features legacy-tls` (needs libssl-dev and pkg-config), or remove tls_min_version",
+        ));
+    }
+    Ok(version)
 }
 
 fn upstream(cx: &Ctx, at: usize, i: usize, u: &RawUpstream) -> Result<Upstream, ConfigError> {
@@ -186,3 +234,7 @@ fn network(text: &str) -> Option<Network> {
     };
     (prefix <= max).then_some(Network { addr, prefix })
 }
+
+#[cfg(test)]
+#[path = "tls_version_tests.rs"]
+mod tls_version_tests;
