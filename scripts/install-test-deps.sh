@@ -12,8 +12,9 @@ set -euo pipefail
 PACKAGES=(
     dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
     postfix
-    curl fetchmail msmtp swaks isync mutt
+    curl fetchmail msmtp swaks isync mutt offlineimap3 python3-imaplib2
     python3 ca-certificates
+    libssl-dev pkg-config
     libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl
 )
 # command -> package that provides it
@@ -22,6 +23,7 @@ declare -A BINARIES=(
     [postfix]=postfix [postconf]=postfix [postmap]=postfix
     [curl]=curl [fetchmail]=fetchmail [msmtp]=msmtp [swaks]=swaks
     [mbsync]=isync [mutt]=mutt [python3]=python3
+    [offlineimap]=offlineimap3 [pkg-config]=pkg-config
 )
 POLICY=/usr/sbin/policy-rc.d
 POLICY_BACKUP=""

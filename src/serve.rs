@@ -12,16 +12,16 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 use tracing::{error, info, warn};
 
-use crate::config::{Config, Listener, LocalTls};
+use crate::config::{Config, Listener};
 use crate::gate::MailboxGate;
 use crate::guard::LoginGuard;
 use crate::listener::{ConnectionLimits, accept_loop};
 use crate::oauth::{OAuthClient, TokenEndpoint};
 use crate::session::context::SessionContext;
 use crate::store::Store;
+use crate::tls::local::{LegacySessions, LocalAcceptor};
 use crate::token::TokenSource;
 use crate::token::service::TokenService;
 use crate::upstream::Target;
@@ -61,6 +61,8 @@ pub struct Server {
     limits: Arc<ConnectionLimits>,
     guard: Arc<LoginGuard>,
     gates: HashMap<String, Arc<MailboxGate>>,
+    /// Per listener name: sessions that negotiated TLS 1.0/1.1.
+    legacy_sessions: HashMap<String, LegacySessions>,
     shutdown: watch::Sender<bool>,
     running: HashMap<SocketAddr, Running>,
     grace: std::time::Duration,
@@ -77,6 +79,7 @@ impl Server {
             ),
             guard: Arc::new(LoginGuard::default()),
             gates: HashMap::new(),
+            legacy_sessions: HashMap::new(),
             shutdown,
             running: HashMap::new(),
             grace: config.limits.shutdown_grace,
@@ -98,6 +101,19 @@ impl Server {
 
     pub fn active_connections(&self) -> usize {
         self.limits.active()
+    }
+
+    /// Per listener that has had any: sessions that negotiated TLS 1.0/1.1
+    /// since start, so the admin can see which clients still need it.
+    pub fn legacy_sessions(&self) -> Vec<(String, u64)> {
+        let mut v: Vec<_> = self
+            .legacy_sessions
+            .iter()
+            .map(|(name, n)| (name.clone(), n.load(std::sync::atomic::Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        v.sort();
+        v
     }
 
     /// Brings the running listeners in line with `config`. Everything that can
@@ -123,6 +139,9 @@ impl Server {
         }
         let keep: Vec<SocketAddr> = contexts.iter().map(|c| c.listener.bind).collect();
         self.stop_removed(&keep);
+        for warning in config.warnings() {
+            warn!("{warning}");
+        }
         let mut fresh = fresh.into_iter();
         for ctx in contexts {
             let ctx = Arc::new(ctx);
@@ -158,7 +177,7 @@ impl Server {
     fn start_listener(&mut self, ctx: Arc<SessionContext>, socket: TcpListener) {
         let addr = ctx.listener.bind;
         let local = socket.local_addr().unwrap_or(addr);
-        info!(listener = %ctx.listener.name, protocol = ctx.listener.protocol.as_str(), %local, upstream = %ctx.target.addr(), tls = ?ctx.listener.tls, "listening");
+        info!(listener = %ctx.listener.name, protocol = ctx.listener.protocol.as_str(), %local, upstream = %ctx.target.addr(), tls = ?ctx.listener.tls, tls_min_version = ctx.listener.tls_min_version.as_str(), "listening");
         let name = ctx.listener.name.clone();
         let (contexts, rx) = watch::channel(ctx);
         let (stop, stop_rx) = watch::channel(false);
@@ -184,16 +203,18 @@ impl Server {
             name: listener.name.clone(),
             source,
         };
-        let acceptor = match (listener.tls, &listener.cert) {
-            (LocalTls::None, _) => None,
-            (_, Some((cert, key))) => Some(crate::tls::server_config(cert, key).map_err(tls_err)?),
-            (_, None) => {
-                let (cert, key) =
-                    crate::tls::ensure_local_cert(&config.state_dir, &config.hostname)
-                        .map_err(tls_err)?;
-                Some(crate::tls::server_config(&cert, &key).map_err(tls_err)?)
-            }
-        };
+        let legacy_sessions = self
+            .legacy_sessions
+            .entry(listener.name.clone())
+            .or_default()
+            .clone();
+        let acceptor = LocalAcceptor::for_listener(
+            listener,
+            &config.state_dir,
+            &config.hostname,
+            &legacy_sessions,
+        )
+        .map_err(tls_err)?;
         let upstream_tls =
             crate::tls::upstream_config(listener.upstream.ca_file.as_deref()).map_err(tls_err)?;
         let gate = self
@@ -216,7 +237,7 @@ impl Server {
             limits: config.limits,
             hostname: config.hostname.clone(),
             tokens: self.tokens.clone(),
-            acceptor: acceptor.map(TlsAcceptor::from),
+            acceptor,
             target: Target {
                 upstream: listener.upstream.clone(),
                 tls: upstream_tls,
@@ -233,6 +254,9 @@ impl Server {
     /// relaying sessions the grace period to finish. Returns whether every
     /// session ended in time.
     pub async fn shutdown(self) -> bool {
+        for (listener, sessions) in self.legacy_sessions() {
+            info!(%listener, sessions, "sessions that negotiated legacy TLS since start");
+        }
         let _ = self.shutdown.send(true);
         for r in self.running.values() {
             let _ = r.stop.send(true);

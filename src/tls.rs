@@ -1,8 +1,14 @@
-//! TLS on both sides, one stack (rustls on aws-lc-rs).
+//! TLS on both sides, one stack (rustls on aws-lc-rs), with one exception:
+//! listeners that opt in to TLS 1.0/1.1 for legacy clients run their local
+//! side on OpenSSL ([`legacy`], feature `legacy-tls`), because rustls does
+//! not implement those versions. [`local`] picks the acceptor per listener.
 //!
 //! Local side: the listener's configured certificate, or a self-signed one
 //! generated on first run into `<state_dir>/tls/` (never into the repo), so a
-//! STARTTLS-capable listener works out of the box.
+//! STARTTLS-capable listener works out of the box. Local listeners send no
+//! TLS 1.3 session tickets unless asked (`tls13_tickets`): clients with a
+//! threaded reader stall on those post-handshake messages, and resumption
+//! buys little on a local hop. TLS 1.2 resumption (the session cache) stays.
 //!
 //! Upstream side: full verification against the platform's roots plus an
 //! optional extra CA file (TLS-inspecting proxies, test servers). There is no
@@ -15,6 +21,10 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, ServerConfig};
+
+#[cfg(feature = "legacy-tls")]
+pub mod legacy;
+pub mod local;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -32,10 +42,16 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
     #[error("generating the local certificate: {0}")]
     Generate(String),
+    /// The OpenSSL side of a legacy-TLS listener refused its configuration.
+    #[error("legacy TLS (OpenSSL): {0}")]
+    Legacy(String),
 }
 
 impl TlsError {
-    fn file(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Self + use<> {
+    pub(crate) fn file(
+        action: &'static str,
+        path: &Path,
+    ) -> impl FnOnce(io::Error) -> Self + use<> {
         let path = path.to_owned();
         move |source| Self::File {
             action,
@@ -44,14 +60,14 @@ impl TlsError {
         }
     }
 
-    fn no_pem(path: &Path, what: &str) -> Self {
+    pub(crate) fn no_pem(path: &Path, what: &str) -> Self {
         Self::Pem {
             path: path.to_owned(),
             problem: format!("no PEM {what} found"),
         }
     }
 
-    fn bad_pem(path: &Path, reason: impl std::fmt::Display) -> Self {
+    pub(crate) fn bad_pem(path: &Path, reason: impl std::fmt::Display) -> Self {
         Self::Pem {
             path: path.to_owned(),
             problem: format!("invalid PEM: {reason}"),
@@ -83,20 +99,51 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
-/// Server config for a listener from PEM files.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
-    let config = ServerConfig::builder_with_provider(provider())
+/// Server config for a listener from PEM files; TLS 1.3 session tickets
+/// only when `tls13_tickets` (the rustls default of two per handshake).
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    tls13_tickets: bool,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(load_certs(cert)?, load_key(key)?)?;
+    if !tls13_tickets {
+        config.send_tls13_tickets = 0;
+    }
     Ok(Arc::new(config))
 }
 
 /// Returns the paths of the generated local certificate and key, creating them
 /// (self-signed, for `localhost`, 127.0.0.1, ::1 and `hostname`) if missing.
+/// The key is ECDSA P-256, which every TLS 1.2+ client supports.
 pub fn ensure_local_cert(state_dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), TlsError> {
+    ensure_generated(state_dir, hostname, "", rcgen::KeyPair::generate)
+}
+
+/// Like [`ensure_local_cert`], with an RSA 2048 key in separate files
+/// (`legacy-cert.pem`, `legacy-key.pem`): TLS 1.0/1.1 clients know only
+/// `TLS_RSA_*` and `TLS_ECDHE_RSA_*` suites, which need an RSA certificate.
+pub fn ensure_local_rsa_cert(
+    state_dir: &Path,
+    hostname: &str,
+) -> Result<(PathBuf, PathBuf), TlsError> {
+    ensure_generated(state_dir, hostname, "legacy-", || {
+        rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256)
+    })
+}
+
+fn ensure_generated(
+    state_dir: &Path,
+    hostname: &str,
+    prefix: &str,
+    generate_key: impl FnOnce() -> Result<rcgen::KeyPair, rcgen::Error>,
+) -> Result<(PathBuf, PathBuf), TlsError> {
     let dir = state_dir.join("tls");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let cert = dir.join(format!("{prefix}cert.pem"));
+    let key = dir.join(format!("{prefix}key.pem"));
     if cert.exists() && key.exists() {
         return Ok((cert, key));
     }
@@ -107,11 +154,15 @@ pub fn ensure_local_cert(state_dir: &Path, hostname: &str) -> Result<(PathBuf, P
         "::1".to_owned(),
         hostname.to_owned(),
     ];
-    let generated =
-        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
-    crate::fsutil::write_atomic(&key, generated.signing_key.serialize_pem().as_bytes())
+    let generate = || -> Result<_, rcgen::Error> {
+        let signing_key = generate_key()?;
+        let cert = rcgen::CertificateParams::new(names)?.self_signed(&signing_key)?;
+        Ok((signing_key, cert))
+    };
+    let (signing_key, generated) = generate().map_err(|e| TlsError::Generate(e.to_string()))?;
+    crate::fsutil::write_atomic(&key, signing_key.serialize_pem().as_bytes())
         .map_err(TlsError::file("write", &key))?;
-    crate::fsutil::write_atomic(&cert, generated.cert.pem().as_bytes())
+    crate::fsutil::write_atomic(&cert, generated.pem().as_bytes())
         .map_err(TlsError::file("write", &cert))?;
     tracing::info!(cert = %cert.display(), "generated a self-signed local certificate; configure cert/key to use your own");
     Ok((cert, key))

@@ -70,6 +70,9 @@ fn admin(c: &ConfigArg) -> Result<Admin, CliError> {
 
 fn check_config(path: &Path, out: &mut dyn Write) -> Result<(), CliError> {
     let config = Config::load(path)?;
+    for warning in config.warnings() {
+        eprintln!("warning: {warning}");
+    }
     writeln!(
         out,
         "{}: ok ({} listener(s), {} provider(s), {} account rule(s); state dir {})",

@@ -40,6 +40,23 @@ impl Config {
     pub fn provider(&self, name: &str) -> Option<&Provider> {
         self.providers.iter().find(|p| p.name == name)
     }
+
+    /// Settings that are valid but weaken security, one sentence each, for
+    /// `check-config` and the startup log.
+    pub fn warnings(&self) -> Vec<String> {
+        self.listeners
+            .iter()
+            .filter(|l| l.accepts_legacy_tls())
+            .map(|l| {
+                format!(
+                    "listener {}: accepts legacy TLS {} (CBC suites, security level 0) from its clients; \
+                     keep it on loopback or a trusted LAN (README \"Legacy TLS\")",
+                    l.name,
+                    l.tls_min_version.as_str()
+                )
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +126,26 @@ pub enum LocalTls {
     Implicit,
 }
 
+/// The oldest TLS version a listener accepts from its clients. Below 1.2 the
+/// listener's local side runs on OpenSSL instead of rustls (feature
+/// `legacy-tls`; README "Legacy TLS").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsMinVersion {
+    Tls10,
+    Tls11,
+    Tls12,
+}
+
+impl TlsMinVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tls10 => "1.0",
+            Self::Tls11 => "1.1",
+            Self::Tls12 => "1.2",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamTls {
     Implicit,
@@ -169,6 +206,11 @@ pub struct Listener {
     pub allow_plaintext_auth: bool,
     pub allowed_networks: Vec<Network>,
     pub max_upstream_per_mailbox: usize,
+    pub tls_min_version: TlsMinVersion,
+    /// TLS 1.3 NewSessionTicket messages after the handshake. Off by default:
+    /// clients with a threaded reader (imaplib2) stall on them, and
+    /// resumption buys little on a local hop.
+    pub tls13_tickets: bool,
     pub upstream: Upstream,
 }
 
@@ -177,6 +219,11 @@ impl Listener {
     /// or where the admin explicitly allowed it.
     pub fn plaintext_auth_ok(&self, peer: std::net::IpAddr) -> bool {
         self.allow_plaintext_auth || peer.is_loopback()
+    }
+
+    /// Whether clients may negotiate TLS 1.0 or 1.1 on this listener.
+    pub fn accepts_legacy_tls(&self) -> bool {
+        self.tls != LocalTls::None && self.tls_min_version < TlsMinVersion::Tls12
     }
 
     pub fn admits(&self, peer: std::net::IpAddr) -> bool {

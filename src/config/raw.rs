@@ -82,6 +82,10 @@ pub struct RawListener {
     /// Client networks allowed to connect (CIDR); empty means everyone who can reach the port.
     pub allowed_networks: Option<Vec<String>>,
     pub max_upstream_per_mailbox: Option<usize>,
+    /// Oldest TLS version accepted from clients: "1.2" (default), "1.1" or "1.0".
+    pub tls_min_version: Option<String>,
+    /// Send TLS 1.3 session tickets after the handshake (default false).
+    pub tls13_tickets: Option<bool>,
     pub upstream: RawUpstream,
 }
 

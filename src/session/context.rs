@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Limits, Listener};
 use crate::gate::MailboxGate;
+use crate::tls::local::LocalAcceptor;
 use crate::token::TokenSource;
 use crate::upstream::Target;
 
@@ -18,7 +18,7 @@ pub struct SessionContext {
     pub hostname: String,
     pub tokens: Arc<dyn TokenSource>,
     /// Present when the listener has TLS (implicit or STARTTLS).
-    pub acceptor: Option<TlsAcceptor>,
+    pub acceptor: Option<LocalAcceptor>,
     pub target: Target,
     pub gate: Arc<MailboxGate>,
     pub guard: Arc<crate::guard::LoginGuard>,

@@ -156,6 +156,7 @@ async fn handshake(ctx: &SessionContext, client: Stream) -> Result<Stream, Strin
     {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => {
+            let e = crate::tls::local::describe_handshake_error(&e);
             debug!(error = %e, "client TLS handshake failed");
             Err(format!("client TLS handshake failed: {e}"))
         }

@@ -9,29 +9,42 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
+use tokio_rustls::{TlsConnector, client, server};
 
 use super::read_ahead::ReadAhead;
+use crate::tls::local::LocalAcceptor;
 
 pub enum Stream {
     Plain(TcpStream),
     Server(Box<server::TlsStream<TcpStream>>),
     /// Upstream TLS, with read-ahead for bulk downloads.
     Client(Box<client::TlsStream<ReadAhead<TcpStream>>>),
+    /// Local TLS on OpenSSL, for a listener that accepts TLS 1.0/1.1.
+    #[cfg(feature = "legacy-tls")]
+    Legacy(Box<tokio_openssl::SslStream<TcpStream>>),
     /// Only while an upgrade is in progress.
     Upgrading,
 }
 
 impl Stream {
     pub fn is_tls(&self) -> bool {
-        matches!(self, Self::Server(_) | Self::Client(_))
+        match self {
+            Self::Server(_) | Self::Client(_) => true,
+            #[cfg(feature = "legacy-tls")]
+            Self::Legacy(_) => true,
+            Self::Plain(_) | Self::Upgrading => false,
+        }
     }
 
     /// Server-side TLS handshake on a plain stream.
-    pub async fn accept_tls(self, acceptor: &TlsAcceptor) -> io::Result<Self> {
-        match self {
-            Self::Plain(tcp) => Ok(Self::Server(Box::new(acceptor.accept(tcp).await?))),
-            _ => Err(io::Error::other("TLS is already active on this connection")),
+    pub async fn accept_tls(self, acceptor: &LocalAcceptor) -> io::Result<Self> {
+        let Self::Plain(tcp) = self else {
+            return Err(io::Error::other("TLS is already active on this connection"));
+        };
+        match acceptor {
+            LocalAcceptor::Rustls(a) => Ok(Self::Server(Box::new(a.accept(tcp).await?))),
+            #[cfg(feature = "legacy-tls")]
+            LocalAcceptor::Legacy(a) => Ok(Self::Legacy(Box::new(a.accept(tcp).await?))),
         }
     }
 
@@ -80,6 +93,8 @@ impl AsyncRead for Stream {
             Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Self::Server(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Self::Client(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            #[cfg(feature = "legacy-tls")]
+            Self::Legacy(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Self::Upgrading => Poll::Ready(Err(upgrading())),
         }
     }
@@ -95,6 +110,8 @@ impl AsyncWrite for Stream {
             Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Self::Server(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Self::Client(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            #[cfg(feature = "legacy-tls")]
+            Self::Legacy(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Self::Upgrading => Poll::Ready(Err(upgrading())),
         }
     }
@@ -104,6 +121,8 @@ impl AsyncWrite for Stream {
             Self::Plain(s) => Pin::new(s).poll_flush(cx),
             Self::Server(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Self::Client(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            #[cfg(feature = "legacy-tls")]
+            Self::Legacy(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Self::Upgrading => Poll::Ready(Err(upgrading())),
         }
     }
@@ -113,6 +132,8 @@ impl AsyncWrite for Stream {
             Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Self::Server(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Self::Client(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            #[cfg(feature = "legacy-tls")]
+            Self::Legacy(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Self::Upgrading => Poll::Ready(Err(upgrading())),
         }
     }
@@ -126,6 +147,8 @@ impl AsyncWrite for Stream {
             Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Self::Server(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             Self::Client(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            #[cfg(feature = "legacy-tls")]
+            Self::Legacy(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             Self::Upgrading => Poll::Ready(Err(upgrading())),
         }
     }
@@ -135,6 +158,8 @@ impl AsyncWrite for Stream {
             Self::Plain(s) => s.is_write_vectored(),
             Self::Server(s) => s.is_write_vectored(),
             Self::Client(s) => s.is_write_vectored(),
+            #[cfg(feature = "legacy-tls")]
+            Self::Legacy(s) => s.is_write_vectored(),
             Self::Upgrading => false,
         }
     }

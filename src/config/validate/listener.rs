@@ -8,7 +8,7 @@ use super::{Entry, Keywords};
 use crate::base::Protocol;
 use crate::config::raw::{RawListener, RawUpstream};
 use crate::config::validate::ConfigError;
-use crate::config::{Listener, LocalTls, Network, Provider, Upstream, UpstreamTls};
+use crate::config::{Listener, LocalTls, Network, Provider, TlsMinVersion, Upstream, UpstreamTls};
 
 const PROTOCOLS: Keywords<Protocol> = Keywords {
     what: "protocol",
@@ -71,6 +71,7 @@ pub(super) fn listener(
     if tls == LocalTls::None && !bind.ip().is_loopback() && !allow_plaintext_auth {
         return Err(e.err("tls", format!("{bind} is reachable from the network but has no TLS, so passwords would cross it in clear"), "set tls = \"starttls\" or \"implicit\", bind to 127.0.0.1, or set allow_plaintext_auth = true"));
     }
+    let tls_min_version = tls_min_version(e, l.tls_min_version.as_deref(), tls)?;
     let default_cap = if protocol == Protocol::Smtp { 3 } else { 16 };
     Ok(Listener {
         name: l
@@ -85,6 +86,8 @@ pub(super) fn listener(
         allow_plaintext_auth,
         allowed_networks: networks(e, l.allowed_networks.as_deref().unwrap_or_default())?,
         max_upstream_per_mailbox: l.max_upstream_per_mailbox.unwrap_or(default_cap),
+        tls_min_version,
+        tls13_tickets: l.tls13_tickets.unwrap_or(false),
         upstream: upstream(&e.table("upstream"), &l.upstream)?,
     })
 }
@@ -167,4 +170,47 @@ fn network(text: &str) -> Option<Network> {
         128
     };
     (prefix <= max).then_some(Network { addr, prefix })
+}
+
+#[cfg(test)]
+#[path = "tls_version_tests.rs"]
+mod tls_version_tests;
+
+const TLS_VERSIONS: Keywords<TlsMinVersion> = Keywords {
+    what: "TLS version",
+    fix: "use \"1.2\" (default), or \"1.1\" / \"1.0\" for legacy clients",
+    choices: &[
+        ("1.2", TlsMinVersion::Tls12),
+        ("1.1", TlsMinVersion::Tls11),
+        ("1.0", TlsMinVersion::Tls10),
+    ],
+};
+
+/// TLS 1.0/1.1 is an explicit opt-in per listener, and only exists in builds
+/// with the `legacy-tls` feature (the second TLS stack, OpenSSL).
+fn tls_min_version(
+    e: &Entry<'_>,
+    text: Option<&str>,
+    tls: LocalTls,
+) -> Result<TlsMinVersion, ConfigError> {
+    const KEY: &str = "tls_min_version";
+    let version = e.keyword(KEY, text.unwrap_or("1.2"), &TLS_VERSIONS)?;
+    if version == TlsMinVersion::Tls12 {
+        return Ok(version);
+    }
+    if tls == LocalTls::None {
+        return Err(e.err(
+            KEY,
+            "this listener has no TLS",
+            "set tls = \"starttls\" or \"implicit\", or remove tls_min_version",
+        ));
+    }
+    if !cfg!(feature = "legacy-tls") {
+        return Err(e.err(
+            KEY,
+            "this build of mailgate has no TLS 1.0/1.1 support",
+            "build with `cargo build --release --features legacy-tls` (needs libssl-dev and pkg-config), or remove tls_min_version",
+        ));
+    }
+    Ok(version)
 }

@@ -50,6 +50,11 @@ pub struct Options {
     pub max_connections_per_ip: usize,
     pub max_sessions: Option<u32>,
     pub extra: Vec<Extra>,
+    /// TLS listeners use the certificate mailgate generates in its state
+    /// directory instead of a leaf from the test CA.
+    pub generated_cert: bool,
+    /// Extra TOML lines for a listener, by name (e.g. `tls_min_version`).
+    pub listener_settings: Vec<(&'static str, &'static str)>,
 }
 
 impl Default for Options {
@@ -61,6 +66,8 @@ impl Default for Options {
             max_connections_per_ip: 256,
             max_sessions: None,
             extra: Vec::new(),
+            generated_cert: false,
+            listener_settings: Vec::new(),
         }
     }
 }
@@ -142,6 +149,13 @@ impl Env {
 
     pub fn ca(&self) -> String {
         self.servers.ca_pem_path().display().to_string()
+    }
+
+    /// A certificate mailgate generated in its state directory (`cert.pem`,
+    /// or `legacy-cert.pem` for legacy-TLS listeners), as a trust anchor.
+    #[cfg(feature = "legacy-tls")]
+    pub fn generated_cert(&self, file: &str) -> String {
+        self.dir.join("state/tls").join(file).display().to_string()
     }
 
     /// mailgate's log and the mail servers' logs, for failure messages.
@@ -239,8 +253,11 @@ impl Env {
         let mut listener = Listener::local(protocol, self.port(name), upstream)
             .name(name)
             .tls(mode);
-        if mode != "none" {
+        if mode != "none" && !o.generated_cert {
             listener = listener.cert(&self.leaf.cert, &self.leaf.key);
+        }
+        for (_, settings) in o.listener_settings.iter().filter(|(n, _)| *n == name) {
+            listener = listener.keys_raw(settings);
         }
         if let Some(cap) = o.mailbox_cap {
             listener = listener.keys_raw(&format!("max_upstream_per_mailbox = {cap}"));

@@ -15,6 +15,8 @@
 //! | `tokens` | expiry mid-session, early rejection, revocation, IdP down, wrong password |
 //! | `upstream` | provider unreachable or refusing TLS is temporary |
 //! | `load` | 200 logins share one refresh, 25 MB both ways, IDLE |
+//! | `offlineimap` | imaplib2 survives STARTTLS many times in a row (no TLS 1.3 tickets) |
+//! | `legacy_tls` | TLS 1.0-only clients on opted-in listeners only (feature `legacy-tls`) |
 
 mod attempt;
 mod curl;
@@ -24,3 +26,6 @@ mod upstream;
 mod harness;
 mod load;
 mod programs;
+mod offlineimap;
+#[cfg(feature = "legacy-tls")]
+mod legacy_tls;
