@@ -25,6 +25,7 @@
 // A connection's path, in order.
 pub mod listener;
 pub mod session;
+pub mod submit;
 pub mod proto;
 pub mod guard;
 pub mod accounts;
@@ -36,6 +37,7 @@ pub mod relay;
 // Around it.
 pub mod config;
 pub mod tls;
+pub mod net;
 pub mod secret;
 pub mod fsutil;
 pub mod logging;

@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tracing::{debug, warn};
 
+use crate::net::stopped;
 use crate::session::context::SessionContext;
 use crate::token::Protocol;
 
@@ -123,10 +124,6 @@ pub async fn accept_loop(
             drop(slot);
         });
     }
-}
-
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }
 
 async fn refuse(mut tcp: TcpStream, protocol: Protocol) {

@@ -24,7 +24,7 @@ use crate::session::gate::MailboxGate;
 use crate::token::TokenSource;
 use crate::token::service::TokenService;
 use crate::token::store::Store;
-use crate::upstream::Target;
+use crate::upstream::Endpoint;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -145,7 +145,7 @@ impl Server {
             }
             let Some(socket) = fresh.next() else { continue };
             let local = socket.local_addr().unwrap_or(addr);
-            info!(listener = %ctx.listener.name, protocol = ctx.listener.protocol.as_str(), %local, upstream = %ctx.target.addr(), tls = ?ctx.listener.tls, "listening");
+            info!(listener = %ctx.listener.name, protocol = ctx.listener.protocol.as_str(), %local, upstream = %ctx.endpoint.addr(), tls = ?ctx.listener.tls, "listening");
             let name = ctx.listener.name.clone();
             let (contexts, rx) = watch::channel(ctx);
             let (stop, stop_rx) = watch::channel(false);
@@ -200,18 +200,20 @@ impl Server {
                 ))
             })
             .clone();
+        let endpoint = Endpoint {
+            upstream: listener.upstream.clone(),
+            tls: upstream_tls,
+            connect_timeout: config.limits.upstream_connect_timeout,
+            login_timeout: config.limits.upstream_login_timeout,
+        };
         Ok(SessionContext {
             listener: listener.clone(),
             limits: config.limits,
             hostname: config.hostname.clone(),
             tokens: self.tokens.clone(),
             acceptor: acceptor.map(TlsAcceptor::from),
-            target: Target {
-                upstream: listener.upstream.clone(),
-                tls: upstream_tls,
-                connect_timeout: config.limits.upstream_connect_timeout,
-                login_timeout: config.limits.upstream_login_timeout,
-            },
+            submitter: crate::submit::for_listener(listener.protocol, &endpoint, &config.limits),
+            endpoint,
             gate,
             guard: self.guard.clone(),
             shutdown: self.shutdown.subscribe(),

@@ -9,6 +9,7 @@
 
 pub mod imap;
 pub mod line;
+pub mod machine;
 pub mod pop3;
 pub mod sasl;
 pub mod smtp;
@@ -16,6 +17,8 @@ pub mod smtp;
 use std::time::Duration;
 
 use crate::secret::Secret;
+
+pub use machine::{Action, ClientMachine, Machine, Step, UpstreamMachine};
 
 /// What a legacy client presented.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,6 +32,7 @@ use crate::proto::sasl;
 use crate::proto::{
     MAX_UPSTREAM_LINE, UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess,
 };
+use crate::proto::{Machine, UpstreamMachine};
 use crate::secret::Secret;
 
 /// Longest back-off taken from a throttling reply; a larger one is capped.
@@ -78,13 +79,6 @@ impl ImapUpstream {
             capabilities: None,
             challenge: None,
         }
-    }
-
-    /// Reads upstream lines off the front of `input` until there is something
-    /// to do; each pass consumes one line, so this ends with the buffer.
-    pub fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
-        let step = self.step_inner(input);
-        self.scrub.step(step)
     }
 
     fn step_inner(&mut self, input: &mut BytesMut) -> UpstreamStep {
@@ -303,6 +297,19 @@ impl ImapUpstream {
         tag
     }
 }
+
+impl Machine for ImapUpstream {
+    type Step = UpstreamStep;
+
+    /// Reads upstream lines off the front of `input` until there is something
+    /// to do; each pass consumes one line, so this ends with the buffer.
+    fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
+        let step = self.step_inner(input);
+        self.scrub.step(step)
+    }
+}
+
+impl UpstreamMachine for ImapUpstream {}
 
 fn rejected(rejection: UpstreamRejection) -> UpstreamStep {
     UpstreamStep::Rejected(rejection)

@@ -12,6 +12,7 @@ use bytes::BytesMut;
 use super::wire::{MAX_REPLY_TEXT, sanitize, sanitize_bytes};
 use crate::proto::line::{Line, take_line, verb_and_rest};
 use crate::proto::sasl::{Exchange, Progress, SaslError};
+use crate::proto::{ClientMachine, Machine};
 use crate::proto::{ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess};
 use crate::secret::Secret;
 
@@ -50,34 +51,6 @@ impl Pop3Client {
             state: State::Command,
             commands: 0,
             failures: 0,
-        }
-    }
-
-    pub fn greeting(&self) -> Vec<u8> {
-        b"+OK mailgate POP3 ready\r\n".to_vec()
-    }
-
-    /// Parses at most one command or SASL line off the front of `input` and
-    /// leaves every later byte there. While a login or TLS upgrade is pending,
-    /// and once finished, it answers `NeedMore` and touches nothing.
-    /// The line may hold a password, so its copy is zeroed when dropped.
-    pub fn step(&mut self, input: &mut BytesMut) -> ClientStep {
-        if matches!(
-            self.state,
-            State::LoginPending | State::TlsPending | State::Finished
-        ) {
-            return ClientStep::NeedMore;
-        }
-        let line = match take_line(input, self.opts.limits.max_line) {
-            Line::Incomplete => return ClientStep::NeedMore,
-            Line::TooLong => return self.close("-ERR Line too long\r\n", "line too long"),
-            Line::Complete(line) => Secret::new(line),
-        };
-        let line = line.expose();
-        match std::mem::replace(&mut self.state, State::Command) {
-            State::Sasl(exchange) => self.sasl(exchange.step(line)),
-            State::Pass { user } => self.command(line, Some(user)),
-            _ => self.command(line, None),
         }
     }
 
@@ -195,16 +168,50 @@ impl Pop3Client {
             reason,
         }
     }
+}
+
+impl Machine for Pop3Client {
+    type Step = ClientStep;
+
+    /// Parses at most one command or SASL line off the front of `input` and
+    /// leaves every later byte there. While a login or TLS upgrade is pending,
+    /// and once finished, it answers `NeedMore` and touches nothing.
+    /// The line may hold a password, so its copy is zeroed when dropped.
+    fn step(&mut self, input: &mut BytesMut) -> ClientStep {
+        if matches!(
+            self.state,
+            State::LoginPending | State::TlsPending | State::Finished
+        ) {
+            return ClientStep::NeedMore;
+        }
+        let line = match take_line(input, self.opts.limits.max_line) {
+            Line::Incomplete => return ClientStep::NeedMore,
+            Line::TooLong => return self.close("-ERR Line too long\r\n", "line too long"),
+            Line::Complete(line) => Secret::new(line),
+        };
+        let line = line.expose();
+        match std::mem::replace(&mut self.state, State::Command) {
+            State::Sasl(exchange) => self.sasl(exchange.step(line)),
+            State::Pass { user } => self.command(line, Some(user)),
+            _ => self.command(line, None),
+        }
+    }
 
     /// The client connection is now encrypted (after STLS): back to a fresh
     /// AUTHORIZATION state, with STLS no longer offered.
-    pub fn tls_established(&mut self) {
+    fn tls_established(&mut self) {
         self.opts.tls_active = true;
         self.state = State::Command;
     }
+}
+
+impl ClientMachine for Pop3Client {
+    fn greeting(&self) -> Vec<u8> {
+        b"+OK mailgate POP3 ready\r\n".to_vec()
+    }
 
     /// Answers a failed login; closes after `max_auth_failures`.
-    pub fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
+    fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
         self.failures += 1;
         self.state = State::Command;
         let reply = failure_reply(failure);
@@ -219,7 +226,7 @@ impl Pop3Client {
     }
 
     /// Passes the upstream's `+OK` line on; the relay takes over after it.
-    pub fn login_succeeded(&mut self, up: &UpstreamSuccess) -> Vec<u8> {
+    fn login_succeeded(&mut self, up: &UpstreamSuccess) -> Vec<u8> {
         self.state = State::Finished;
         let line = sanitize_bytes(&up.line, MAX_REPLY_TEXT);
         let line = if line.starts_with("+OK") {
@@ -230,11 +237,11 @@ impl Pop3Client {
         format!("{line}\r\n").into_bytes()
     }
 
-    pub fn timeout_reply(&self) -> Vec<u8> {
+    fn timeout_reply(&self) -> Vec<u8> {
         b"-ERR Timed out waiting for login, closing connection\r\n".to_vec()
     }
 
-    pub fn shutdown_reply(&self) -> Vec<u8> {
+    fn shutdown_reply(&self) -> Vec<u8> {
         b"-ERR [SYS/TEMP] mailgate is shutting down\r\n".to_vec()
     }
 }

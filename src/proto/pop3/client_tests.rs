@@ -1,20 +1,13 @@
 //! Transcripts for the POP3 client machine, each run whole and byte by byte.
 
-use bytes::BytesMut;
-
 use super::Pop3Client;
-use super::transcript::{Client, ClientMachine, Transcript, both_ways, reply};
+use super::transcript::{Client, Transcript, both_ways, reply};
 use crate::proto::sasl::encode;
 use crate::proto::{
     ClientLimits, ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess,
 };
+use crate::proto::{ClientMachine, Machine};
 use crate::secret::Secret;
-
-impl ClientMachine for Pop3Client {
-    fn step(&mut self, input: &mut BytesMut) -> ClientStep {
-        Pop3Client::step(self, input)
-    }
-}
 
 type T = Transcript<Client<Pop3Client>>;
 

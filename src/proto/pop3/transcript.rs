@@ -6,14 +6,16 @@
 
 use bytes::BytesMut;
 
-use crate::proto::{ClientStep, UpstreamStep};
+use crate::proto::{
+    Action, ClientMachine, ClientStep, Machine, Step, UpstreamMachine, UpstreamStep,
+};
 
-/// A machine as the driver sees it.
-pub(crate) trait Machine {
-    type Step: std::fmt::Debug;
-    fn step(&mut self, input: &mut BytesMut) -> Self::Step;
-    /// The driver must read more bytes before calling `step` again.
-    fn needs_more(step: &Self::Step) -> bool;
+/// A machine as the driver sees it: stepped through [`Machine`], which also
+/// says when it needs more bytes; this adds where a transcript pauses.
+pub(crate) trait Scripted {
+    type Inner: Machine<Step = Self::Step>;
+    type Step: std::fmt::Debug + Step;
+    fn inner(&mut self) -> &mut Self::Inner;
     /// The driver would stop stepping and act (log in, TLS, close).
     fn pauses(step: &Self::Step) -> bool;
 }
@@ -28,7 +30,7 @@ pub(crate) struct Transcript<M> {
     chunk: usize,
 }
 
-impl<M: Machine> Transcript<M> {
+impl<M: Scripted> Transcript<M> {
     pub fn new(machine: M, chunk: usize) -> Self {
         Self {
             machine,
@@ -61,8 +63,8 @@ impl<M: Machine> Transcript<M> {
     /// Steps until "need more" (false) or a pausing step (true).
     fn drain(&mut self, steps: &mut Vec<M::Step>) -> bool {
         for _ in 0..MAX_STEPS_PER_SEND {
-            let step = self.machine.step(&mut self.buffer);
-            if M::needs_more(&step) {
+            let step = self.machine.inner().step(&mut self.buffer);
+            if step.action() == Action::Read {
                 return false;
             }
             let pause = M::pauses(&step);
@@ -76,33 +78,21 @@ impl<M: Machine> Transcript<M> {
 }
 
 /// Runs `script` with whole writes, then one byte at a time.
-pub(crate) fn both_ways<M: Machine>(make: impl Fn() -> M, script: impl Fn(&mut Transcript<M>)) {
+pub(crate) fn both_ways<M: Scripted>(make: impl Fn() -> M, script: impl Fn(&mut Transcript<M>)) {
     for chunk in [usize::MAX, 1] {
         let mut t = Transcript::new(make(), chunk);
         script(&mut t);
     }
 }
 
-/// A client-side machine; implemented by the POP3 and SMTP client machines.
-pub(crate) trait ClientMachine {
-    fn step(&mut self, input: &mut BytesMut) -> ClientStep;
-}
-
-/// An upstream-side machine.
-pub(crate) trait UpstreamMachine {
-    fn step(&mut self, input: &mut BytesMut) -> UpstreamStep;
-}
-
 /// Wraps a client machine for [`Transcript`].
 pub(crate) struct Client<C>(pub C);
 
-impl<C: ClientMachine> Machine for Client<C> {
+impl<C: ClientMachine> Scripted for Client<C> {
+    type Inner = C;
     type Step = ClientStep;
-    fn step(&mut self, input: &mut BytesMut) -> ClientStep {
-        self.0.step(input)
-    }
-    fn needs_more(step: &ClientStep) -> bool {
-        matches!(step, ClientStep::NeedMore)
+    fn inner(&mut self) -> &mut C {
+        &mut self.0
     }
     fn pauses(step: &ClientStep) -> bool {
         !matches!(step, ClientStep::Reply(_))
@@ -113,13 +103,11 @@ impl<C: ClientMachine> Machine for Client<C> {
 /// the driver upgrades and steps again, which a transcript cannot tell apart.
 pub(crate) struct Upstream<U>(pub U);
 
-impl<U: UpstreamMachine> Machine for Upstream<U> {
+impl<U: UpstreamMachine> Scripted for Upstream<U> {
+    type Inner = U;
     type Step = UpstreamStep;
-    fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
-        self.0.step(input)
-    }
-    fn needs_more(step: &UpstreamStep) -> bool {
-        matches!(step, UpstreamStep::NeedMore)
+    fn inner(&mut self) -> &mut U {
+        &mut self.0
     }
     fn pauses(step: &UpstreamStep) -> bool {
         matches!(

@@ -15,6 +15,7 @@ use crate::proto::line::{Line, take_line};
 use crate::proto::{
     MAX_UPSTREAM_LINE, UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess, sasl,
 };
+use crate::proto::{Machine, UpstreamMachine};
 use crate::secret::Secret;
 
 /// What the upstream machine waits for.
@@ -79,11 +80,6 @@ impl Pop3Upstream {
             starttls,
             state: State::ExpectGreeting,
         }
-    }
-
-    pub fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
-        let step = self.step_inner(input);
-        self.scrub.step(step)
     }
 
     fn step_inner(&mut self, input: &mut BytesMut) -> UpstreamStep {
@@ -182,6 +178,17 @@ impl Pop3Upstream {
         UpstreamStep::Rejected(rejection)
     }
 }
+
+impl Machine for Pop3Upstream {
+    type Step = UpstreamStep;
+
+    fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
+        let step = self.step_inner(input);
+        self.scrub.step(step)
+    }
+}
+
+impl UpstreamMachine for Pop3Upstream {}
 
 /// Response codes that mean "try again later": RFC 3206 §4 (`SYS/TEMP`),
 /// RFC 2449 §8.1 (`IN-USE`, `LOGIN-DELAY`).

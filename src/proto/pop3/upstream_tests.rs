@@ -2,19 +2,11 @@
 
 use std::time::Duration;
 
-use bytes::BytesMut;
-
 use super::Pop3Upstream;
-use super::transcript::{Transcript, Upstream, UpstreamMachine, both_ways, send};
+use super::transcript::{Transcript, Upstream, both_ways, send};
 use crate::proto::sasl::{encode, encode_xoauth2};
 use crate::proto::{UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess};
 use crate::secret::Secret;
-
-impl UpstreamMachine for Pop3Upstream {
-    fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
-        Pop3Upstream::step(self, input)
-    }
-}
 
 type T = Transcript<Upstream<Pop3Upstream>>;
 

@@ -14,6 +14,7 @@ use bytes::BytesMut;
 use crate::proto::line::{Line, take_line, verb_and_rest};
 use crate::proto::pop3::wire::{MAX_REPLY_TEXT, sanitize, sanitize_bytes};
 use crate::proto::sasl::{Exchange, Progress, SaslError};
+use crate::proto::{ClientMachine, Machine};
 use crate::proto::{ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess};
 use crate::secret::Secret;
 
@@ -56,45 +57,8 @@ impl SmtpClient {
         }
     }
 
-    pub fn greeting(&self) -> Vec<u8> {
-        format!("220 {} ESMTP mailgate ready\r\n", self.hostname()).into_bytes()
-    }
-
-    /// The name the client gave in its last EHLO or HELO.
-    pub fn client_name(&self) -> Option<&str> {
-        self.client_name.as_deref()
-    }
-
     fn hostname(&self) -> String {
         sanitize(&self.opts.hostname, MAX_CLIENT_NAME).replace(' ', "")
-    }
-
-    /// Parses at most one command or SASL line off the front of `input` and
-    /// leaves every later byte there. While a login or TLS upgrade is pending,
-    /// and once finished, it answers `NeedMore` and touches nothing.
-    /// The line may hold a password, so its copy is zeroed when dropped.
-    pub fn step(&mut self, input: &mut BytesMut) -> ClientStep {
-        if matches!(
-            self.state,
-            State::LoginPending | State::TlsPending | State::Finished
-        ) {
-            return ClientStep::NeedMore;
-        }
-        let line = match take_line(input, self.opts.limits.max_line) {
-            Line::Incomplete => return ClientStep::NeedMore,
-            Line::TooLong => {
-                return self.close(
-                    "500 5.5.2 Line too long, closing connection\r\n",
-                    "line too long",
-                );
-            }
-            Line::Complete(line) => Secret::new(line),
-        };
-        let line = line.expose();
-        match std::mem::replace(&mut self.state, State::Command) {
-            State::Sasl(exchange) => self.sasl(exchange.step(line)),
-            _ => self.command(line),
-        }
     }
 
     fn command(&mut self, line: &[u8]) -> ClientStep {
@@ -212,16 +176,59 @@ impl SmtpClient {
             reason,
         }
     }
+}
+
+impl Machine for SmtpClient {
+    type Step = ClientStep;
+
+    /// Parses at most one command or SASL line off the front of `input` and
+    /// leaves every later byte there. While a login or TLS upgrade is pending,
+    /// and once finished, it answers `NeedMore` and touches nothing.
+    /// The line may hold a password, so its copy is zeroed when dropped.
+    fn step(&mut self, input: &mut BytesMut) -> ClientStep {
+        if matches!(
+            self.state,
+            State::LoginPending | State::TlsPending | State::Finished
+        ) {
+            return ClientStep::NeedMore;
+        }
+        let line = match take_line(input, self.opts.limits.max_line) {
+            Line::Incomplete => return ClientStep::NeedMore,
+            Line::TooLong => {
+                return self.close(
+                    "500 5.5.2 Line too long, closing connection\r\n",
+                    "line too long",
+                );
+            }
+            Line::Complete(line) => Secret::new(line),
+        };
+        let line = line.expose();
+        match std::mem::replace(&mut self.state, State::Command) {
+            State::Sasl(exchange) => self.sasl(exchange.step(line)),
+            _ => self.command(line),
+        }
+    }
 
     /// TLS is up: forget the EHLO name and require a new EHLO (RFC 3207 §4.2).
-    pub fn tls_established(&mut self) {
+    fn tls_established(&mut self) {
         self.opts.tls_active = true;
         self.client_name = None;
         self.state = State::Command;
     }
+}
+
+impl ClientMachine for SmtpClient {
+    /// The name the client gave in its last EHLO or HELO.
+    fn client_name(&self) -> Option<&str> {
+        self.client_name.as_deref()
+    }
+
+    fn greeting(&self) -> Vec<u8> {
+        format!("220 {} ESMTP mailgate ready\r\n", self.hostname()).into_bytes()
+    }
 
     /// Answers a failed login; closes after `max_auth_failures`.
-    pub fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
+    fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
         self.failures += 1;
         self.state = State::Command;
         let reply = failure_reply(failure);
@@ -236,7 +243,7 @@ impl SmtpClient {
     }
 
     /// Passes the upstream's `235` line on; the relay takes over after it.
-    pub fn login_succeeded(&mut self, up: &UpstreamSuccess) -> Vec<u8> {
+    fn login_succeeded(&mut self, up: &UpstreamSuccess) -> Vec<u8> {
         self.state = State::Finished;
         let line = sanitize_bytes(&up.line, MAX_REPLY_TEXT);
         let line = if line.starts_with("235") {
@@ -248,7 +255,7 @@ impl SmtpClient {
     }
 
     /// RFC 5321 §4.5.3.2: a server that gives up on a client says 421.
-    pub fn timeout_reply(&self) -> Vec<u8> {
+    fn timeout_reply(&self) -> Vec<u8> {
         format!(
             "421 4.4.2 {} Timeout waiting for login, closing connection\r\n",
             self.hostname()
@@ -256,7 +263,7 @@ impl SmtpClient {
         .into_bytes()
     }
 
-    pub fn shutdown_reply(&self) -> Vec<u8> {
+    fn shutdown_reply(&self) -> Vec<u8> {
         format!("421 4.3.2 {} Service shutting down\r\n", self.hostname()).into_bytes()
     }
 }

@@ -3,18 +3,11 @@
 
 mod auth;
 
-use bytes::BytesMut;
-
 use super::SmtpClient;
-use crate::proto::pop3::transcript::{Client, ClientMachine, Transcript, both_ways, reply};
+use crate::proto::pop3::transcript::{Client, Transcript, both_ways, reply};
 use crate::proto::{ClientLimits, ClientOptions, ClientStep, Credentials};
+use crate::proto::{ClientMachine, Machine};
 use crate::secret::Secret;
-
-impl ClientMachine for SmtpClient {
-    fn step(&mut self, input: &mut BytesMut) -> ClientStep {
-        SmtpClient::step(self, input)
-    }
-}
 
 pub(super) type T = Transcript<Client<SmtpClient>>;
 

@@ -13,6 +13,7 @@ use bytes::BytesMut;
 use super::reply::{ReadReply, Reply, ReplyReader};
 use crate::proto::Scrub;
 use crate::proto::pop3::wire::{MAX_REPLY_TEXT, sanitize, throttle_backoff};
+use crate::proto::{Machine, UpstreamMachine};
 use crate::proto::{UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess, sasl};
 use crate::secret::Secret;
 
@@ -69,11 +70,6 @@ impl SmtpUpstream {
             state: State::ExpectGreeting,
             reader: ReplyReader::default(),
         }
-    }
-
-    pub fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
-        let step = self.step_inner(input);
-        self.scrub.step(step)
     }
 
     fn step_inner(&mut self, input: &mut BytesMut) -> UpstreamStep {
@@ -184,6 +180,17 @@ impl SmtpUpstream {
         UpstreamStep::Rejected(rejection)
     }
 }
+
+impl Machine for SmtpUpstream {
+    type Step = UpstreamStep;
+
+    fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
+        let step = self.step_inner(input);
+        self.scrub.step(step)
+    }
+}
+
+impl UpstreamMachine for SmtpUpstream {}
 
 /// An EHLO keyword line such as `AUTH LOGIN XOAUTH2` (or the old `AUTH=...`).
 fn offers_xoauth2(keyword_line: &str) -> bool {

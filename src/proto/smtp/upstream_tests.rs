@@ -6,16 +6,11 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 use super::SmtpUpstream;
-use crate::proto::pop3::transcript::{Transcript, Upstream, UpstreamMachine, both_ways, send};
+use crate::proto::Machine;
+use crate::proto::pop3::transcript::{Transcript, Upstream, both_ways, send};
 use crate::proto::sasl::{encode, encode_xoauth2};
 use crate::proto::{UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess};
 use crate::secret::Secret;
-
-impl UpstreamMachine for SmtpUpstream {
-    fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
-        SmtpUpstream::step(self, input)
-    }
-}
 
 type T = Transcript<Upstream<SmtpUpstream>>;
 

@@ -2,6 +2,7 @@
 
 use super::super::SmtpClient;
 use super::{EHLO, login, opts, run};
+use crate::proto::ClientMachine;
 use crate::proto::pop3::transcript::reply;
 use crate::proto::sasl::encode;
 use crate::proto::{
