@@ -7,12 +7,15 @@
 //! has presented credentials, `upstream` logs in to the provider with XOAUTH2.
 //! After both are done, the driver relays bytes and no machine is involved.
 
+pub mod failures;
 pub mod imap;
 pub mod line;
 pub mod machine;
 pub mod pop3;
 pub mod sasl;
 pub mod smtp;
+pub mod text;
+pub mod throttle;
 
 use std::time::Duration;
 

@@ -25,6 +25,7 @@ use crate::proto::{ClientMachine, Machine};
 
 use super::command::{Assembler, Assembly, Command};
 use super::text::{capability_list, sanitise};
+use crate::proto::failures::Failures;
 use crate::proto::sasl::Exchange;
 use crate::proto::{ClientOptions, ClientStep, LoginFailure, UpstreamSuccess};
 
@@ -34,7 +35,7 @@ pub struct ImapClient {
     opts: ClientOptions,
     state: State,
     commands: usize,
-    failures: usize,
+    failures: Failures,
 }
 
 #[derive(Debug)]
@@ -60,7 +61,7 @@ impl ImapClient {
             opts,
             state: State::ExpectCommand(Assembler::default()),
             commands: 0,
-            failures: 0,
+            failures: Failures::default(),
         }
     }
 
@@ -221,16 +222,16 @@ impl ClientMachine for ImapClient {
     /// client cannot retry an unavailable upstream without end).
     fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
         let tag = self.take_login_tag(State::ExpectCommand(Assembler::default()));
-        self.failures = self.failures.saturating_add(1);
         let reply = format!("{tag} NO {}\r\n", failure_text(failure));
-        if self.failures < self.opts.limits.max_auth_failures {
-            return ClientStep::Reply(reply.into());
+        let step = self.failures.answer(
+            &self.opts.limits,
+            reply.into(),
+            b"* BYE Too many failed logins\r\n",
+        );
+        if let ClientStep::Close { .. } = step {
+            self.state = State::Done;
         }
-        self.state = State::Done;
-        ClientStep::Close {
-            reply: format!("{reply}* BYE Too many failed logins\r\n").into(),
-            reason: "too many failed logins",
-        }
+        step
     }
 
     /// The login succeeded upstream: the tagged OK for the client, carrying the

@@ -20,8 +20,6 @@
 //! provider sends before the tagged answer to AUTHENTICATE carries a literal.
 //! The token never appears in a rejection.
 
-use std::time::Duration;
-
 use bytes::BytesMut;
 
 use super::response::{Response, capabilities_in_code, code, parse};
@@ -29,14 +27,12 @@ use super::text::{capability_list, has_capability, sanitise};
 use crate::proto::Scrub;
 use crate::proto::line::{Line, take_line};
 use crate::proto::sasl;
+use crate::proto::throttle::suggested_backoff;
 use crate::proto::{
     MAX_UPSTREAM_LINE, UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess,
 };
 use crate::proto::{Machine, UpstreamMachine};
 use crate::secret::Secret;
-
-/// Longest back-off taken from a throttling reply; a larger one is capped.
-pub const MAX_UPSTREAM_BACKOFF: Duration = Duration::from_secs(60 * 60);
 
 /// The upstream-side IMAP machine. See the module documentation.
 #[derive(Debug)]
@@ -319,7 +315,7 @@ fn rejected(rejection: UpstreamRejection) -> UpstreamStep {
 fn temporary(rest: &[u8]) -> UpstreamRejection {
     let text = sanitise(rest, "upstream is unavailable");
     if is_throttled(rest) {
-        let backoff = backoff(&text);
+        let backoff = suggested_backoff(&text);
         return UpstreamRejection::Throttled { text, backoff };
     }
     UpstreamRejection::Unavailable(text)
@@ -328,23 +324,6 @@ fn temporary(rest: &[u8]) -> UpstreamRejection {
 fn is_throttled(rest: &[u8]) -> bool {
     let text = sanitise(rest, "").to_ascii_lowercase();
     text.contains("request is throttled")
-}
-
-/// Microsoft's `Suggested Backoff Time: N milliseconds`, capped.
-fn backoff(text: &str) -> Option<Duration> {
-    const LABEL: &str = "suggested backoff time:";
-    let lower = text.to_ascii_lowercase();
-    let after = &lower[lower.find(LABEL)? + LABEL.len()..];
-    let digits: String = after
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    if digits.is_empty() {
-        return None;
-    }
-    let millis = digits.parse::<u64>().unwrap_or(u64::MAX);
-    Some(Duration::from_millis(millis).min(MAX_UPSTREAM_BACKOFF))
 }
 
 #[cfg(test)]

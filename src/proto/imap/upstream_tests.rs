@@ -1,6 +1,8 @@
 //! Upstream transcripts, played whole and byte by byte. `C:` lines are what
 //! mailgate sends to the provider.
 
+use std::time::Duration;
+
 use bytes::BytesMut;
 
 use super::*;
@@ -193,7 +195,7 @@ fn failure_answers_are_classified() {
             UpstreamRejection::Throttled {
                 text: "Request is throttled. Suggested Backoff Time: 99999999999999999999 milliseconds"
                     .into(),
-                backoff: Some(MAX_UPSTREAM_BACKOFF),
+                backoff: Some(crate::proto::throttle::MAX_BACKOFF),
             },
         ),
         (

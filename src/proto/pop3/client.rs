@@ -9,9 +9,10 @@
 
 use bytes::BytesMut;
 
-use super::wire::{MAX_REPLY_TEXT, sanitize, sanitize_bytes};
+use crate::proto::failures::Failures;
 use crate::proto::line::{Line, take_line, verb_and_rest};
 use crate::proto::sasl::{Exchange, Progress, SaslError};
+use crate::proto::text::{MAX_REPLY_TEXT, sanitize, success_line};
 use crate::proto::{ClientMachine, Machine};
 use crate::proto::{ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess};
 use crate::secret::Secret;
@@ -39,7 +40,7 @@ pub struct Pop3Client {
     opts: ClientOptions,
     state: State,
     commands: usize,
-    failures: usize,
+    failures: Failures,
 }
 
 const TLS_REQUIRED: &str = "-ERR [AUTH] TLS required: use STLS first\r\n";
@@ -50,7 +51,7 @@ impl Pop3Client {
             opts,
             state: State::Command,
             commands: 0,
-            failures: 0,
+            failures: Failures::default(),
         }
     }
 
@@ -212,29 +213,20 @@ impl ClientMachine for Pop3Client {
 
     /// Answers a failed login; closes after `max_auth_failures`.
     fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
-        self.failures += 1;
-        self.state = State::Command;
-        let reply = failure_reply(failure);
-        if self.failures >= self.opts.limits.max_auth_failures {
-            self.state = State::Finished;
-            return ClientStep::Close {
-                reply,
-                reason: "too many failed logins",
-            };
-        }
-        ClientStep::Reply(reply)
+        let step = self
+            .failures
+            .answer(&self.opts.limits, failure_reply(failure), b"");
+        self.state = match step {
+            ClientStep::Close { .. } => State::Finished,
+            _ => State::Command,
+        };
+        step
     }
 
     /// Passes the upstream's `+OK` line on; the relay takes over after it.
     fn login_succeeded(&mut self, up: &UpstreamSuccess) -> Vec<u8> {
         self.state = State::Finished;
-        let line = sanitize_bytes(&up.line, MAX_REPLY_TEXT);
-        let line = if line.starts_with("+OK") {
-            line
-        } else {
-            "+OK Logged in".to_owned()
-        };
-        format!("{line}\r\n").into_bytes()
+        success_line(&up.line, "+OK", "+OK Logged in")
     }
 
     fn timeout_reply(&self) -> Vec<u8> {

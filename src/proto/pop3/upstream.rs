@@ -9,9 +9,10 @@
 
 use bytes::BytesMut;
 
-use super::wire::{MAX_REPLY_TEXT, sanitize_bytes, throttle_backoff};
 use crate::proto::Scrub;
 use crate::proto::line::{Line, take_line};
+use crate::proto::text::{MAX_REPLY_TEXT, sanitize_bytes};
+use crate::proto::throttle::throttled;
 use crate::proto::{
     MAX_UPSTREAM_LINE, UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess, sasl,
 };
@@ -197,7 +198,7 @@ const TEMPORARY_CODES: [&str; 3] = ["[SYS/TEMP]", "[IN-USE]", "[LOGIN-DELAY]"];
 /// Sorts a `-ERR` by its RFC 3206 code and Microsoft's throttling text.
 fn classify_err(text: &[u8], reason: Option<String>) -> UpstreamRejection {
     let text = text_of(text);
-    if let Some(backoff) = throttle_backoff(&text) {
+    if let Some(backoff) = throttled(&text) {
         return UpstreamRejection::Throttled { text, backoff };
     }
     let upper = text.to_ascii_uppercase();

@@ -11,9 +11,10 @@
 
 use bytes::BytesMut;
 
+use crate::proto::failures::Failures;
 use crate::proto::line::{Line, take_line, verb_and_rest};
-use crate::proto::pop3::wire::{MAX_REPLY_TEXT, sanitize, sanitize_bytes};
 use crate::proto::sasl::{Exchange, Progress, SaslError};
+use crate::proto::text::{MAX_REPLY_TEXT, sanitize, success_line};
 use crate::proto::{ClientMachine, Machine};
 use crate::proto::{ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess};
 use crate::secret::Secret;
@@ -43,7 +44,7 @@ pub struct SmtpClient {
     state: State,
     client_name: Option<String>,
     commands: usize,
-    failures: usize,
+    failures: Failures,
 }
 
 impl SmtpClient {
@@ -53,7 +54,7 @@ impl SmtpClient {
             state: State::Command,
             client_name: None,
             commands: 0,
-            failures: 0,
+            failures: Failures::default(),
         }
     }
 
@@ -229,29 +230,20 @@ impl ClientMachine for SmtpClient {
 
     /// Answers a failed login; closes after `max_auth_failures`.
     fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
-        self.failures += 1;
-        self.state = State::Command;
-        let reply = failure_reply(failure);
-        if self.failures >= self.opts.limits.max_auth_failures {
-            self.state = State::Finished;
-            return ClientStep::Close {
-                reply,
-                reason: "too many failed logins",
-            };
-        }
-        ClientStep::Reply(reply)
+        let step = self
+            .failures
+            .answer(&self.opts.limits, failure_reply(failure), b"");
+        self.state = match step {
+            ClientStep::Close { .. } => State::Finished,
+            _ => State::Command,
+        };
+        step
     }
 
     /// Passes the upstream's `235` line on; the relay takes over after it.
     fn login_succeeded(&mut self, up: &UpstreamSuccess) -> Vec<u8> {
         self.state = State::Finished;
-        let line = sanitize_bytes(&up.line, MAX_REPLY_TEXT);
-        let line = if line.starts_with("235") {
-            line
-        } else {
-            "235 2.7.0 Authentication successful".to_owned()
-        };
-        format!("{line}\r\n").into_bytes()
+        success_line(&up.line, "235", "235 2.7.0 Authentication successful")
     }
 
     /// RFC 5321 §4.5.3.2: a server that gives up on a client says 421.

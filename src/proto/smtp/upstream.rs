@@ -12,7 +12,8 @@ use bytes::BytesMut;
 
 use super::reply::{ReadReply, Reply, ReplyReader};
 use crate::proto::Scrub;
-use crate::proto::pop3::wire::{MAX_REPLY_TEXT, sanitize, throttle_backoff};
+use crate::proto::text::{MAX_REPLY_TEXT, sanitize};
+use crate::proto::throttle::throttled;
 use crate::proto::{Machine, UpstreamMachine};
 use crate::proto::{UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess, sasl};
 use crate::secret::Secret;
@@ -214,7 +215,7 @@ fn auth_refusal(reply: &Reply, reason: Option<String>) -> UpstreamRejection {
 
 fn temporary(reply: &Reply) -> UpstreamRejection {
     let text = text_of(reply);
-    match throttle_backoff(&text) {
+    match throttled(&text) {
         Some(backoff) => UpstreamRejection::Throttled { text, backoff },
         None => UpstreamRejection::Unavailable(text),
     }
