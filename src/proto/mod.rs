@@ -10,6 +10,7 @@
 pub mod failures;
 pub mod imap;
 pub mod line;
+pub(crate) mod line_client;
 pub mod machine;
 pub mod pop3;
 pub mod sasl;

@@ -9,38 +9,30 @@
 
 use bytes::BytesMut;
 
-use crate::proto::failures::Failures;
-use crate::proto::line::{Line, take_line, verb_and_rest};
+use crate::proto::line::verb_and_rest;
+use crate::proto::line_client::LineClient;
 use crate::proto::sasl::{Exchange, Progress, SaslError};
-use crate::proto::text::{MAX_REPLY_TEXT, sanitize, success_line};
+use crate::proto::text::{MAX_REPLY_TEXT, sanitize};
 use crate::proto::{ClientMachine, Machine};
 use crate::proto::{ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess};
 use crate::secret::Secret;
 
-/// What the client machine waits for.
-#[derive(Debug)]
-enum State {
+/// What the next client line is expected to be.
+#[derive(Debug, Default)]
+enum Expect {
     /// A command in the AUTHORIZATION state.
+    #[default]
     Command,
     /// PASS, right after a successful USER (RFC 1939 §7).
     Pass { user: String },
     /// The next line of a SASL exchange (RFC 5034 §4).
     Sasl(Exchange),
-    /// The driver is logging in; it answers with `login_*`.
-    LoginPending,
-    /// The driver is starting TLS; it answers with `tls_established`.
-    TlsPending,
-    /// Logged in or closing: the machine has nothing more to say.
-    Finished,
 }
 
 /// The POP3 client-side machine.
 #[derive(Debug)]
 pub struct Pop3Client {
-    opts: ClientOptions,
-    state: State,
-    commands: usize,
-    failures: Failures,
+    core: LineClient<Expect>,
 }
 
 const TLS_REQUIRED: &str = "-ERR [AUTH] TLS required: use STLS first\r\n";
@@ -48,20 +40,16 @@ const TLS_REQUIRED: &str = "-ERR [AUTH] TLS required: use STLS first\r\n";
 impl Pop3Client {
     pub fn new(opts: ClientOptions) -> Self {
         Self {
-            opts,
-            state: State::Command,
-            commands: 0,
-            failures: Failures::default(),
+            core: LineClient::new(opts),
         }
     }
 
     fn command(&mut self, line: &[u8], user: Option<String>) -> ClientStep {
-        self.commands += 1;
-        if self.commands > self.opts.limits.max_commands {
-            return self.close(
-                "-ERR Too many commands before login\r\n",
-                "too many commands",
-            );
+        if let Some(close) = self
+            .core
+            .over_budget("-ERR Too many commands before login\r\n")
+        {
+            return close;
         }
         let (verb, rest) = verb_and_rest(line);
         match verb.as_str() {
@@ -74,17 +62,15 @@ impl Pop3Client {
             },
             "AUTH" => self.auth(rest),
             "STLS" => self.stls(),
-            "QUIT" => self.close("+OK mailgate POP3 signing off\r\n", "client quit"),
+            "QUIT" => self
+                .core
+                .close("+OK mailgate POP3 signing off\r\n", "client quit"),
             _ => reply("-ERR Command not valid before login\r\n"),
         }
     }
 
     fn tls_required(&self) -> bool {
-        self.opts.require_tls_for_auth && !self.opts.tls_active
-    }
-
-    fn starttls_offered(&self) -> bool {
-        self.opts.starttls_available && !self.opts.tls_active
+        self.core.tls_required()
     }
 
     /// RFC 2449 §5; USER and SASL are hidden while credentials would be refused.
@@ -94,7 +80,7 @@ impl Pop3Client {
             out.push_str("USER\r\nSASL PLAIN LOGIN\r\n");
         }
         out.push_str("RESP-CODES\r\nAUTH-RESP-CODE\r\n");
-        if self.starttls_offered() {
+        if self.core.starttls_offered() {
             out.push_str("STLS\r\n");
         }
         out.push_str("IMPLEMENTATION mailgate\r\n.\r\n");
@@ -104,9 +90,9 @@ impl Pop3Client {
     fn user(&mut self, rest: &[u8]) -> ClientStep {
         match std::str::from_utf8(rest) {
             Ok(user) if !user.trim().is_empty() => {
-                self.state = State::Pass {
+                self.core.expect(Expect::Pass {
                     user: user.trim().to_owned(),
-                };
+                });
                 reply("+OK Send PASS\r\n")
             }
             _ => reply("-ERR Syntax: USER name\r\n"),
@@ -116,7 +102,7 @@ impl Pop3Client {
     /// The password is the whole rest of the line: RFC 1939 §7 lets it hold spaces.
     fn pass(&mut self, user: String, rest: &[u8]) -> ClientStep {
         match String::from_utf8(rest.to_vec()) {
-            Ok(password) => self.login(Credentials {
+            Ok(password) => self.core.login(Credentials {
                 username: user,
                 authzid: None,
                 password: Secret::new(password),
@@ -140,33 +126,19 @@ impl Pop3Client {
     fn sasl(&mut self, progress: Result<Progress, SaslError>) -> ClientStep {
         match progress {
             Ok(Progress::Challenge { next, challenge }) => {
-                self.state = State::Sasl(next);
+                self.core.expect(Expect::Sasl(next));
                 ClientStep::Reply(format!("+ {challenge}\r\n").into_bytes())
             }
-            Ok(Progress::Done(credentials)) => self.login(credentials),
+            Ok(Progress::Done(credentials)) => self.core.login(credentials),
             Err(e) => sasl_error(e),
         }
     }
 
     fn stls(&mut self) -> ClientStep {
-        if self.starttls_offered() {
-            self.state = State::TlsPending;
-            ClientStep::StartTls(b"+OK Begin TLS negotiation\r\n".to_vec())
+        if self.core.starttls_offered() {
+            self.core.start_tls(b"+OK Begin TLS negotiation\r\n")
         } else {
             reply("-ERR STLS not available\r\n")
-        }
-    }
-
-    fn login(&mut self, credentials: Credentials) -> ClientStep {
-        self.state = State::LoginPending;
-        ClientStep::Login(credentials)
-    }
-
-    fn close(&mut self, reply: &str, reason: &'static str) -> ClientStep {
-        self.state = State::Finished;
-        ClientStep::Close {
-            reply: reply.as_bytes().to_vec(),
-            reason,
         }
     }
 }
@@ -177,32 +149,23 @@ impl Machine for Pop3Client {
     /// Parses at most one command or SASL line off the front of `input` and
     /// leaves every later byte there. While a login or TLS upgrade is pending,
     /// and once finished, it answers `NeedMore` and touches nothing.
-    /// The line may hold a password, so its copy is zeroed when dropped.
     fn step(&mut self, input: &mut BytesMut) -> ClientStep {
-        if matches!(
-            self.state,
-            State::LoginPending | State::TlsPending | State::Finished
-        ) {
-            return ClientStep::NeedMore;
-        }
-        let line = match take_line(input, self.opts.limits.max_line) {
-            Line::Incomplete => return ClientStep::NeedMore,
-            Line::TooLong => return self.close("-ERR Line too long\r\n", "line too long"),
-            Line::Complete(line) => Secret::new(line),
+        let (line, expected) = match self.core.next_line(input, "-ERR Line too long\r\n") {
+            Ok(next) => next,
+            Err(step) => return step,
         };
         let line = line.expose();
-        match std::mem::replace(&mut self.state, State::Command) {
-            State::Sasl(exchange) => self.sasl(exchange.step(line)),
-            State::Pass { user } => self.command(line, Some(user)),
-            _ => self.command(line, None),
+        match expected {
+            Expect::Sasl(exchange) => self.sasl(exchange.step(line)),
+            Expect::Pass { user } => self.command(line, Some(user)),
+            Expect::Command => self.command(line, None),
         }
     }
 
     /// The client connection is now encrypted (after STLS): back to a fresh
     /// AUTHORIZATION state, with STLS no longer offered.
     fn tls_established(&mut self) {
-        self.opts.tls_active = true;
-        self.state = State::Command;
+        self.core.tls_established();
     }
 }
 
@@ -213,20 +176,12 @@ impl ClientMachine for Pop3Client {
 
     /// Answers a failed login; closes after `max_auth_failures`.
     fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
-        let step = self
-            .failures
-            .answer(&self.opts.limits, failure_reply(failure), b"");
-        self.state = match step {
-            ClientStep::Close { .. } => State::Finished,
-            _ => State::Command,
-        };
-        step
+        self.core.login_failed(failure_reply(failure))
     }
 
     /// Passes the upstream's `+OK` line on; the relay takes over after it.
     fn login_succeeded(&mut self, up: &UpstreamSuccess) -> Vec<u8> {
-        self.state = State::Finished;
-        success_line(&up.line, "+OK", "+OK Logged in")
+        self.core.login_succeeded(&up.line, "+OK", "+OK Logged in")
     }
 
     fn timeout_reply(&self) -> Vec<u8> {
@@ -238,7 +193,7 @@ impl ClientMachine for Pop3Client {
     }
 }
 
-/// DESIGN.md's error table, POP3 column (RFC 3206 §4, §5).
+/// docs/design.md's error table, POP3 column (RFC 3206 §4, §5).
 fn failure_reply(failure: &LoginFailure) -> Vec<u8> {
     let text = |t: &str| sanitize(t, MAX_REPLY_TEXT);
     let line = match failure {

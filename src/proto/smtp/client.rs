@@ -11,88 +11,67 @@
 
 use bytes::BytesMut;
 
-use crate::proto::failures::Failures;
-use crate::proto::line::{Line, take_line, verb_and_rest};
+use crate::proto::line::verb_and_rest;
+use crate::proto::line_client::LineClient;
 use crate::proto::sasl::{Exchange, Progress, SaslError};
-use crate::proto::text::{MAX_REPLY_TEXT, sanitize, success_line};
+use crate::proto::text::{MAX_REPLY_TEXT, sanitize};
 use crate::proto::{ClientMachine, Machine};
-use crate::proto::{ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess};
-use crate::secret::Secret;
+use crate::proto::{ClientOptions, ClientStep, LoginFailure, UpstreamSuccess};
 
 /// Longest EHLO/HELO name kept (a domain is at most 255 octets, RFC 5321 §4.5.3.1.2).
 pub const MAX_CLIENT_NAME: usize = 255;
 
-/// What the client machine waits for.
-#[derive(Debug)]
-enum State {
+/// What the next client line is expected to be.
+#[derive(Debug, Default)]
+enum Expect {
     /// A command (EHLO/HELO was accepted once `client_name` is set).
+    #[default]
     Command,
     /// The next line of a SASL exchange (RFC 4954 §4).
     Sasl(Exchange),
-    /// The driver is logging in; it answers with `login_*`.
-    LoginPending,
-    /// The driver is starting TLS; it answers with `tls_established`.
-    TlsPending,
-    /// Logged in or closing: the machine has nothing more to say.
-    Finished,
 }
 
 /// The SMTP client-side machine.
 #[derive(Debug)]
 pub struct SmtpClient {
-    opts: ClientOptions,
-    state: State,
+    core: LineClient<Expect>,
     client_name: Option<String>,
-    commands: usize,
-    failures: Failures,
 }
 
 impl SmtpClient {
     pub fn new(opts: ClientOptions) -> Self {
         Self {
-            opts,
-            state: State::Command,
+            core: LineClient::new(opts),
             client_name: None,
-            commands: 0,
-            failures: Failures::default(),
         }
     }
 
     fn hostname(&self) -> String {
-        sanitize(&self.opts.hostname, MAX_CLIENT_NAME).replace(' ', "")
+        sanitize(&self.core.opts.hostname, MAX_CLIENT_NAME).replace(' ', "")
     }
 
     fn command(&mut self, line: &[u8]) -> ClientStep {
-        self.commands += 1;
-        if self.commands > self.opts.limits.max_commands {
-            return self.close(
-                "421 4.7.0 Too many commands before login, closing connection\r\n",
-                "too many commands",
-            );
+        if let Some(close) = self
+            .core
+            .over_budget("421 4.7.0 Too many commands before login, closing connection\r\n")
+        {
+            return close;
         }
         let (verb, rest) = verb_and_rest(line);
         match verb.as_str() {
             "EHLO" => self.hello(rest, true),
             "HELO" => self.hello(rest, false),
             "AUTH" if self.client_name.is_none() => reply("503 5.5.1 EHLO first\r\n"),
-            "AUTH" if self.tls_required() => {
+            "AUTH" if self.core.tls_required() => {
                 reply("530 5.7.0 Must issue a STARTTLS command first\r\n")
             }
             "AUTH" => self.auth(rest),
             "STARTTLS" => self.starttls(rest),
             "RSET" | "NOOP" => reply("250 2.0.0 OK\r\n"),
-            "QUIT" => self.close("221 2.0.0 Bye\r\n", "client quit"),
+            "QUIT" => self.core.close("221 2.0.0 Bye\r\n", "client quit"),
             "MAIL" | "RCPT" | "DATA" | "BDAT" => reply("530 5.7.0 Authentication required\r\n"),
             _ => reply("500 5.5.2 Command not recognized\r\n"),
         }
-    }
-
-    fn tls_required(&self) -> bool {
-        self.opts.require_tls_for_auth && !self.opts.tls_active
-    }
-
-    fn starttls_offered(&self) -> bool {
-        self.opts.starttls_available && !self.opts.tls_active
     }
 
     /// EHLO and HELO (RFC 5321 §4.1.1.1); the name must be printable ASCII.
@@ -118,10 +97,10 @@ impl SmtpClient {
             "8BITMIME".into(),
             "ENHANCEDSTATUSCODES".into(),
         ];
-        if !self.tls_required() {
+        if !self.core.tls_required() {
             lines.push("AUTH PLAIN LOGIN".into());
         }
-        if self.starttls_offered() {
+        if self.core.starttls_offered() {
             lines.push("STARTTLS".into());
         }
         ClientStep::Reply(multi_line(250, &lines))
@@ -142,10 +121,10 @@ impl SmtpClient {
     fn sasl(&mut self, progress: Result<Progress, SaslError>) -> ClientStep {
         match progress {
             Ok(Progress::Challenge { next, challenge }) => {
-                self.state = State::Sasl(next);
+                self.core.expect(Expect::Sasl(next));
                 ClientStep::Reply(format!("334 {challenge}\r\n").into_bytes())
             }
-            Ok(Progress::Done(credentials)) => self.login(credentials),
+            Ok(Progress::Done(credentials)) => self.core.login(credentials),
             Err(e) => sasl_error(e),
         }
     }
@@ -155,27 +134,13 @@ impl SmtpClient {
         if !rest.is_empty() {
             return reply("501 5.5.4 Syntax: STARTTLS\r\n");
         }
-        if self.opts.tls_active {
+        if self.core.opts.tls_active {
             return reply("503 5.5.1 TLS already active\r\n");
         }
-        if !self.opts.starttls_available {
+        if !self.core.opts.starttls_available {
             return reply("502 5.5.1 STARTTLS not available\r\n");
         }
-        self.state = State::TlsPending;
-        ClientStep::StartTls(b"220 2.0.0 Ready to start TLS\r\n".to_vec())
-    }
-
-    fn login(&mut self, credentials: Credentials) -> ClientStep {
-        self.state = State::LoginPending;
-        ClientStep::Login(credentials)
-    }
-
-    fn close(&mut self, reply: &str, reason: &'static str) -> ClientStep {
-        self.state = State::Finished;
-        ClientStep::Close {
-            reply: reply.as_bytes().to_vec(),
-            reason,
-        }
+        self.core.start_tls(b"220 2.0.0 Ready to start TLS\r\n")
     }
 }
 
@@ -185,36 +150,19 @@ impl Machine for SmtpClient {
     /// Parses at most one command or SASL line off the front of `input` and
     /// leaves every later byte there. While a login or TLS upgrade is pending,
     /// and once finished, it answers `NeedMore` and touches nothing.
-    /// The line may hold a password, so its copy is zeroed when dropped.
     fn step(&mut self, input: &mut BytesMut) -> ClientStep {
-        if matches!(
-            self.state,
-            State::LoginPending | State::TlsPending | State::Finished
-        ) {
-            return ClientStep::NeedMore;
-        }
-        let line = match take_line(input, self.opts.limits.max_line) {
-            Line::Incomplete => return ClientStep::NeedMore,
-            Line::TooLong => {
-                return self.close(
-                    "500 5.5.2 Line too long, closing connection\r\n",
-                    "line too long",
-                );
-            }
-            Line::Complete(line) => Secret::new(line),
-        };
-        let line = line.expose();
-        match std::mem::replace(&mut self.state, State::Command) {
-            State::Sasl(exchange) => self.sasl(exchange.step(line)),
-            _ => self.command(line),
+        let too_long = "500 5.5.2 Line too long, closing connection\r\n";
+        match self.core.next_line(input, too_long) {
+            Ok((line, Expect::Sasl(exchange))) => self.sasl(exchange.step(line.expose())),
+            Ok((line, Expect::Command)) => self.command(line.expose()),
+            Err(step) => step,
         }
     }
 
     /// TLS is up: forget the EHLO name and require a new EHLO (RFC 3207 §4.2).
     fn tls_established(&mut self) {
-        self.opts.tls_active = true;
+        self.core.tls_established();
         self.client_name = None;
-        self.state = State::Command;
     }
 }
 
@@ -230,20 +178,13 @@ impl ClientMachine for SmtpClient {
 
     /// Answers a failed login; closes after `max_auth_failures`.
     fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
-        let step = self
-            .failures
-            .answer(&self.opts.limits, failure_reply(failure), b"");
-        self.state = match step {
-            ClientStep::Close { .. } => State::Finished,
-            _ => State::Command,
-        };
-        step
+        self.core.login_failed(failure_reply(failure))
     }
 
     /// Passes the upstream's `235` line on; the relay takes over after it.
     fn login_succeeded(&mut self, up: &UpstreamSuccess) -> Vec<u8> {
-        self.state = State::Finished;
-        success_line(&up.line, "235", "235 2.7.0 Authentication successful")
+        self.core
+            .login_succeeded(&up.line, "235", "235 2.7.0 Authentication successful")
     }
 
     /// RFC 5321 §4.5.3.2: a server that gives up on a client says 421.
@@ -260,7 +201,7 @@ impl ClientMachine for SmtpClient {
     }
 }
 
-/// DESIGN.md's error table, SMTP column (RFC 4954 §6).
+/// docs/design.md's error table, SMTP column (RFC 4954 §6).
 fn failure_reply(failure: &LoginFailure) -> Vec<u8> {
     let text = |t: &str| sanitize(t, MAX_REPLY_TEXT);
     let line = match failure {
