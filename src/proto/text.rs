@@ -6,6 +6,8 @@
 //! made single-line and printable first, and bounded: RFC 2449 §4 and RFC 5321
 //! §4.5.3.1.5 both cap a reply line at 512 octets including CRLF.
 
+use super::{BAD_CREDENTIALS_TEXT, LoginFailure};
+
 /// Longest free text mailgate puts into one reply line; leaves room for the
 /// status prefix (`-ERR [SYS/TEMP] `, `535 5.7.8 Upstream refused the login: `)
 /// inside the 512-octet line limit.
@@ -43,6 +45,24 @@ pub(crate) fn success_line(line: &[u8], prefix: &str, fallback: &str) -> Vec<u8>
         line.as_str()
     } else {
         fallback
+    };
+    format!("{line}\r\n").into_bytes()
+}
+
+/// docs/design.md's error table for the line protocols: `refused` starts
+/// the answers that mean "these credentials will not do" (POP3 `-ERR [AUTH]`,
+/// SMTP `535 5.7.8`), `temporary` the ones that mean "try again later"
+/// (`-ERR [SYS/TEMP]`, `454 4.7.0`). Archivers disable accounts after a few of
+/// the former, so a temporary fault never gets one.
+pub(crate) fn failure_reply(failure: &LoginFailure, refused: &str, temporary: &str) -> Vec<u8> {
+    let text = |t: &str| sanitize(t, MAX_REPLY_TEXT);
+    let line = match failure {
+        LoginFailure::BadCredentials => format!("{refused} {BAD_CREDENTIALS_TEXT}"),
+        LoginFailure::NeedsAuthorisation(how) => format!("{refused} {}", text(how)),
+        LoginFailure::Temporary(why) => format!("{temporary} {}", text(why)),
+        LoginFailure::UpstreamRejected(why) => {
+            format!("{refused} Upstream refused the login: {}", text(why))
+        }
     };
     format!("{line}\r\n").into_bytes()
 }

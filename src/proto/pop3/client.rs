@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use crate::proto::line::verb_and_rest;
 use crate::proto::line_client::LineClient;
 use crate::proto::sasl::{Exchange, Progress, SaslError};
-use crate::proto::text::{MAX_REPLY_TEXT, sanitize};
+use crate::proto::text;
 use crate::proto::{ClientMachine, Machine};
 use crate::proto::{ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess};
 use crate::secret::Secret;
@@ -195,18 +195,7 @@ impl ClientMachine for Pop3Client {
 
 /// docs/design.md's error table, POP3 column (RFC 3206 §4, §5).
 fn failure_reply(failure: &LoginFailure) -> Vec<u8> {
-    let text = |t: &str| sanitize(t, MAX_REPLY_TEXT);
-    let line = match failure {
-        LoginFailure::BadCredentials => {
-            format!("-ERR [AUTH] {}", crate::proto::BAD_CREDENTIALS_TEXT)
-        }
-        LoginFailure::NeedsAuthorisation(how) => format!("-ERR [AUTH] {}", text(how)),
-        LoginFailure::Temporary(why) => format!("-ERR [SYS/TEMP] {}", text(why)),
-        LoginFailure::UpstreamRejected(why) => {
-            format!("-ERR [AUTH] Upstream refused the login: {}", text(why))
-        }
-    };
-    format!("{line}\r\n").into_bytes()
+    text::failure_reply(failure, "-ERR [AUTH]", "-ERR [SYS/TEMP]")
 }
 
 /// RFC 5034 §4: a cancelled or undecodable exchange fails with `-ERR`.

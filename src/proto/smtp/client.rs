@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use crate::proto::line::verb_and_rest;
 use crate::proto::line_client::LineClient;
 use crate::proto::sasl::{Exchange, Progress, SaslError};
-use crate::proto::text::{MAX_REPLY_TEXT, sanitize};
+use crate::proto::text::{self, sanitize};
 use crate::proto::{ClientMachine, Machine};
 use crate::proto::{ClientOptions, ClientStep, LoginFailure, UpstreamSuccess};
 
@@ -203,18 +203,7 @@ impl ClientMachine for SmtpClient {
 
 /// docs/design.md's error table, SMTP column (RFC 4954 §6).
 fn failure_reply(failure: &LoginFailure) -> Vec<u8> {
-    let text = |t: &str| sanitize(t, MAX_REPLY_TEXT);
-    let line = match failure {
-        LoginFailure::BadCredentials => {
-            format!("535 5.7.8 {}", crate::proto::BAD_CREDENTIALS_TEXT)
-        }
-        LoginFailure::NeedsAuthorisation(how) => format!("535 5.7.8 {}", text(how)),
-        LoginFailure::Temporary(why) => format!("454 4.7.0 {}", text(why)),
-        LoginFailure::UpstreamRejected(why) => {
-            format!("535 5.7.8 Upstream refused the login: {}", text(why))
-        }
-    };
-    format!("{line}\r\n").into_bytes()
+    text::failure_reply(failure, "535 5.7.8", "454 4.7.0")
 }
 
 /// RFC 4954 §4: a cancelled exchange is refused with 501; so is bad base64.
