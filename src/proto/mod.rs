@@ -7,6 +7,7 @@
 //! has presented credentials, `upstream` logs in to the provider with XOAUTH2.
 //! After both are done, the driver relays bytes and no machine is involved.
 
+pub(crate) mod credential;
 pub mod failures;
 pub mod imap;
 pub mod line;
@@ -166,52 +167,3 @@ pub enum UpstreamStep {
 /// Longest line accepted from the upstream during login (IMAP capability lists
 /// can be long; this only bounds memory).
 pub const MAX_UPSTREAM_LINE: usize = 64 * 1024;
-
-/// Keeps the token out of rejection texts. Rejections are logged, and a
-/// server that echoes a refused command back (`BAD unknown command ...`)
-/// would otherwise put the XOAUTH2 string or the token into the log.
-#[derive(Debug)]
-pub(crate) struct Scrub {
-    secrets: [Secret<String>; 2],
-}
-
-impl Scrub {
-    pub(crate) fn new(login: &UpstreamLogin) -> Self {
-        let xoauth2 = sasl::encode_xoauth2(&login.user, &login.access_token);
-        Self {
-            secrets: [login.access_token.clone(), xoauth2],
-        }
-    }
-
-    pub(crate) fn step(&self, step: UpstreamStep) -> UpstreamStep {
-        match step {
-            UpstreamStep::Rejected(r) => UpstreamStep::Rejected(self.rejection(r)),
-            other => other,
-        }
-    }
-
-    fn rejection(&self, r: UpstreamRejection) -> UpstreamRejection {
-        match r {
-            UpstreamRejection::AuthFailed(t) => UpstreamRejection::AuthFailed(self.text(t)),
-            UpstreamRejection::SmtpAuthDisabled(t) => {
-                UpstreamRejection::SmtpAuthDisabled(self.text(t))
-            }
-            UpstreamRejection::Throttled { text, backoff } => UpstreamRejection::Throttled {
-                text: self.text(text),
-                backoff,
-            },
-            UpstreamRejection::Unavailable(t) => UpstreamRejection::Unavailable(self.text(t)),
-            UpstreamRejection::Protocol(t) => UpstreamRejection::Protocol(self.text(t)),
-        }
-    }
-
-    fn text(&self, mut text: String) -> String {
-        for secret in &self.secrets {
-            let secret = secret.expose();
-            if !secret.is_empty() && text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), "[redacted]");
-            }
-        }
-        text
-    }
-}
