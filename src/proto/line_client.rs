@@ -7,10 +7,22 @@
 use bytes::BytesMut;
 
 use super::failures::Failures;
-use super::line::{Line, take_line};
+use super::line::{Line, take_line, verb_and_rest};
+use super::sasl::{Exchange, Progress, SaslError};
 use super::text::success_line;
 use super::{ClientOptions, ClientStep, Credentials};
 use crate::secret::Secret;
+
+/// A protocol's words in a SASL exchange (POP3: RFC 5034 §4, SMTP: RFC 4954 §4).
+pub(crate) struct SaslReplies {
+    /// Starts a challenge line (`+`, `334`).
+    pub prompt: &'static str,
+    /// The answer to `AUTH` without a mechanism.
+    pub no_mechanism: &'static str,
+    pub unknown_mechanism: &'static str,
+    /// The answer to a cancelled or undecodable exchange.
+    pub failed: fn(SaslError) -> &'static str,
+}
 
 /// Where the machine stands between lines.
 #[derive(Debug)]
@@ -123,10 +135,49 @@ impl<S: Default> LineClient<S> {
         step
     }
 
+    /// `AUTH mechanism [initial-response]`: starts a SASL exchange.
+    pub(crate) fn auth(&mut self, rest: &[u8], words: &SaslReplies) -> ClientStep
+    where
+        S: From<Exchange>,
+    {
+        let (mechanism, initial) = verb_and_rest(rest);
+        if mechanism.is_empty() {
+            return reply(words.no_mechanism);
+        }
+        match Exchange::start(&mechanism, (!initial.is_empty()).then_some(initial)) {
+            Some(progress) => self.sasl(progress, words),
+            None => reply(words.unknown_mechanism),
+        }
+    }
+
+    /// One step of a SASL exchange: the next challenge, the login, or the
+    /// failure's answer.
+    pub(crate) fn sasl(
+        &mut self,
+        progress: Result<Progress, SaslError>,
+        words: &SaslReplies,
+    ) -> ClientStep
+    where
+        S: From<Exchange>,
+    {
+        match progress {
+            Ok(Progress::Challenge { next, challenge }) => {
+                self.expect(S::from(next));
+                ClientStep::Reply(format!("{} {challenge}\r\n", words.prompt).into_bytes())
+            }
+            Ok(Progress::Done(credentials)) => self.login(credentials),
+            Err(e) => reply((words.failed)(e)),
+        }
+    }
+
     /// Passes the upstream's success line on (see [`success_line`]); the
     /// relay takes over after it.
     pub(crate) fn login_succeeded(&mut self, line: &[u8], prefix: &str, fallback: &str) -> Vec<u8> {
         self.stage = Stage::Finished;
         success_line(line, prefix, fallback)
     }
+}
+
+fn reply(text: &str) -> ClientStep {
+    ClientStep::Reply(text.as_bytes().to_vec())
 }

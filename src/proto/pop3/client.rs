@@ -10,8 +10,8 @@
 use bytes::BytesMut;
 
 use crate::proto::line::verb_and_rest;
-use crate::proto::line_client::LineClient;
-use crate::proto::sasl::{Exchange, Progress, SaslError};
+use crate::proto::line_client::{LineClient, SaslReplies};
+use crate::proto::sasl::{Exchange, SaslError};
 use crate::proto::text;
 use crate::proto::{ClientMachine, Machine};
 use crate::proto::{ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess};
@@ -28,6 +28,20 @@ enum Expect {
     /// The next line of a SASL exchange (RFC 5034 §4).
     Sasl(Exchange),
 }
+
+impl From<Exchange> for Expect {
+    fn from(exchange: Exchange) -> Self {
+        Self::Sasl(exchange)
+    }
+}
+
+/// RFC 5034 §4; a bare `AUTH` lists the mechanisms (RFC 1734 habit).
+const SASL: SaslReplies = SaslReplies {
+    prompt: "+",
+    no_mechanism: "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n",
+    unknown_mechanism: "-ERR Unsupported SASL mechanism\r\n",
+    failed: sasl_error,
+};
 
 /// The POP3 client-side machine.
 #[derive(Debug)]
@@ -60,7 +74,7 @@ impl Pop3Client {
                 Some(user) => self.pass(user, rest),
                 None => reply("-ERR USER first\r\n"),
             },
-            "AUTH" => self.auth(rest),
+            "AUTH" => self.core.auth(rest, &SASL),
             "STLS" => self.stls(),
             "QUIT" => self
                 .core
@@ -111,29 +125,6 @@ impl Pop3Client {
         }
     }
 
-    /// RFC 5034 §4; a bare `AUTH` lists the mechanisms (RFC 1734 habit).
-    fn auth(&mut self, rest: &[u8]) -> ClientStep {
-        let (mechanism, initial) = verb_and_rest(rest);
-        if mechanism.is_empty() {
-            return reply("+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
-        }
-        match Exchange::start(&mechanism, (!initial.is_empty()).then_some(initial)) {
-            Some(progress) => self.sasl(progress),
-            None => reply("-ERR Unsupported SASL mechanism\r\n"),
-        }
-    }
-
-    fn sasl(&mut self, progress: Result<Progress, SaslError>) -> ClientStep {
-        match progress {
-            Ok(Progress::Challenge { next, challenge }) => {
-                self.core.expect(Expect::Sasl(next));
-                ClientStep::Reply(format!("+ {challenge}\r\n").into_bytes())
-            }
-            Ok(Progress::Done(credentials)) => self.core.login(credentials),
-            Err(e) => sasl_error(e),
-        }
-    }
-
     fn stls(&mut self) -> ClientStep {
         if self.core.starttls_offered() {
             self.core.start_tls(b"+OK Begin TLS negotiation\r\n")
@@ -156,7 +147,7 @@ impl Machine for Pop3Client {
         };
         let line = line.expose();
         match expected {
-            Expect::Sasl(exchange) => self.sasl(exchange.step(line)),
+            Expect::Sasl(exchange) => self.core.sasl(exchange.step(line), &SASL),
             Expect::Pass { user } => self.command(line, Some(user)),
             Expect::Command => self.command(line, None),
         }
@@ -199,13 +190,13 @@ fn failure_reply(failure: &LoginFailure) -> Vec<u8> {
 }
 
 /// RFC 5034 §4: a cancelled or undecodable exchange fails with `-ERR`.
-fn sasl_error(e: SaslError) -> ClientStep {
-    reply(match e {
+fn sasl_error(e: SaslError) -> &'static str {
+    match e {
         SaslError::Cancelled => "-ERR [AUTH] Authentication cancelled\r\n",
         SaslError::TooLong => "-ERR [AUTH] SASL message too long\r\n",
         SaslError::Base64 => "-ERR [AUTH] SASL message is not valid base64\r\n",
         SaslError::Malformed | SaslError::EmptyUser => "-ERR [AUTH] Malformed SASL message\r\n",
-    })
+    }
 }
 
 fn reply(text: &str) -> ClientStep {

@@ -12,8 +12,8 @@
 use bytes::BytesMut;
 
 use crate::proto::line::verb_and_rest;
-use crate::proto::line_client::LineClient;
-use crate::proto::sasl::{Exchange, Progress, SaslError};
+use crate::proto::line_client::{LineClient, SaslReplies};
+use crate::proto::sasl::{Exchange, SaslError};
 use crate::proto::text::{self, sanitize};
 use crate::proto::{ClientMachine, Machine};
 use crate::proto::{ClientOptions, ClientStep, LoginFailure, UpstreamSuccess};
@@ -30,6 +30,20 @@ enum Expect {
     /// The next line of a SASL exchange (RFC 4954 §4).
     Sasl(Exchange),
 }
+
+impl From<Exchange> for Expect {
+    fn from(exchange: Exchange) -> Self {
+        Self::Sasl(exchange)
+    }
+}
+
+/// RFC 4954 §4: `AUTH mechanism [initial-response]`.
+const SASL: SaslReplies = SaslReplies {
+    prompt: "334",
+    no_mechanism: "501 5.5.4 Syntax: AUTH mechanism\r\n",
+    unknown_mechanism: "504 5.5.4 Unrecognized authentication type\r\n",
+    failed: sasl_error,
+};
 
 /// The SMTP client-side machine.
 #[derive(Debug)]
@@ -65,7 +79,7 @@ impl SmtpClient {
             "AUTH" if self.core.tls_required() => {
                 reply("530 5.7.0 Must issue a STARTTLS command first\r\n")
             }
-            "AUTH" => self.auth(rest),
+            "AUTH" => self.core.auth(rest, &SASL),
             "STARTTLS" => self.starttls(rest),
             "RSET" | "NOOP" => reply("250 2.0.0 OK\r\n"),
             "QUIT" => self.core.close("221 2.0.0 Bye\r\n", "client quit"),
@@ -106,29 +120,6 @@ impl SmtpClient {
         ClientStep::Reply(multi_line(250, &lines))
     }
 
-    /// RFC 4954 §4: `AUTH mechanism [initial-response]`.
-    fn auth(&mut self, rest: &[u8]) -> ClientStep {
-        let (mechanism, initial) = verb_and_rest(rest);
-        if mechanism.is_empty() {
-            return reply("501 5.5.4 Syntax: AUTH mechanism\r\n");
-        }
-        match Exchange::start(&mechanism, (!initial.is_empty()).then_some(initial)) {
-            Some(progress) => self.sasl(progress),
-            None => reply("504 5.5.4 Unrecognized authentication type\r\n"),
-        }
-    }
-
-    fn sasl(&mut self, progress: Result<Progress, SaslError>) -> ClientStep {
-        match progress {
-            Ok(Progress::Challenge { next, challenge }) => {
-                self.core.expect(Expect::Sasl(next));
-                ClientStep::Reply(format!("334 {challenge}\r\n").into_bytes())
-            }
-            Ok(Progress::Done(credentials)) => self.core.login(credentials),
-            Err(e) => sasl_error(e),
-        }
-    }
-
     /// RFC 3207 §4: no parameters; refused when TLS is on or not configured.
     fn starttls(&mut self, rest: &[u8]) -> ClientStep {
         if !rest.is_empty() {
@@ -153,7 +144,9 @@ impl Machine for SmtpClient {
     fn step(&mut self, input: &mut BytesMut) -> ClientStep {
         let too_long = "500 5.5.2 Line too long, closing connection\r\n";
         match self.core.next_line(input, too_long) {
-            Ok((line, Expect::Sasl(exchange))) => self.sasl(exchange.step(line.expose())),
+            Ok((line, Expect::Sasl(exchange))) => {
+                self.core.sasl(exchange.step(line.expose()), &SASL)
+            }
             Ok((line, Expect::Command)) => self.command(line.expose()),
             Err(step) => step,
         }
@@ -207,15 +200,15 @@ fn failure_reply(failure: &LoginFailure) -> Vec<u8> {
 }
 
 /// RFC 4954 §4: a cancelled exchange is refused with 501; so is bad base64.
-fn sasl_error(e: SaslError) -> ClientStep {
-    reply(match e {
+fn sasl_error(e: SaslError) -> &'static str {
+    match e {
         SaslError::Cancelled => "501 5.0.0 Authentication cancelled\r\n",
         SaslError::TooLong => "500 5.5.6 Authentication exchange line is too long\r\n",
         SaslError::Base64 => "501 5.5.2 Cannot decode response\r\n",
         SaslError::Malformed | SaslError::EmptyUser => {
             "501 5.5.2 Malformed authentication response\r\n"
         }
-    })
+    }
 }
 
 /// `code-line` ... `code line`, RFC 5321 §4.2.1.
