@@ -29,6 +29,8 @@ pub(crate) struct SaslReplies {
 enum Stage<S> {
     /// Reading; `S` is what the protocol expects the next line to be.
     Reading(S),
+    /// The next line continues a SASL exchange.
+    Sasl(Exchange),
     /// The driver is logging in; it answers with `login_*`.
     LoginPending,
     /// The driver is starting TLS; it answers with `tls_established`.
@@ -60,13 +62,15 @@ impl<S: Default> LineClient<S> {
     /// may hold a password) with what it was expected to be, or returns the
     /// step that ends this call: `NeedMore` while incomplete or while the
     /// driver is busy (nothing is touched then), a close on a line longer
-    /// than `max_line` (answered with `too_long`).
+    /// than `max_line` (answered with `too_long`), or the answer to a line of
+    /// a SASL exchange.
     pub(crate) fn next_line(
         &mut self,
         input: &mut BytesMut,
         too_long: &str,
+        words: &SaslReplies,
     ) -> Result<(Secret<Vec<u8>>, S), ClientStep> {
-        if !matches!(self.stage, Stage::Reading(_)) {
+        if !matches!(self.stage, Stage::Reading(_) | Stage::Sasl(_)) {
             return Err(ClientStep::NeedMore);
         }
         let line = match take_line(input, self.opts.limits.max_line) {
@@ -76,6 +80,7 @@ impl<S: Default> LineClient<S> {
         };
         match std::mem::replace(&mut self.stage, Stage::Reading(S::default())) {
             Stage::Reading(expected) => Ok((line, expected)),
+            Stage::Sasl(exchange) => Err(self.sasl(exchange.step(line.expose()), words)),
             _ => Err(ClientStep::NeedMore),
         }
     }
@@ -136,10 +141,7 @@ impl<S: Default> LineClient<S> {
     }
 
     /// `AUTH mechanism [initial-response]`: starts a SASL exchange.
-    pub(crate) fn auth(&mut self, rest: &[u8], words: &SaslReplies) -> ClientStep
-    where
-        S: From<Exchange>,
-    {
+    pub(crate) fn auth(&mut self, rest: &[u8], words: &SaslReplies) -> ClientStep {
         let (mechanism, initial) = verb_and_rest(rest);
         if mechanism.is_empty() {
             return reply(words.no_mechanism);
@@ -152,17 +154,10 @@ impl<S: Default> LineClient<S> {
 
     /// One step of a SASL exchange: the next challenge, the login, or the
     /// failure's answer.
-    pub(crate) fn sasl(
-        &mut self,
-        progress: Result<Progress, SaslError>,
-        words: &SaslReplies,
-    ) -> ClientStep
-    where
-        S: From<Exchange>,
-    {
+    fn sasl(&mut self, progress: Result<Progress, SaslError>, words: &SaslReplies) -> ClientStep {
         match progress {
             Ok(Progress::Challenge { next, challenge }) => {
-                self.expect(S::from(next));
+                self.stage = Stage::Sasl(next);
                 ClientStep::Reply(format!("{} {challenge}\r\n", words.prompt).into_bytes())
             }
             Ok(Progress::Done(credentials)) => self.login(credentials),

@@ -11,7 +11,7 @@ use bytes::BytesMut;
 
 use crate::proto::line::verb_and_rest;
 use crate::proto::line_client::{LineClient, SaslReplies};
-use crate::proto::sasl::{Exchange, SaslError};
+use crate::proto::sasl::SaslError;
 use crate::proto::text;
 use crate::proto::{ClientMachine, Machine};
 use crate::proto::{ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess};
@@ -25,14 +25,6 @@ enum Expect {
     Command,
     /// PASS, right after a successful USER (RFC 1939 §7).
     Pass { user: String },
-    /// The next line of a SASL exchange (RFC 5034 §4).
-    Sasl(Exchange),
-}
-
-impl From<Exchange> for Expect {
-    fn from(exchange: Exchange) -> Self {
-        Self::Sasl(exchange)
-    }
 }
 
 /// RFC 5034 §4; a bare `AUTH` lists the mechanisms (RFC 1734 habit).
@@ -141,13 +133,12 @@ impl Machine for Pop3Client {
     /// leaves every later byte there. While a login or TLS upgrade is pending,
     /// and once finished, it answers `NeedMore` and touches nothing.
     fn step(&mut self, input: &mut BytesMut) -> ClientStep {
-        let (line, expected) = match self.core.next_line(input, "-ERR Line too long\r\n") {
+        let (line, expected) = match self.core.next_line(input, "-ERR Line too long\r\n", &SASL) {
             Ok(next) => next,
             Err(step) => return step,
         };
         let line = line.expose();
         match expected {
-            Expect::Sasl(exchange) => self.core.sasl(exchange.step(line), &SASL),
             Expect::Pass { user } => self.command(line, Some(user)),
             Expect::Command => self.command(line, None),
         }

@@ -13,29 +13,13 @@ use bytes::BytesMut;
 
 use crate::proto::line::verb_and_rest;
 use crate::proto::line_client::{LineClient, SaslReplies};
-use crate::proto::sasl::{Exchange, SaslError};
+use crate::proto::sasl::SaslError;
 use crate::proto::text::{self, sanitize};
 use crate::proto::{ClientMachine, Machine};
 use crate::proto::{ClientOptions, ClientStep, LoginFailure, UpstreamSuccess};
 
 /// Longest EHLO/HELO name kept (a domain is at most 255 octets, RFC 5321 §4.5.3.1.2).
 pub const MAX_CLIENT_NAME: usize = 255;
-
-/// What the next client line is expected to be.
-#[derive(Debug, Default)]
-enum Expect {
-    /// A command (EHLO/HELO was accepted once `client_name` is set).
-    #[default]
-    Command,
-    /// The next line of a SASL exchange (RFC 4954 §4).
-    Sasl(Exchange),
-}
-
-impl From<Exchange> for Expect {
-    fn from(exchange: Exchange) -> Self {
-        Self::Sasl(exchange)
-    }
-}
 
 /// RFC 4954 §4: `AUTH mechanism [initial-response]`.
 const SASL: SaslReplies = SaslReplies {
@@ -48,7 +32,7 @@ const SASL: SaslReplies = SaslReplies {
 /// The SMTP client-side machine.
 #[derive(Debug)]
 pub struct SmtpClient {
-    core: LineClient<Expect>,
+    core: LineClient<()>,
     client_name: Option<String>,
 }
 
@@ -143,11 +127,8 @@ impl Machine for SmtpClient {
     /// and once finished, it answers `NeedMore` and touches nothing.
     fn step(&mut self, input: &mut BytesMut) -> ClientStep {
         let too_long = "500 5.5.2 Line too long, closing connection\r\n";
-        match self.core.next_line(input, too_long) {
-            Ok((line, Expect::Sasl(exchange))) => {
-                self.core.sasl(exchange.step(line.expose()), &SASL)
-            }
-            Ok((line, Expect::Command)) => self.command(line.expose()),
+        match self.core.next_line(input, too_long, &SASL) {
+            Ok((line, ())) => self.command(line.expose()),
             Err(step) => step,
         }
     }
