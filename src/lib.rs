@@ -4,11 +4,13 @@
 //! provider with SASL XOAUTH2, and then relays the session byte for byte.
 //!
 //! The modules follow a connection:
-//! [`listener`] accepts it → [`session`] drives it, owning sockets, TLS and
-//! timeouts → [`proto`] (sans-I/O machines) parses the client's login →
-//! [`accounts`] / [`token`] turn credentials into an access token →
-//! [`upstream`] connects to the provider and [`proto`] logs in with XOAUTH2 →
-//! [`relay`] copies bytes both ways until either side closes.
+//! [`listener`] accepts it → [`session`] drives it with timeouts, through
+//! [`net`] (streams, TLS, the one driver loop) → [`proto`] (sans-I/O
+//! machines) parses the client's login → [`accounts`] / [`token`] turn
+//! credentials into an access token → [`upstream`] connects to the provider
+//! and [`proto`] logs in with XOAUTH2 → [`relay`] copies bytes both ways until
+//! either side closes (SMTP goes through its [`submit`] backend, which today
+//! is that same login and relay).
 //!
 //! Around them: [`config`] (two-stage loading), [`tls`] (local certificates and
 //! upstream verification), [`oauth`] (the grants), [`secret`] (redacted values).

@@ -1,6 +1,6 @@
 //! The network layer both sides of a session stand on: the [`Stream`] that
 //! may turn into TLS half-way, the read-ahead under upstream TLS, TLS accept
-//! and connect with their bounds, and [`drive`], the one loop that feeds a
+//! and connect with their bounds, and [`drive()`], the one loop that feeds a
 //! protocol machine from a socket. `session` (the client side) and
 //! `upstream` (the provider side) both use it; nothing here knows about
 //! either, so no layer below calls back up.

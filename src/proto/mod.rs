@@ -99,7 +99,7 @@ pub enum ClientStep {
 /// accounts come to exist.
 pub const BAD_CREDENTIALS_TEXT: &str = "Authentication failed: unknown account or wrong local password (accounts are enrolled with: mailgate login ADDRESS)";
 
-/// Why a login failed, in the terms of DESIGN.md's error table.
+/// Why a login failed, in the terms of docs/design.md's error table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginFailure {
     /// Unknown account or wrong local password.

@@ -45,7 +45,7 @@ pub async fn run(ctx: Arc<SessionContext>, tcp: TcpStream, peer: SocketAddr) {
 }
 
 async fn session(ctx: &SessionContext, tcp: TcpStream, peer: SocketAddr) -> End {
-    let mut dialogue = Dialogue {
+    let dialogue = Dialogue {
         deadline: Instant::now() + ctx.limits.preauth_timeout,
         read_chunk: READ_CHUNK,
         tls: Tls::Accept {
@@ -61,23 +61,39 @@ async fn session(ctx: &SessionContext, tcp: TcpStream, peer: SocketAddr) -> End 
             Err(interrupted) => return ended(interrupted),
         };
     }
-    let options = ClientOptions {
+    let mut machine = client_machine(ctx.listener.protocol, options(ctx, &client, peer));
+    if let Err(interrupted) = write_all(&mut client, &machine.greeting(), dialogue.deadline).await {
+        return ended(interrupted);
+    }
+    converse(ctx, peer, machine.as_mut(), client, dialogue).await
+}
+
+/// What the client machine must know of this listener and connection.
+fn options(ctx: &SessionContext, client: &Stream, peer: SocketAddr) -> ClientOptions {
+    ClientOptions {
         hostname: ctx.hostname.clone(),
         tls_active: client.is_tls(),
         starttls_available: ctx.listener.tls == LocalTls::StartTls && ctx.acceptor.is_some(),
         require_tls_for_auth: !ctx.listener.plaintext_auth_ok(peer.ip()),
         limits: ctx.limits.client,
-    };
-    let mut machine = client_machine(ctx.listener.protocol, options);
-    if let Err(interrupted) = write_all(&mut client, &machine.greeting(), dialogue.deadline).await {
-        return ended(interrupted);
     }
+}
+
+/// The pre-auth dialogue after the greeting, until a close, an interruption
+/// or a successful login (then the hand-off).
+async fn converse(
+    ctx: &SessionContext,
+    peer: SocketAddr,
+    machine: &mut dyn ClientMachine,
+    mut client: Stream,
+    mut dialogue: Dialogue<'_>,
+) -> End {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
-        let step = match drive(machine.as_mut(), &mut client, &mut buf, &mut dialogue).await {
+        let step = match drive(machine, &mut client, &mut buf, &mut dialogue).await {
             Ok(step) => step,
             Err(interrupted) => {
-                let farewell = farewell(machine.as_ref(), &interrupted);
+                let farewell = farewell(machine, &interrupted);
                 let _ = write_all(&mut client, &farewell, Instant::now() + FINAL_WRITE_GRACE).await;
                 return ended(interrupted);
             }
@@ -89,7 +105,7 @@ async fn session(ctx: &SessionContext, tcp: TcpStream, peer: SocketAddr) -> End 
                 match login(ctx, peer, name.as_deref(), &credentials).await {
                     LoginOutcome::Failed(failure) => machine.login_failed(&failure),
                     LoginOutcome::Ok(handoff) => {
-                        return hand_off(machine.as_mut(), client, buf, handoff).await;
+                        return hand_off(machine, client, buf, handoff).await;
                     }
                 }
             }

@@ -60,7 +60,22 @@ pub async fn login(
             return LoginOutcome::Failed(LoginFailure::Temporary(error.to_string()));
         }
     };
-    let mut grant = grant;
+    match open_refreshing(ctx, credentials, grant, client_name).await {
+        Ok(submission) => LoginOutcome::Ok(Handoff { submission, permit }),
+        Err(failure) => LoginOutcome::Failed(failure),
+    }
+}
+
+/// Opens the hand-off with `grant`; when the provider refuses a token that
+/// has not expired (revoked, or issued before a policy change), refreshes it
+/// once and tries again.
+async fn open_refreshing(
+    ctx: &SessionContext,
+    credentials: &Credentials,
+    mut grant: Grant,
+    client_name: Option<&str>,
+) -> Result<Box<dyn Submission>, LoginFailure> {
+    let account = credentials.username.as_str();
     for attempt in 0..2 {
         let login = UpstreamLogin {
             user: grant.sasl_user.clone(),
@@ -69,25 +84,20 @@ pub async fn login(
         match open(ctx, login, client_name).await {
             Ok(submission) => {
                 info!(account, mailbox = %grant.sasl_user, "logged in upstream");
-                return LoginOutcome::Ok(Handoff { submission, permit });
+                return Ok(submission);
             }
             Err(UpstreamError::Rejected {
                 rejection: UpstreamRejection::AuthFailed(reason),
                 ..
             }) if attempt == 0 && grant.expires_at > SystemTime::now() => {
-                // The provider refused a token that has not expired (revoked,
-                // or issued before a policy change): refresh once and retry.
                 warn!(account, %reason, "provider refused an unexpired token; refreshing once");
                 ctx.tokens.rejected(&grant).await;
-                grant = match self::grant(ctx, credentials).await {
-                    Ok(g) => g,
-                    Err(error) => return LoginOutcome::Failed(token_failure(error)),
-                };
+                grant = self::grant(ctx, credentials).await.map_err(token_failure)?;
             }
-            Err(error) => return LoginOutcome::Failed(upstream_failure(ctx, &grant, error)),
+            Err(error) => return Err(upstream_failure(ctx, &grant, error)),
         }
     }
-    LoginOutcome::Failed(LoginFailure::Temporary(
+    Err(LoginFailure::Temporary(
         "upstream login did not complete".into(),
     ))
 }

@@ -270,7 +270,7 @@ fn bad(tag: &str, text: &str) -> Vec<u8> {
     format!("{tag} BAD {text}\r\n").into()
 }
 
-/// DESIGN.md's error table: never say "wrong password" when it isn't.
+/// docs/design.md's error table: never say "wrong password" when it isn't.
 fn failure_text(failure: &LoginFailure) -> String {
     match failure {
         LoginFailure::BadCredentials => {
