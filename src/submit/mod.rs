@@ -12,7 +12,11 @@
 //!   with (a `235` line; the client machine writes it);
 //! - in [`Submission::run`], take over the client stream and any bytes the
 //!   client pipelined behind AUTH, speak SMTP (MAIL, RCPT, DATA) itself,
-//!   bound every wait, and report how the session went.
+//!   bound every wait, and report how the session went in [`RelayStats`] /
+//!   [`RelayError`] terms (add a variant there if none fits).
+//!
+//! The session keeps the per-mailbox slot until `run` ends and logs the end
+//! once; a backend logs nothing that could hold a secret.
 
 pub mod relay;
 
