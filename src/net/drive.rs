@@ -180,3 +180,115 @@ pub async fn write_all(
         Err(_) => Err(Interrupted::TimedOut(Phase::Writing)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::pop3::Pop3Client;
+    use crate::proto::{ClientLimits, ClientOptions, ClientStep};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A loopback connection: the driven end and the peer.
+    async fn pair() -> (Stream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (near, far) = tokio::join!(listener.accept(), TcpStream::connect(addr));
+        (Stream::Plain(near.unwrap().0), far.unwrap())
+    }
+
+    fn dialogue(within: Duration) -> Dialogue<'static> {
+        Dialogue {
+            deadline: Instant::now() + within,
+            read_chunk: 16,
+            tls: Tls::Accept {
+                acceptor: None,
+                within: Duration::from_secs(1),
+            },
+            shutdown: None,
+        }
+    }
+
+    fn pop3(starttls_available: bool) -> Pop3Client {
+        Pop3Client::new(ClientOptions {
+            hostname: "gate.test".into(),
+            tls_active: false,
+            starttls_available,
+            require_tls_for_auth: false,
+            limits: ClientLimits::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn writes_replies_and_yields_the_close() {
+        let (mut near, mut far) = pair().await;
+        far.write_all(b"NOOP\r\nQUIT\r\n").await.unwrap();
+        let mut buf = BytesMut::new();
+        let step = drive(
+            &mut pop3(false),
+            &mut near,
+            &mut buf,
+            &mut dialogue(Duration::from_secs(5)),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            step,
+            ClientStep::Close {
+                reason: "client quit",
+                ..
+            }
+        ));
+        let mut got = vec![0u8; 64];
+        let n = timeout(Duration::from_secs(5), far.read(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&got[..n], b"-ERR Command not valid before login\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_hangs_up_is_closed() {
+        let (mut near, far) = pair().await;
+        drop(far);
+        let mut buf = BytesMut::new();
+        let mut d = dialogue(Duration::from_secs(5));
+        let end = drive(&mut pop3(false), &mut near, &mut buf, &mut d).await;
+        assert!(matches!(end, Err(Interrupted::Closed)), "{end:?}");
+    }
+
+    #[tokio::test]
+    async fn silence_until_the_deadline_times_out_reading() {
+        let (mut near, _far) = pair().await;
+        let mut buf = BytesMut::new();
+        let mut d = dialogue(Duration::from_millis(50));
+        let end = drive(&mut pop3(false), &mut near, &mut buf, &mut d).await;
+        assert!(
+            matches!(end, Err(Interrupted::TimedOut(Phase::Reading))),
+            "{end:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn starttls_without_a_certificate_stops_and_drops_pipelined_bytes() {
+        let (mut near, mut far) = pair().await;
+        far.write_all(b"STLS\r\nUSER injected\r\n").await.unwrap();
+        let mut buf = BytesMut::new();
+        let mut d = dialogue(Duration::from_secs(5));
+        let end = drive(&mut pop3(true), &mut near, &mut buf, &mut d).await;
+        assert!(matches!(end, Err(Interrupted::NoCertificate)), "{end:?}");
+        assert!(buf.is_empty(), "bytes behind STARTTLS must be dropped");
+    }
+
+    #[tokio::test]
+    async fn shutdown_interrupts_a_read() {
+        let (mut near, _far) = pair().await;
+        let (stop, shutdown) = watch::channel(false);
+        let mut d = dialogue(Duration::from_secs(5));
+        d.shutdown = Some(shutdown);
+        stop.send(true).unwrap();
+        let mut buf = BytesMut::new();
+        let end = drive(&mut pop3(false), &mut near, &mut buf, &mut d).await;
+        assert!(matches!(end, Err(Interrupted::Shutdown)), "{end:?}");
+    }
+}
