@@ -1,11 +1,15 @@
 //! Sans-I/O protocol machines. Nothing in here touches a socket, a clock or
-//! tokio: the session driver feeds received bytes in and carries out the
-//! [`ClientStep`] / [`UpstreamStep`] that comes back. That keeps every machine
-//! testable with transcripts and fuzzable byte by byte.
+//! tokio: one driver (`net::drive`) feeds received bytes in and carries out
+//! the [`ClientStep`] / [`UpstreamStep`] that comes back, through the
+//! [`Machine`] traits every machine implements. That keeps every machine
+//! testable with transcripts and fuzzable byte by byte, stepped the same way.
 //!
 //! Each protocol has two machines: `client` speaks to the legacy client until it
 //! has presented credentials, `upstream` logs in to the provider with XOAUTH2.
-//! After both are done, the driver relays bytes and no machine is involved.
+//! After both are done, the session relays bytes and no machine is involved.
+//! What the protocols share lives beside them: `line_client` (the POP3 and
+//! SMTP client core), [`failures`], `credential` (the token and its
+//! scrubbing), [`throttle`] and [`text`].
 
 pub(crate) mod credential;
 pub mod failures;
