@@ -3,20 +3,19 @@
 //! password, obtains an OAuth 2.0 access token for the mailbox, logs in to the
 //! provider with SASL XOAUTH2, and then relays the session byte for byte.
 //!
-//! The modules follow a connection:
-//! [`listener`] accepts it → [`session`] drives it, owning sockets, TLS and
-//! timeouts → [`proto`] (sans-I/O machines) parses the client's login →
-//! [`guard`] refuses locked-out logins → [`token`] turns credentials into an
-//! access token, on [`accounts`] (which account, is the password right) on
-//! [`store`] (the encrypted token store) → [`gate`] caps sessions per
-//! mailbox → [`upstream`] connects to the provider and [`proto`] logs in with
-//! XOAUTH2 → [`relay`] copies bytes both ways until either side closes.
+//! The modules below are listed in layer order, top to bottom: a module uses
+//! only modules listed after it (the test `tests/it/layers.rs` checks this on
+//! the source; docs/design.md §2 explains the layers and the seams).
 //!
-//! Around them: [`config`] (two-stage loading), [`tls`] (local certificates and
-//! upstream verification), [`oauth`] (the grants), [`secret`] (redacted values),
-//! [`base`] (shared small types such as [`base::AccountName`]). A module only
-//! imports modules below it in the layer order: token, accounts, store,
-//! oauth, config, ..., secret, fsutil, base.
+//! A connection takes this path through them: [`listener`] accepts it →
+//! [`session`] runs the client's login dialogue through [`net::drive`] and a
+//! [`proto`] machine → [`guard`] refuses locked-out logins → [`token`] turns
+//! the credentials into an access token, on [`accounts`] (which account, is
+//! the password right) on [`store`] (the sealed token records) and [`oauth`]
+//! (refreshes) → [`gate`] holds a per-mailbox slot → [`upstream`] connects to
+//! the provider and logs in with XOAUTH2 through the same driver → [`relay`]
+//! copies bytes both ways. SMTP sessions pass through [`submit`], the seam
+//! for ways of submitting mail other than relaying to an SMTP upstream.
 
 #![cfg_attr(
     test,
@@ -27,29 +26,34 @@
     )
 )]
 
-// A connection's path, in order.
+// Commands: what an administrator runs.
+pub mod cli;
+pub mod serve;
+pub mod admin;
+pub mod enrol;
+
+// A connection's path.
 pub mod listener;
 pub mod session;
-pub mod proto;
-pub mod guard;
-pub mod gate;
-pub mod accounts;
-pub mod store;
-pub mod token;
-pub mod oauth;
+pub mod submit;
 pub mod upstream;
 pub mod relay;
+pub mod guard;
+pub mod gate;
 
-// Around it.
-pub mod config;
+// Tokens.
+pub mod token;
+pub mod accounts;
+pub mod store;
+pub mod oauth;
+
+// Ground: streams and the driver, TLS, configuration, protocol machines,
+// small shared types.
+pub mod net;
 pub mod tls;
+pub mod config;
+pub mod proto;
 pub mod secret;
 pub mod fsutil;
 pub mod logging;
 pub mod base;
-
-// Commands.
-pub mod cli;
-pub mod serve;
-pub mod enrol;
-pub mod admin;

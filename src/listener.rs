@@ -16,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tracing::{debug, warn};
 
 use crate::base::Protocol;
+use crate::net::stopped;
 use crate::session::context::SessionContext;
 
 /// Pause after an accept error (e.g. out of file descriptors) before retrying.
@@ -31,14 +32,15 @@ pub struct ConnectionLimits {
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
 
-/// Held by a session for its lifetime; releases both counts on drop.
-pub struct ConnectionSlot {
+/// A connection let in under the limits, held by its session for its
+/// lifetime; releases both counts on drop.
+pub struct Admission {
     _total: OwnedSemaphorePermit,
     ip: IpAddr,
     limits: Arc<ConnectionLimits>,
 }
 
-impl Drop for ConnectionSlot {
+impl Drop for Admission {
     fn drop(&mut self) {
         let mut map = self.limits.per_ip.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = map.get_mut(&self.ip) {
@@ -60,7 +62,7 @@ impl ConnectionLimits {
         })
     }
 
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnectionSlot> {
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Admission> {
         let total = self.total.clone().try_acquire_owned().ok()?;
         let mut map = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
         let n = map.entry(ip).or_insert(0);
@@ -68,7 +70,7 @@ impl ConnectionLimits {
             return None;
         }
         *n += 1;
-        Some(ConnectionSlot {
+        Some(Admission {
             _total: total,
             ip,
             limits: self.clone(),
@@ -113,20 +115,16 @@ pub async fn accept_loop(
             debug!(%peer, listener = %ctx.listener.name, "connection from outside allowed_networks dropped");
             continue;
         }
-        let Some(slot) = limits.admit(peer.ip()) else {
+        let Some(admission) = limits.admit(peer.ip()) else {
             warn!(%peer, listener = %ctx.listener.name, "connection limit reached; refusing");
             tokio::spawn(refuse(tcp, ctx.listener.protocol));
             continue;
         };
         tokio::spawn(async move {
             crate::session::driver::run(ctx, tcp, peer).await;
-            drop(slot);
+            drop(admission);
         });
     }
-}
-
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }
 
 async fn refuse(mut tcp: TcpStream, protocol: Protocol) {

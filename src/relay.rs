@@ -134,22 +134,30 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Activity<'_, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, duplex};
+    use tokio::io::{AsyncReadExt, DuplexStream, duplex};
+    use tokio::task::JoinHandle;
+
+    type Relay = JoinHandle<Result<RelayStats, RelayError>>;
+
+    /// Starts a relay between two fresh in-memory pipes of `capacity` bytes;
+    /// returns the client's and the upstream's far ends and the relay task.
+    fn start(
+        capacity: usize,
+        leftovers: (&'static [u8], &'static [u8]),
+        idle: Duration,
+    ) -> (DuplexStream, DuplexStream, Relay) {
+        let (mut client, client_far) = duplex(capacity);
+        let (mut upstream, upstream_far) = duplex(capacity);
+        let task = tokio::spawn(async move {
+            relay(&mut client, &mut upstream, leftovers.0, leftovers.1, idle).await
+        });
+        (client_far, upstream_far, task)
+    }
 
     #[tokio::test]
     async fn leftovers_first_then_both_directions_and_half_close() {
-        let (mut client, mut client_far) = duplex(1024);
-        let (mut upstream, mut upstream_far) = duplex(1024);
-        let task = tokio::spawn(async move {
-            relay(
-                &mut client,
-                &mut upstream,
-                b"early ",
-                b"hello ",
-                Duration::from_secs(5),
-            )
-            .await
-        });
+        let (mut client_far, mut upstream_far, task) =
+            start(1024, (b"early ", b"hello "), Duration::from_secs(5));
         client_far.write_all(b"from client").await.unwrap();
         client_far.shutdown().await.unwrap();
         let mut got = Vec::new();
@@ -172,34 +180,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn idle_timeout_ends_a_silent_session() {
-        let (mut client, _client_far) = duplex(64);
-        let (mut upstream, _upstream_far) = duplex(64);
-        let err = relay(
-            &mut client,
-            &mut upstream,
-            b"",
-            b"",
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap_err();
+        let (_client_far, _upstream_far, task) = start(64, (b"", b""), Duration::from_secs(30));
+        let err = task.await.unwrap().unwrap_err();
         assert!(matches!(err, RelayError::Idle(_)));
     }
 
     #[tokio::test(start_paused = true)]
     async fn traffic_postpones_the_idle_timeout() {
-        let (mut client, mut client_far) = duplex(64);
-        let (mut upstream, mut upstream_far) = duplex(64);
-        let task = tokio::spawn(async move {
-            relay(
-                &mut client,
-                &mut upstream,
-                b"",
-                b"",
-                Duration::from_secs(30),
-            )
-            .await
-        });
+        let (mut client_far, mut upstream_far, task) =
+            start(64, (b"", b""), Duration::from_secs(30));
         for _ in 0..5 {
             tokio::time::sleep(Duration::from_secs(20)).await;
             client_far.write_all(b"x").await.unwrap();
@@ -216,18 +205,8 @@ mod tests {
 
     #[tokio::test]
     async fn slow_reader_applies_backpressure() {
-        let (mut client, mut client_far) = duplex(4096);
-        let (mut upstream, mut upstream_far) = duplex(4096);
-        tokio::spawn(async move {
-            relay(
-                &mut client,
-                &mut upstream,
-                b"",
-                b"",
-                Duration::from_secs(60),
-            )
-            .await
-        });
+        let (mut client_far, mut upstream_far, _task) =
+            start(4096, (b"", b""), Duration::from_secs(60));
         // The client never reads: the upstream writer must block once the
         // bounded buffers are full instead of the relay buffering without limit.
         let chunk = vec![7u8; 16 * 1024];

@@ -24,7 +24,7 @@ use crate::store::Store;
 use crate::tls::local::{LegacySessions, LocalAcceptor};
 use crate::token::TokenSource;
 use crate::token::service::TokenService;
-use crate::upstream::Target;
+use crate::upstream::Endpoint;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -177,7 +177,7 @@ impl Server {
     fn start_listener(&mut self, ctx: Arc<SessionContext>, socket: TcpListener) {
         let addr = ctx.listener.bind;
         let local = socket.local_addr().unwrap_or(addr);
-        info!(listener = %ctx.listener.name, protocol = ctx.listener.protocol.as_str(), %local, upstream = %ctx.target.addr(), tls = ?ctx.listener.tls, tls_min_version = ctx.listener.tls_min_version.as_str(), "listening");
+        info!(listener = %ctx.listener.name, protocol = ctx.listener.protocol.as_str(), %local, upstream = %ctx.endpoint.addr(), tls = ?ctx.listener.tls, tls_min_version = ctx.listener.tls_min_version.as_str(), "listening");
         let name = ctx.listener.name.clone();
         let (contexts, rx) = watch::channel(ctx);
         let (stop, stop_rx) = watch::channel(false);
@@ -232,18 +232,20 @@ impl Server {
                 ))
             })
             .clone();
+        let endpoint = Endpoint {
+            upstream: listener.upstream.clone(),
+            tls: upstream_tls,
+            connect_timeout: config.limits.upstream_connect_timeout,
+            login_timeout: config.limits.upstream_login_timeout,
+        };
         Ok(SessionContext {
             listener: listener.clone(),
             limits: config.limits,
             hostname: config.hostname.clone(),
             tokens: self.tokens.clone(),
             acceptor,
-            target: Target {
-                upstream: listener.upstream.clone(),
-                tls: upstream_tls,
-                connect_timeout: config.limits.upstream_connect_timeout,
-                login_timeout: config.limits.upstream_login_timeout,
-            },
+            submitter: crate::submit::for_listener(listener.protocol, &endpoint, &config.limits),
+            endpoint,
             gate,
             guard: self.guard.clone(),
             shutdown: self.shutdown.subscribe(),

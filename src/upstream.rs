@@ -1,21 +1,20 @@
 //! Connecting to the provider and running the upstream login machine over
 //! that connection: TCP, then implicit TLS or the machine's STARTTLS, then
-//! XOAUTH2. Returns the stream and any bytes the provider already sent after
-//! its success line, which the relay must deliver first.
+//! XOAUTH2, through the one driver loop (`net::drive`). Returns the stream
+//! and any bytes the provider already sent after its success line, which the
+//! relay must deliver first.
 
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
 use crate::config::{Upstream, UpstreamTls};
-use crate::proto::{UpstreamRejection, UpstreamStep, UpstreamSuccess};
-use crate::session::machine::UpstreamMachine;
-use crate::session::stream::Stream;
+use crate::net::{Dialogue, Interrupted, Phase, Stream, Tls, drive};
+use crate::proto::{UpstreamMachine, UpstreamRejection, UpstreamStep, UpstreamSuccess};
 
 /// Largest read during the upstream login.
 const READ_CHUNK: usize = 16 * 1024;
@@ -41,14 +40,14 @@ pub enum UpstreamError {
 
 /// Everything needed to reach one provider endpoint.
 #[derive(Clone)]
-pub struct Target {
+pub struct Endpoint {
     pub upstream: Upstream,
     pub tls: Arc<rustls::ClientConfig>,
     pub connect_timeout: Duration,
     pub login_timeout: Duration,
 }
 
-impl Target {
+impl Endpoint {
     pub fn addr(&self) -> String {
         format!("{}:{}", self.upstream.host, self.upstream.port)
     }
@@ -64,16 +63,16 @@ pub struct LoggedIn {
     pub success: UpstreamSuccess,
 }
 
-/// Connects and logs in. Every phase is bounded by the target's timeouts.
+/// Connects and logs in. Every phase is bounded by the endpoint's timeouts.
 pub async fn login(
-    target: &Target,
+    endpoint: &Endpoint,
     mut machine: Box<dyn UpstreamMachine>,
 ) -> Result<LoggedIn, UpstreamError> {
-    let addr = target.addr();
-    let connect_deadline = Instant::now() + target.connect_timeout;
+    let addr = endpoint.addr();
+    let connect_deadline = Instant::now() + endpoint.connect_timeout;
     let tcp = timeout_at(
         connect_deadline,
-        TcpStream::connect((target.upstream.host.as_str(), target.upstream.port)),
+        TcpStream::connect((endpoint.upstream.host.as_str(), endpoint.upstream.port)),
     )
     .await
     .map_err(|_| UpstreamError::Timeout {
@@ -86,76 +85,59 @@ pub async fn login(
     })?;
     let _ = tcp.set_nodelay(true);
     let mut stream = Stream::Plain(tcp);
-    if target.upstream.tls == UpstreamTls::Implicit {
-        stream = tls(target, stream, connect_deadline).await?;
+    let tls = Tls::Connect {
+        config: &endpoint.tls,
+        server_name: &endpoint.upstream.server_name,
+    };
+    if endpoint.upstream.tls == UpstreamTls::Implicit {
+        stream = tls
+            .upgrade(stream, connect_deadline)
+            .await
+            .map_err(|e| error(&addr, e))?;
     }
-    let deadline = Instant::now() + target.login_timeout;
+    let mut dialogue = Dialogue {
+        deadline: Instant::now() + endpoint.login_timeout,
+        read_chunk: READ_CHUNK,
+        tls,
+        shutdown: None,
+    };
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    loop {
-        match machine.step(&mut buf) {
-            UpstreamStep::NeedMore => {
-                let io = |source| UpstreamError::Io {
-                    addr: addr.clone(),
-                    source,
-                };
-                buf.reserve(READ_CHUNK);
-                let n = timeout_at(deadline, stream.read_buf(&mut buf))
-                    .await
-                    .map_err(|_| UpstreamError::Timeout {
-                        addr: addr.clone(),
-                        phase: "logging in",
-                    })?
-                    .map_err(io)?;
-                if n == 0 {
-                    return Err(UpstreamError::Closed { addr });
-                }
-            }
-            UpstreamStep::Send(bytes) => {
-                let io = |source| UpstreamError::Io {
-                    addr: addr.clone(),
-                    source,
-                };
-                timeout_at(deadline, async {
-                    stream.write_all(bytes.expose()).await?;
-                    stream.flush().await
-                })
-                .await
-                .map_err(|_| UpstreamError::Timeout {
-                    addr: addr.clone(),
-                    phase: "logging in",
-                })?
-                .map_err(io)?;
-            }
-            UpstreamStep::StartTls => {
-                // Anything the server sent before the handshake could have been
-                // injected by an attacker in the path (RFC 3207 §4.2).
-                buf.clear();
-                stream = tls(target, stream, deadline).await?;
-            }
-            UpstreamStep::Authenticated(success) => {
-                return Ok(LoggedIn {
-                    stream,
-                    leftover: buf,
-                    success,
-                });
-            }
-            UpstreamStep::Rejected(rejection) => {
-                return Err(UpstreamError::Rejected { addr, rejection });
-            }
-        }
+    match drive(machine.as_mut(), &mut stream, &mut buf, &mut dialogue).await {
+        Ok(UpstreamStep::Authenticated(success)) => Ok(LoggedIn {
+            stream,
+            leftover: buf,
+            success,
+        }),
+        Ok(UpstreamStep::Rejected(rejection)) => Err(UpstreamError::Rejected { addr, rejection }),
+        Ok(_) => Err(UpstreamError::Io {
+            addr,
+            source: io::Error::other("login machine stopped without a verdict"),
+        }),
+        Err(interrupted) => Err(error(&addr, interrupted)),
     }
 }
 
-async fn tls(target: &Target, stream: Stream, deadline: Instant) -> Result<Stream, UpstreamError> {
-    let addr = target.addr();
-    timeout_at(
-        deadline,
-        stream.connect_tls(target.tls.clone(), &target.upstream.server_name),
-    )
-    .await
-    .map_err(|_| UpstreamError::Timeout {
-        addr: addr.clone(),
-        phase: "TLS handshake",
-    })?
-    .map_err(|source| UpstreamError::Tls { addr, source })
+/// The driver's reason in this layer's terms.
+fn error(addr: &str, interrupted: Interrupted) -> UpstreamError {
+    let addr = addr.to_owned();
+    match interrupted {
+        Interrupted::Closed => UpstreamError::Closed { addr },
+        Interrupted::TimedOut(Phase::TlsHandshake) => UpstreamError::Timeout {
+            addr,
+            phase: "TLS handshake",
+        },
+        Interrupted::TimedOut(_) => UpstreamError::Timeout {
+            addr,
+            phase: "logging in",
+        },
+        Interrupted::Io {
+            phase: Phase::TlsHandshake,
+            source,
+        } => UpstreamError::Tls { addr, source },
+        Interrupted::Io { source, .. } => UpstreamError::Io { addr, source },
+        other @ (Interrupted::Shutdown | Interrupted::NoCertificate) => UpstreamError::Io {
+            addr,
+            source: io::Error::other(other.to_string()),
+        },
+    }
 }

@@ -4,11 +4,10 @@
 
 use bytes::BytesMut;
 use mailgate::proto::{
-    ClientLimits, ClientOptions, ClientStep, LoginFailure, MAX_UPSTREAM_LINE, UpstreamLogin,
-    UpstreamRejection, UpstreamStep, UpstreamSuccess,
+    ClientLimits, ClientMachine, ClientOptions, ClientStep, LoginFailure, MAX_UPSTREAM_LINE,
+    UpstreamLogin, UpstreamMachine, UpstreamRejection, UpstreamStep, UpstreamSuccess,
 };
 use mailgate::secret::Secret;
-use mailgate::session::machine::{ClientMachine, UpstreamMachine};
 
 /// Header bytes before the conversation.
 pub const HEADER: usize = 2;

@@ -1,21 +1,33 @@
 //! Sans-I/O protocol machines. Nothing in here touches a socket, a clock or
-//! tokio: the session driver feeds received bytes in and carries out the
-//! [`ClientStep`] / [`UpstreamStep`] that comes back. That keeps every machine
-//! testable with transcripts and fuzzable byte by byte.
+//! tokio: one driver (`net::drive`) feeds received bytes in and carries out
+//! the [`ClientStep`] / [`UpstreamStep`] that comes back, through the
+//! [`Machine`] traits every machine implements. That keeps every machine
+//! testable with transcripts and fuzzable byte by byte, stepped the same way.
 //!
 //! Each protocol has two machines: `client` speaks to the legacy client until it
 //! has presented credentials, `upstream` logs in to the provider with XOAUTH2.
-//! After both are done, the driver relays bytes and no machine is involved.
+//! After both are done, the session relays bytes and no machine is involved.
+//! What the protocols share lives beside them: `line_client` (the POP3 and
+//! SMTP client core), [`failures`], `credential` (the token and its
+//! scrubbing), [`throttle`] and [`text`].
 
+pub(crate) mod credential;
+pub mod failures;
 pub mod imap;
 pub mod line;
+pub(crate) mod line_client;
+pub mod machine;
 pub mod pop3;
 pub mod sasl;
 pub mod smtp;
+pub mod text;
+pub mod throttle;
 
 use std::time::Duration;
 
 use crate::secret::Secret;
+
+pub use machine::{Action, ClientMachine, Machine, Step, UpstreamMachine};
 
 /// What a legacy client presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +103,7 @@ pub enum ClientStep {
 /// accounts come to exist.
 pub const BAD_CREDENTIALS_TEXT: &str = "Authentication failed: unknown account or wrong local password (accounts are enrolled with: mailgate login ADDRESS)";
 
-/// Why a login failed, in the terms of DESIGN.md's error table.
+/// Why a login failed, in the terms of docs/design.md's error table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginFailure {
     /// Unknown account or wrong local password.
@@ -159,52 +171,3 @@ pub enum UpstreamStep {
 /// Longest line accepted from the upstream during login (IMAP capability lists
 /// can be long; this only bounds memory).
 pub const MAX_UPSTREAM_LINE: usize = 64 * 1024;
-
-/// Keeps the token out of rejection texts. Rejections are logged, and a
-/// server that echoes a refused command back (`BAD unknown command ...`)
-/// would otherwise put the XOAUTH2 string or the token into the log.
-#[derive(Debug)]
-pub(crate) struct Scrub {
-    secrets: [Secret<String>; 2],
-}
-
-impl Scrub {
-    pub(crate) fn new(login: &UpstreamLogin) -> Self {
-        let xoauth2 = sasl::encode_xoauth2(&login.user, &login.access_token);
-        Self {
-            secrets: [login.access_token.clone(), xoauth2],
-        }
-    }
-
-    pub(crate) fn step(&self, step: UpstreamStep) -> UpstreamStep {
-        match step {
-            UpstreamStep::Rejected(r) => UpstreamStep::Rejected(self.rejection(r)),
-            other => other,
-        }
-    }
-
-    fn rejection(&self, r: UpstreamRejection) -> UpstreamRejection {
-        match r {
-            UpstreamRejection::AuthFailed(t) => UpstreamRejection::AuthFailed(self.text(t)),
-            UpstreamRejection::SmtpAuthDisabled(t) => {
-                UpstreamRejection::SmtpAuthDisabled(self.text(t))
-            }
-            UpstreamRejection::Throttled { text, backoff } => UpstreamRejection::Throttled {
-                text: self.text(text),
-                backoff,
-            },
-            UpstreamRejection::Unavailable(t) => UpstreamRejection::Unavailable(self.text(t)),
-            UpstreamRejection::Protocol(t) => UpstreamRejection::Protocol(self.text(t)),
-        }
-    }
-
-    fn text(&self, mut text: String) -> String {
-        for secret in &self.secrets {
-            let secret = secret.expose();
-            if !secret.is_empty() && text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), "[redacted]");
-            }
-        }
-        text
-    }
-}

@@ -1,23 +1,25 @@
 //! The life of one connection: optional implicit TLS, the pre-auth dialogue
-//! with the client machine (bounded by one deadline, so a client sending a
-//! byte a second is still dropped), the login, then the relay.
+//! with the client machine (through `net::drive`, bounded by one deadline, so
+//! a client sending a byte a second is still dropped), the login, then the
+//! hand-off to the relay or the submission backend.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::context::SessionContext;
-use super::login::{LoginOutcome, login};
+use super::end::End;
+use super::login::{Handoff, LoginOutcome, login};
 use super::machine::client_machine;
-use super::stream::Stream;
 use crate::config::LocalTls;
-use crate::proto::{ClientOptions, ClientStep};
+use crate::net::{Dialogue, Interrupted, Phase, Stream, Tls, drive, write_all};
+use crate::proto::{ClientMachine, ClientOptions, ClientStep};
 
 /// Largest read from a client before login; the machines bound whole commands.
 const READ_CHUNK: usize = 4096;
@@ -31,155 +33,160 @@ pub async fn run(ctx: Arc<SessionContext>, tcp: TcpStream, peer: SocketAddr) {
     let span = info_span!("conn", %peer, listener = %ctx.listener.name, proto = ctx.listener.protocol.as_str(), account = tracing::field::Empty);
     async move {
         let _ = tcp.set_nodelay(true);
-        match session(&ctx, tcp, peer).await {
-            Ok(end) => info!(%end, "session closed"),
-            Err(reason) => info!(%reason, "session ended"),
+        let end = session(&ctx, tcp, peer).await;
+        if end.is_clean() {
+            info!(%end, "session closed");
+        } else {
+            info!(reason = %end, "session ended");
         }
     }
     .instrument(span)
     .await;
 }
 
-async fn session(ctx: &SessionContext, tcp: TcpStream, peer: SocketAddr) -> Result<String, String> {
-    let preauth_deadline = Instant::now() + ctx.limits.preauth_timeout;
+async fn session(ctx: &SessionContext, tcp: TcpStream, peer: SocketAddr) -> End {
+    let dialogue = Dialogue {
+        deadline: Instant::now() + ctx.limits.preauth_timeout,
+        read_chunk: READ_CHUNK,
+        tls: Tls::Accept {
+            acceptor: ctx.acceptor.as_ref(),
+            within: ctx.limits.tls_handshake_timeout,
+        },
+        shutdown: Some(ctx.shutdown.clone()),
+    };
     let mut client = Stream::Plain(tcp);
     if ctx.listener.tls == LocalTls::Implicit {
-        client = handshake(ctx, client).await?;
+        client = match dialogue.tls.upgrade(client, dialogue.deadline).await {
+            Ok(stream) => stream,
+            Err(interrupted) => return ended(interrupted),
+        };
     }
-    let options = ClientOptions {
+    let mut machine = client_machine(ctx.listener.protocol, options(ctx, &client, peer));
+    if let Err(interrupted) = write_all(&mut client, &machine.greeting(), dialogue.deadline).await {
+        return ended(interrupted);
+    }
+    converse(ctx, peer, machine.as_mut(), client, dialogue).await
+}
+
+/// What the client machine must know of this listener and connection.
+fn options(ctx: &SessionContext, client: &Stream, peer: SocketAddr) -> ClientOptions {
+    ClientOptions {
         hostname: ctx.hostname.clone(),
         tls_active: client.is_tls(),
         starttls_available: ctx.listener.tls == LocalTls::StartTls && ctx.acceptor.is_some(),
         require_tls_for_auth: !ctx.listener.plaintext_auth_ok(peer.ip()),
         limits: ctx.limits.client,
-    };
-    let mut machine = client_machine(ctx.listener.protocol, options);
-    write(&mut client, &machine.greeting(), preauth_deadline).await?;
+    }
+}
+
+/// The pre-auth dialogue after the greeting, until a close, an interruption
+/// or a successful login (then the hand-off).
+async fn converse(
+    ctx: &SessionContext,
+    peer: SocketAddr,
+    machine: &mut dyn ClientMachine,
+    mut client: Stream,
+    mut dialogue: Dialogue<'_>,
+) -> End {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut shutdown = ctx.shutdown.clone();
     loop {
-        let step = machine.step(&mut buf);
-        let step = match step {
-            ClientStep::NeedMore => {
-                buf.reserve(READ_CHUNK);
-                tokio::select! {
-                    read = timeout_at(preauth_deadline, client.read_buf(&mut buf)) => match read {
-                        Ok(Ok(0)) => return Ok("client closed before login".into()),
-                        Ok(Ok(_)) => continue,
-                        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok("client closed before login".into()),
-                        Ok(Err(e)) => return Err(format!("client read: {e}")),
-                        Err(_) => {
-                            let _ = write(&mut client, &machine.timeout_reply(), Instant::now() + FINAL_WRITE_GRACE).await;
-                            return Err("no login before the pre-auth deadline".into());
-                        }
-                    },
-                    () = stopped(&mut shutdown) => {
-                        let _ = write(&mut client, &machine.shutdown_reply(), Instant::now() + FINAL_WRITE_GRACE).await;
-                        return Ok("shutting down".into());
-                    }
-                }
+        let step = match drive(machine, &mut client, &mut buf, &mut dialogue).await {
+            Ok(step) => step,
+            Err(interrupted) => {
+                let farewell = farewell(machine, &interrupted);
+                let _ = write_all(&mut client, &farewell, Instant::now() + FINAL_WRITE_GRACE).await;
+                return ended(interrupted);
             }
+        };
+        let step = match step {
             ClientStep::Login(credentials) => {
                 tracing::Span::current().record("account", credentials.username.as_str());
-                match login(ctx, peer, machine.client_name(), &credentials).await {
+                let name = machine.client_name().map(str::to_owned);
+                match login(ctx, peer, name.as_deref(), &credentials).await {
                     LoginOutcome::Failed(failure) => machine.login_failed(&failure),
-                    LoginOutcome::Ok(upstream) => {
-                        let reply = machine.login_succeeded(&upstream.success);
-                        write(&mut client, &reply, Instant::now() + FINAL_WRITE_GRACE).await?;
-                        return relay(ctx, client, buf, upstream).await;
+                    LoginOutcome::Ok(handoff) => {
+                        return hand_off(machine, client, buf, handoff).await;
                     }
                 }
             }
             other => other,
         };
         match step {
-            ClientStep::Reply(bytes) => write(&mut client, &bytes, preauth_deadline).await?,
-            ClientStep::StartTls(bytes) => {
-                write(&mut client, &bytes, preauth_deadline).await?;
-                // Bytes pipelined behind STARTTLS were sent in clear and could
-                // have been injected (RFC 3207 §4.2): drop them.
-                buf.clear();
-                client = handshake(ctx, client).await?;
-                machine.tls_established();
+            ClientStep::Reply(bytes) => {
+                if let Err(interrupted) = write_all(&mut client, &bytes, dialogue.deadline).await {
+                    return ended(interrupted);
+                }
             }
             ClientStep::Close { reply, reason } => {
-                let _ = write(&mut client, &reply, preauth_deadline).await;
+                let _ = write_all(&mut client, &reply, dialogue.deadline).await;
                 let _ = client.shutdown().await;
-                return Ok(reason.to_owned());
+                return End::Closed(reason);
             }
-            ClientStep::NeedMore | ClientStep::Login(_) => {}
+            // A failed login answers with a reply or a close; the driver
+            // handles every other step before yielding.
+            ClientStep::NeedMore | ClientStep::StartTls(_) | ClientStep::Login(_) => {}
         }
     }
 }
 
-async fn relay(
-    ctx: &SessionContext,
-    mut client: Stream,
-    client_leftover: BytesMut,
-    upstream: super::login::Upstream,
-) -> Result<String, String> {
-    let super::login::Upstream {
-        mut stream,
-        leftover,
-        permit,
-        ..
-    } = upstream;
-    let started = SystemTime::now();
-    let result = crate::relay::relay(
-        &mut client,
-        &mut stream,
-        &client_leftover,
-        &leftover,
-        ctx.limits.relay_idle_timeout,
-    )
-    .await;
-    drop(permit);
-    let secs = started.elapsed().map(|d| d.as_secs()).unwrap_or(0);
-    match result {
-        Ok(stats) => Ok(format!(
-            "relay done after {secs}s: {} bytes up, {} bytes down",
-            stats.client_to_upstream, stats.upstream_to_client
-        )),
-        Err(e) => Err(format!("relay ended after {secs}s: {e}")),
+/// The last word to a client the dialogue is giving up on (none when the
+/// connection itself failed).
+fn farewell(machine: &dyn ClientMachine, interrupted: &Interrupted) -> Vec<u8> {
+    match interrupted {
+        Interrupted::TimedOut(Phase::Reading) => machine.timeout_reply(),
+        Interrupted::Shutdown => machine.shutdown_reply(),
+        _ => Vec::new(),
     }
 }
 
-async fn handshake(ctx: &SessionContext, client: Stream) -> Result<Stream, String> {
-    let Some(acceptor) = &ctx.acceptor else {
-        return Err("TLS requested but no certificate is loaded".into());
-    };
-    match timeout(
-        ctx.limits.tls_handshake_timeout,
-        client.accept_tls(acceptor),
-    )
-    .await
-    {
-        Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(e)) => {
-            let e = crate::tls::local::describe_handshake_error(&e);
-            debug!(error = %e, "client TLS handshake failed");
-            Err(format!("client TLS handshake failed: {e}"))
-        }
-        Err(_) => {
+/// The dialogue's interruption in the session's terms.
+fn ended(interrupted: Interrupted) -> End {
+    match interrupted {
+        Interrupted::Closed => End::ClientClosed,
+        Interrupted::Shutdown => End::Shutdown,
+        Interrupted::TimedOut(Phase::Reading) => End::PreauthTimeout,
+        Interrupted::TimedOut(Phase::Writing) => End::ClientStalled,
+        Interrupted::TimedOut(Phase::TlsHandshake) => {
             warn!("client TLS handshake timed out");
-            Err("client TLS handshake timed out".into())
+            End::TlsTimedOut
         }
+        Interrupted::NoCertificate => End::NoCertificate,
+        Interrupted::Io { phase, source } => match phase {
+            Phase::Reading if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+                End::ClientClosed
+            }
+            Phase::Reading => End::ClientRead(source),
+            Phase::Writing => End::ClientWrite(source),
+            Phase::TlsHandshake => {
+                let described = crate::tls::local::describe_handshake_error(&source);
+                debug!(error = %described, "client TLS handshake failed");
+                End::TlsFailed(std::io::Error::new(source.kind(), described))
+            }
+        },
     }
 }
 
-/// Writes before login share the pre-auth deadline: a client that never
-/// reads cannot hold the session open by stalling our replies.
-async fn write(client: &mut Stream, bytes: &[u8], deadline: Instant) -> Result<(), String> {
-    let io = async {
-        client.write_all(bytes).await?;
-        client.flush().await
-    };
-    match timeout_at(deadline, io).await {
-        Ok(result) => result.map_err(|e| format!("client write: {e}")),
-        Err(_) => Err("client stopped reading before login".into()),
+/// Answers the client's login with the upstream's success, then lets the
+/// submission take over; the mailbox slot is held until it is done.
+async fn hand_off(
+    machine: &mut dyn ClientMachine,
+    mut client: Stream,
+    leftover: BytesMut,
+    handoff: Handoff,
+) -> End {
+    let Handoff { submission, permit } = handoff;
+    let reply = machine.login_succeeded(submission.success());
+    if let Err(interrupted) =
+        write_all(&mut client, &reply, Instant::now() + FINAL_WRITE_GRACE).await
+    {
+        return ended(interrupted);
     }
-}
-
-async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
+    let started = SystemTime::now();
+    let result = submission.run(client, leftover).await;
+    drop(permit);
+    let after = started.elapsed().unwrap_or_default();
+    match result {
+        Ok(stats) => End::Relayed { after, stats },
+        Err(error) => End::RelayFailed { after, error },
+    }
 }

@@ -1,40 +1,46 @@
 //! Turning presented credentials into an authenticated upstream connection,
-//! and every failure into the right answer (DESIGN.md, error mapping): a
+//! and every failure into the right answer (docs/design.md, error mapping): a
 //! temporary fault must never look like a wrong password, because archivers
 //! disable accounts after a few "authentication failed" answers.
 
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
-use bytes::BytesMut;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{info, warn};
 
 use super::context::SessionContext;
 use super::machine::upstream_machine;
-use super::stream::Stream;
 use crate::base::AccountName;
-use crate::proto::{Credentials, LoginFailure, UpstreamLogin, UpstreamRejection, UpstreamSuccess};
+use crate::proto::{Credentials, LoginFailure, UpstreamLogin, UpstreamRejection};
+use crate::submit::{Relayed, Submission};
 use crate::token::{Grant, TokenError, TokenRequest};
-use crate::upstream::{self, UpstreamError};
+use crate::upstream::UpstreamError;
 
-pub struct Upstream {
-    pub stream: Stream,
-    pub leftover: BytesMut,
-    pub success: UpstreamSuccess,
-    /// Holds this session's slot in the per-mailbox cap until the relay ends.
+/// A login that succeeded: the opened hand-off and the mailbox slot it holds.
+pub struct Handoff {
+    pub submission: Box<dyn Submission>,
+    /// Holds this session's slot in the per-mailbox cap until the session ends.
     pub permit: OwnedSemaphorePermit,
 }
 
+/// Who is logging in: the account name, the mailbox whose slot is held,
+/// and what the client presented.
+struct Who<'a> {
+    name: &'a AccountName,
+    mailbox: &'a AccountName,
+    credentials: &'a Credentials,
+}
+
 pub enum LoginOutcome {
-    Ok(Upstream),
+    Ok(Handoff),
     Failed(LoginFailure),
 }
 
 pub async fn login(
     ctx: &SessionContext,
     peer: SocketAddr,
-    client_name: Option<String>,
+    client_name: Option<&str>,
     credentials: &Credentials,
 ) -> LoginOutcome {
     let account = credentials.username.as_str();
@@ -71,48 +77,73 @@ pub async fn login(
             return LoginOutcome::Failed(LoginFailure::Temporary(error.to_string()));
         }
     };
-    let mut grant = grant;
+    let who = Who {
+        name: &name,
+        mailbox: &mailbox,
+        credentials,
+    };
+    match open_refreshing(ctx, &who, grant, client_name).await {
+        Ok(submission) => LoginOutcome::Ok(Handoff { submission, permit }),
+        Err(failure) => LoginOutcome::Failed(failure),
+    }
+}
+
+/// Opens the hand-off with `grant`; when the provider refuses a token that
+/// has not expired (revoked, or issued before a policy change), refreshes it
+/// once and tries again.
+async fn open_refreshing(
+    ctx: &SessionContext,
+    who: &Who<'_>,
+    mut grant: Grant,
+    client_name: Option<&str>,
+) -> Result<Box<dyn Submission>, LoginFailure> {
+    let account = who.credentials.username.as_str();
     for attempt in 0..2 {
-        let up = upstream_machine(
-            ctx.listener.protocol,
-            UpstreamLogin {
-                user: grant.sasl_user.clone(),
-                access_token: grant.access_token.clone(),
-            },
-            ctx.target.starttls(),
-            client_name.clone(),
-        );
-        match upstream::login(&ctx.target, up).await {
-            Ok(done) => {
+        let login = UpstreamLogin {
+            user: grant.sasl_user.clone(),
+            access_token: grant.access_token.clone(),
+        };
+        match open(ctx, login, client_name).await {
+            Ok(submission) => {
                 info!(account, mailbox = %grant.sasl_user, "logged in upstream");
-                return LoginOutcome::Ok(Upstream {
-                    stream: done.stream,
-                    leftover: done.leftover,
-                    success: done.success,
-                    permit,
-                });
+                return Ok(submission);
             }
             Err(UpstreamError::Rejected {
                 rejection: UpstreamRejection::AuthFailed(reason),
                 ..
             }) if attempt == 0 && grant.expires_at > SystemTime::now() => {
-                // The provider refused a token that has not expired (revoked,
-                // or issued before a policy change): refresh once and retry.
                 warn!(account, %reason, "provider refused an unexpired token; refreshing once");
                 ctx.tokens.rejected(&grant).await;
-                grant = match self::grant(ctx, &name, credentials).await {
-                    Ok(g) => g,
-                    Err(error) => return LoginOutcome::Failed(token_failure(error)),
-                };
+                grant = self::grant(ctx, who.name, who.credentials)
+                    .await
+                    .map_err(token_failure)?;
             }
-            Err(error) => {
-                return LoginOutcome::Failed(upstream_failure(ctx, &grant, &mailbox, error));
-            }
+            Err(error) => return Err(upstream_failure(ctx, &grant, who.mailbox, error)),
         }
     }
-    LoginOutcome::Failed(LoginFailure::Temporary(
+    Err(LoginFailure::Temporary(
         "upstream login did not complete".into(),
     ))
+}
+
+/// SMTP goes through the listener's submission backend; IMAP and POP3
+/// take the relay path directly.
+async fn open(
+    ctx: &SessionContext,
+    login: UpstreamLogin,
+    client_name: Option<&str>,
+) -> Result<Box<dyn Submission>, UpstreamError> {
+    if let Some(submitter) = &ctx.submitter {
+        return submitter.open(login, client_name).await;
+    }
+    let machine = upstream_machine(
+        ctx.listener.protocol,
+        login,
+        ctx.endpoint.starttls(),
+        client_name.map(str::to_owned),
+    );
+    let relayed = Relayed::open(&ctx.endpoint, machine, ctx.limits.relay_idle_timeout).await?;
+    Ok(Box::new(relayed))
 }
 
 async fn grant(

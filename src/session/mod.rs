@@ -1,11 +1,10 @@
-//! Per-connection driver: the only place that owns sockets during login. It
-//! feeds client bytes to the protocol machine, carries out the steps it
-//! returns (replies, STARTTLS, login), runs the upstream login and hands both
-//! streams to the relay. Every wait here has a deadline.
+//! One connection's life: the client dialogue (run by `net::drive` over the
+//! client machine), the login (local password, token, upstream or submission
+//! backend), and the hand-off to the relay. Every wait here has a deadline;
+//! the session's end is one typed [`end::End`], logged once.
 
 pub mod context;
 pub mod driver;
+pub mod end;
 pub mod login;
 pub mod machine;
-pub mod read_ahead;
-pub mod stream;

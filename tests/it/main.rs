@@ -17,3 +17,4 @@ mod interop;
 mod oauth_flows;
 mod servers_smoke;
 mod hardening;
+mod layers;

@@ -21,8 +21,11 @@
 
 use bytes::BytesMut;
 
+use crate::proto::{ClientMachine, Machine};
+
 use super::command::{Assembler, Assembly, Command};
 use super::text::{capability_list, sanitise};
+use crate::proto::failures::Failures;
 use crate::proto::sasl::Exchange;
 use crate::proto::{ClientOptions, ClientStep, LoginFailure, UpstreamSuccess};
 
@@ -32,7 +35,7 @@ pub struct ImapClient {
     opts: ClientOptions,
     state: State,
     commands: usize,
-    failures: usize,
+    failures: Failures,
 }
 
 #[derive(Debug)]
@@ -58,88 +61,8 @@ impl ImapClient {
             opts,
             state: State::ExpectCommand(Assembler::default()),
             commands: 0,
-            failures: 0,
+            failures: Failures::default(),
         }
-    }
-
-    /// The untagged greeting, with mailgate's capabilities (RFC 9051 §7.1.1).
-    pub fn greeting(&self) -> Vec<u8> {
-        format!(
-            "* OK [CAPABILITY {}] mailgate IMAP4rev1 ready\r\n",
-            self.capabilities()
-        )
-        .into()
-    }
-
-    /// Reads at most one command (or one SASL response) off the front of `input`.
-    pub fn step(&mut self, input: &mut BytesMut) -> ClientStep {
-        match std::mem::replace(&mut self.state, State::Done) {
-            State::ExpectCommand(mut assembler) => {
-                let outcome = assembler.step(input, &self.opts.limits);
-                if outcome == Assembly::SendContinuation
-                    && self.login_disabled()
-                    && let Some(tag) = assembler.abandon("LOGIN")
-                {
-                    self.state = State::ExpectCommand(assembler);
-                    return self.counted(|_| ClientStep::Reply(privacy_required(&tag)));
-                }
-                self.state = State::ExpectCommand(assembler);
-                self.on_assembly(outcome)
-            }
-            State::ExpectSaslResponse { tag, exchange } => self.sasl_response(input, tag, exchange),
-            waiting @ (State::AwaitLoginResult { .. } | State::Done) => {
-                self.state = waiting;
-                ClientStep::NeedMore
-            }
-        }
-    }
-
-    /// TLS is now active on the client connection (after [`ClientStep::StartTls`]).
-    pub fn tls_established(&mut self) {
-        self.opts.tls_active = true;
-    }
-
-    /// The login failed: the tagged NO, or the NO and a BYE once the client has
-    /// used up `max_auth_failures` (temporary failures count too, so that a
-    /// client cannot retry an unavailable upstream without end).
-    pub fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
-        let tag = self.take_login_tag(State::ExpectCommand(Assembler::default()));
-        self.failures = self.failures.saturating_add(1);
-        let reply = format!("{tag} NO {}\r\n", failure_text(failure));
-        if self.failures < self.opts.limits.max_auth_failures {
-            return ClientStep::Reply(reply.into());
-        }
-        self.state = State::Done;
-        ClientStep::Close {
-            reply: format!("{reply}* BYE Too many failed logins\r\n").into(),
-            reason: "too many failed logins",
-        }
-    }
-
-    /// The login succeeded upstream: the tagged OK for the client, carrying the
-    /// upstream's capabilities when known (RFC 9051 §7.1, CAPABILITY code).
-    pub fn login_succeeded(&mut self, up: &UpstreamSuccess) -> Vec<u8> {
-        let verb = match &self.state {
-            State::AwaitLoginResult { verb, .. } => *verb,
-            _ => "LOGIN",
-        };
-        let tag = self.take_login_tag(State::Done);
-        let code = up
-            .capabilities
-            .as_deref()
-            .and_then(|caps| capability_list(caps.as_bytes()))
-            .map(|caps| format!("[CAPABILITY {caps}] "))
-            .unwrap_or_default();
-        format!("{tag} OK {code}{verb} completed\r\n").into()
-    }
-
-    /// Sent when the client took too long to log in (RFC 9051 §5.4 autologout).
-    pub fn timeout_reply(&self) -> Vec<u8> {
-        b"* BYE Autologout; idle for too long\r\n".to_vec()
-    }
-
-    pub fn shutdown_reply(&self) -> Vec<u8> {
-        b"* BYE mailgate is shutting down\r\n".to_vec()
     }
 
     /// The tag of the login in flight, moving on to `next`; `*` (and no change)
@@ -252,6 +175,92 @@ impl ImapClient {
     }
 }
 
+impl Machine for ImapClient {
+    type Step = ClientStep;
+
+    /// Reads at most one command (or one SASL response) off the front of `input`.
+    fn step(&mut self, input: &mut BytesMut) -> ClientStep {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::ExpectCommand(mut assembler) => {
+                let outcome = assembler.step(input, &self.opts.limits);
+                if outcome == Assembly::SendContinuation
+                    && self.login_disabled()
+                    && let Some(tag) = assembler.abandon("LOGIN")
+                {
+                    self.state = State::ExpectCommand(assembler);
+                    return self.counted(|_| ClientStep::Reply(privacy_required(&tag)));
+                }
+                self.state = State::ExpectCommand(assembler);
+                self.on_assembly(outcome)
+            }
+            State::ExpectSaslResponse { tag, exchange } => self.sasl_response(input, tag, exchange),
+            waiting @ (State::AwaitLoginResult { .. } | State::Done) => {
+                self.state = waiting;
+                ClientStep::NeedMore
+            }
+        }
+    }
+
+    /// TLS is now active on the client connection (after [`ClientStep::StartTls`]).
+    fn tls_established(&mut self) {
+        self.opts.tls_active = true;
+    }
+}
+
+impl ClientMachine for ImapClient {
+    /// The untagged greeting, with mailgate's capabilities (RFC 9051 §7.1.1).
+    fn greeting(&self) -> Vec<u8> {
+        format!(
+            "* OK [CAPABILITY {}] mailgate IMAP4rev1 ready\r\n",
+            self.capabilities()
+        )
+        .into()
+    }
+
+    /// The login failed: the tagged NO, or the NO and a BYE once the client has
+    /// used up `max_auth_failures` (temporary failures count too, so that a
+    /// client cannot retry an unavailable upstream without end).
+    fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
+        let tag = self.take_login_tag(State::ExpectCommand(Assembler::default()));
+        let reply = format!("{tag} NO {}\r\n", failure_text(failure));
+        let step = self.failures.answer(
+            &self.opts.limits,
+            reply.into(),
+            b"* BYE Too many failed logins\r\n",
+        );
+        if let ClientStep::Close { .. } = step {
+            self.state = State::Done;
+        }
+        step
+    }
+
+    /// The login succeeded upstream: the tagged OK for the client, carrying the
+    /// upstream's capabilities when known (RFC 9051 §7.1, CAPABILITY code).
+    fn login_succeeded(&mut self, up: &UpstreamSuccess) -> Vec<u8> {
+        let verb = match &self.state {
+            State::AwaitLoginResult { verb, .. } => *verb,
+            _ => "LOGIN",
+        };
+        let tag = self.take_login_tag(State::Done);
+        let code = up
+            .capabilities
+            .as_deref()
+            .and_then(|caps| capability_list(caps.as_bytes()))
+            .map(|caps| format!("[CAPABILITY {caps}] "))
+            .unwrap_or_default();
+        format!("{tag} OK {code}{verb} completed\r\n").into()
+    }
+
+    /// Sent when the client took too long to log in (RFC 9051 §5.4 autologout).
+    fn timeout_reply(&self) -> Vec<u8> {
+        b"* BYE Autologout; idle for too long\r\n".to_vec()
+    }
+
+    fn shutdown_reply(&self) -> Vec<u8> {
+        b"* BYE mailgate is shutting down\r\n".to_vec()
+    }
+}
+
 /// RFC 9051 §6.2.3: LOGIN is refused while LOGINDISABLED is advertised.
 fn privacy_required(tag: &str) -> Vec<u8> {
     format!("{tag} NO [PRIVACYREQUIRED] Log in only after STARTTLS\r\n").into()
@@ -261,7 +270,7 @@ fn bad(tag: &str, text: &str) -> Vec<u8> {
     format!("{tag} BAD {text}\r\n").into()
 }
 
-/// DESIGN.md's error table: never say "wrong password" when it isn't.
+/// docs/design.md's error table: never say "wrong password" when it isn't.
 fn failure_text(failure: &LoginFailure) -> String {
     match failure {
         LoginFailure::BadCredentials => {

@@ -4,19 +4,13 @@
 use bytes::BytesMut;
 
 use super::*;
-use crate::proto::imap::transcript::{Action, Flow, Machine, call, feed, run};
+use crate::proto::imap::transcript::{Action, Described, Flow, call, feed, run};
 use crate::proto::sasl;
 use crate::proto::{ClientLimits, ClientOptions};
 
 const CAPS: &str = "IMAP4rev1 SASL-IR LITERAL+ ID AUTH=PLAIN AUTH=LOGIN";
 
-impl Machine for ImapClient {
-    type Step = ClientStep;
-
-    fn step(&mut self, input: &mut BytesMut) -> ClientStep {
-        ImapClient::step(self, input)
-    }
-
+impl Described for ImapClient {
     fn describe(step: &ClientStep) -> (Flow, String) {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         match step {

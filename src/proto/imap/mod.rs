@@ -16,4 +16,4 @@ mod transcript;
 mod upstream;
 
 pub use client::ImapClient;
-pub use upstream::{ImapUpstream, MAX_UPSTREAM_BACKOFF};
+pub use upstream::ImapUpstream;

@@ -22,24 +22,24 @@ pub(super) enum Flow {
     Stop,
 }
 
-pub(super) trait Machine {
-    type Step;
-    fn step(&mut self, input: &mut BytesMut) -> Self::Step;
+/// A machine (stepped through [`crate::proto::Machine`], as the driver
+/// does) whose steps a transcript can describe.
+pub(super) trait Described: crate::proto::Machine {
     fn describe(step: &Self::Step) -> (Flow, String);
 }
 
-pub(super) type Call<M> = Box<dyn Fn(&mut M) -> Option<<M as Machine>::Step>>;
+pub(super) type Call<M> = Box<dyn Fn(&mut M) -> Option<<M as crate::proto::Machine>::Step>>;
 
-pub(super) enum Action<M: Machine> {
+pub(super) enum Action<M: Described> {
     Feed(Vec<u8>),
     Call(Call<M>),
 }
 
-pub(super) fn feed<M: Machine>(bytes: &[u8]) -> Action<M> {
+pub(super) fn feed<M: Described>(bytes: &[u8]) -> Action<M> {
     Action::Feed(bytes.to_vec())
 }
 
-pub(super) fn call<M: Machine>(f: impl Fn(&mut M) -> Option<M::Step> + 'static) -> Action<M> {
+pub(super) fn call<M: Described>(f: impl Fn(&mut M) -> Option<M::Step> + 'static) -> Action<M> {
     Action::Call(Box::new(f))
 }
 
@@ -51,7 +51,7 @@ const CHUNK_SIZES: [usize; 4] = [1, 2, 3, 7];
 
 /// Runs `script` whole, then byte by byte and in a few other chunk sizes;
 /// every run must agree.
-pub(super) fn run<M: Machine>(new: impl Fn() -> M, script: &[Action<M>]) -> Vec<String> {
+pub(super) fn run<M: Described>(new: impl Fn() -> M, script: &[Action<M>]) -> Vec<String> {
     let whole = run_once(new(), script, usize::MAX);
     for chunk in CHUNK_SIZES {
         let chunked = run_once(new(), script, chunk);
@@ -63,7 +63,7 @@ pub(super) fn run<M: Machine>(new: impl Fn() -> M, script: &[Action<M>]) -> Vec<
     whole
 }
 
-fn run_once<M: Machine>(mut machine: M, script: &[Action<M>], chunk: usize) -> Vec<String> {
+fn run_once<M: Described>(mut machine: M, script: &[Action<M>], chunk: usize) -> Vec<String> {
     let mut buf = BytesMut::new();
     let mut events = Vec::new();
     let mut paused = false;
@@ -93,7 +93,7 @@ fn run_once<M: Machine>(mut machine: M, script: &[Action<M>], chunk: usize) -> V
 }
 
 /// Feeds `bytes` in chunks; `None` when the machine stopped (events are final).
-fn feed_chunks<M: Machine>(
+fn feed_chunks<M: Described>(
     machine: &mut M,
     buf: &mut BytesMut,
     events: &mut Vec<String>,
@@ -134,7 +134,7 @@ fn feed_chunks<M: Machine>(
     Some(if paused { Flow::Pause } else { Flow::NeedMore })
 }
 
-fn record<M: Machine>(
+fn record<M: Described>(
     machine: &mut M,
     buf: &mut BytesMut,
     events: &mut Vec<String>,
@@ -148,7 +148,7 @@ fn record<M: Machine>(
     }
 }
 
-fn drain<M: Machine>(machine: &mut M, buf: &mut BytesMut, events: &mut Vec<String>) -> Flow {
+fn drain<M: Described>(machine: &mut M, buf: &mut BytesMut, events: &mut Vec<String>) -> Flow {
     for _ in 0..MAX_STEPS {
         let step = machine.step(buf);
         let (flow, text) = M::describe(&step);

@@ -20,28 +20,24 @@
 //! provider sends before the tagged answer to AUTHENTICATE carries a literal.
 //! The token never appears in a rejection.
 
-use std::time::Duration;
-
 use bytes::BytesMut;
 
 use super::response::{Response, capabilities_in_code, code, parse};
 use super::text::{capability_list, has_capability, sanitise};
-use crate::proto::Scrub;
+use crate::proto::credential::Credential;
 use crate::proto::line::{Line, take_line};
 use crate::proto::sasl;
+use crate::proto::throttle::suggested_backoff;
 use crate::proto::{
     MAX_UPSTREAM_LINE, UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess,
 };
+use crate::proto::{Machine, UpstreamMachine};
 use crate::secret::Secret;
-
-/// Longest back-off taken from a throttling reply; a larger one is capped.
-pub const MAX_UPSTREAM_BACKOFF: Duration = Duration::from_secs(60 * 60);
 
 /// The upstream-side IMAP machine. See the module documentation.
 #[derive(Debug)]
 pub struct ImapUpstream {
-    login: UpstreamLogin,
-    scrub: Scrub,
+    credential: Credential,
     starttls: bool,
     state: State,
     next_tag: u32,
@@ -70,8 +66,7 @@ enum State {
 impl ImapUpstream {
     pub fn new(login: UpstreamLogin, starttls: bool) -> Self {
         Self {
-            scrub: Scrub::new(&login),
-            login,
+            credential: Credential::new(login),
             starttls,
             state: State::ExpectGreeting,
             next_tag: 1,
@@ -80,41 +75,11 @@ impl ImapUpstream {
         }
     }
 
-    /// Reads upstream lines off the front of `input` until there is something
-    /// to do; each pass consumes one line, so this ends with the buffer.
-    pub fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
-        let step = self.step_inner(input);
-        self.scrub.step(step)
-    }
-
-    fn step_inner(&mut self, input: &mut BytesMut) -> UpstreamStep {
-        loop {
-            let state = std::mem::replace(&mut self.state, State::Done);
-            let line = match state {
-                State::SendAuthenticate => return self.authenticate(true),
-                State::Done => return UpstreamStep::NeedMore,
-                _ => match take_line(input, MAX_UPSTREAM_LINE) {
-                    Line::Complete(line) => line,
-                    Line::Incomplete => {
-                        self.state = state;
-                        return UpstreamStep::NeedMore;
-                    }
-                    Line::TooLong => {
-                        return rejected(UpstreamRejection::Protocol(format!(
-                            "upstream sent a line longer than {MAX_UPSTREAM_LINE} bytes"
-                        )));
-                    }
-                },
-            };
-            let Some(response) = parse(&line) else {
-                return rejected(UpstreamRejection::Protocol(
-                    "upstream sent an empty line".into(),
-                ));
-            };
-            if let Some(step) = self.on_response(state, &line, response, input) {
-                return step;
-            }
-        }
+    /// Ends the login: every rejection goes through the credential, which
+    /// keeps the token out of its text.
+    fn reject(&mut self, rejection: UpstreamRejection) -> UpstreamStep {
+        self.state = State::Done;
+        self.credential.reject(rejection)
     }
 
     fn on_response(
@@ -137,7 +102,7 @@ impl ImapUpstream {
             State::ExpectContinuation { tag } => match response {
                 Response::Continuation(_) => {
                     self.state = State::ExpectAuthResult { tag };
-                    Some(UpstreamStep::Send(self.initial_response(b"")))
+                    Some(self.send_token(b""))
                 }
                 other => {
                     self.auth_result(tag, line, other, |tag| State::ExpectContinuation { tag })
@@ -155,22 +120,22 @@ impl ImapUpstream {
         let rest = match response {
             Response::Untagged { kind, rest } if kind == "OK" => rest,
             Response::Untagged { kind, rest } if kind == "BYE" => {
-                return rejected(temporary(rest));
+                return self.reject(temporary(rest));
             }
             Response::Untagged { kind, .. } if kind == "PREAUTH" => {
                 let text = "upstream greeted with PREAUTH; cannot log in with XOAUTH2";
-                return rejected(UpstreamRejection::Protocol(text.into()));
+                return self.reject(UpstreamRejection::Protocol(text.into()));
             }
             _ => {
                 let text = "upstream did not send an IMAP greeting";
-                return rejected(UpstreamRejection::Protocol(text.into()));
+                return self.reject(UpstreamRejection::Protocol(text.into()));
             }
         };
         let capabilities = capabilities_in_code(rest);
         let caps = capabilities.as_deref();
         if !self.starttls && caps.is_some_and(|c| !has_capability(c, "AUTH=XOAUTH2")) {
             let text = "upstream does not offer AUTH=XOAUTH2";
-            return rejected(UpstreamRejection::Protocol(text.into()));
+            return self.reject(UpstreamRejection::Protocol(text.into()));
         }
         if !self.starttls {
             return self.authenticate(caps.is_none_or(|c| has_capability(c, "SASL-IR")));
@@ -187,7 +152,7 @@ impl ImapUpstream {
         if status != "OK" {
             let why = sanitise(rest, "no reason given");
             let text = format!("upstream refused STARTTLS: {why}");
-            return rejected(UpstreamRejection::Protocol(text));
+            return self.reject(UpstreamRejection::Protocol(text));
         }
         input.clear();
         self.state = State::SendAuthenticate;
@@ -201,28 +166,25 @@ impl ImapUpstream {
             let mut prefix = command.into_bytes();
             prefix.push(b' ');
             self.state = State::ExpectAuthResult { tag };
-            UpstreamStep::Send(self.initial_response(&prefix))
+            self.send_token(&prefix)
         } else {
             self.state = State::ExpectContinuation { tag };
             UpstreamStep::Send(Secret::new(format!("{command}\r\n").into_bytes()))
         }
     }
 
-    /// `prefix`, the base64 XOAUTH2 initial response, CRLF: built in one
-    /// allocation so no stray copy of the token is left behind.
-    fn initial_response(&self, prefix: &[u8]) -> Secret<Vec<u8>> {
-        let encoded = sasl::encode_xoauth2(&self.login.user, &self.login.access_token);
-        let mut bytes = Vec::with_capacity(prefix.len() + encoded.expose().len() + 2);
-        bytes.extend_from_slice(prefix);
-        bytes.extend_from_slice(encoded.expose().as_bytes());
-        bytes.extend_from_slice(b"\r\n");
-        Secret::new(bytes)
+    /// `prefix` and the XOAUTH2 initial response; the token is sent once.
+    fn send_token(&mut self, prefix: &[u8]) -> UpstreamStep {
+        match self.credential.xoauth2_line(prefix) {
+            Some(line) => UpstreamStep::Send(line),
+            None => self.reject(UpstreamRejection::Protocol("token already sent".into())),
+        }
     }
 
     fn error_challenge(&mut self, tag: String, data: &[u8]) -> UpstreamStep {
         if self.challenge.is_some() {
             let text = "upstream sent a second XOAUTH2 challenge";
-            return rejected(UpstreamRejection::Protocol(text.into()));
+            return self.reject(UpstreamRejection::Protocol(text.into()));
         }
         let json = sasl::decode_xoauth2_challenge(data);
         self.challenge = Some(sanitise(json.as_bytes(), "empty challenge"));
@@ -247,7 +209,7 @@ impl ImapUpstream {
             } if t == tag.as_bytes() => (status, rest),
             Response::Tagged { .. } | Response::Continuation(_) => {
                 let text = "upstream sent an unexpected response during login";
-                return Some(rejected(UpstreamRejection::Protocol(text.into())));
+                return Some(self.reject(UpstreamRejection::Protocol(text.into())));
             }
             other => return self.untagged(other, wait(tag)),
         };
@@ -267,14 +229,16 @@ impl ImapUpstream {
                 UpstreamRejection::Protocol(text.into())
             }
         };
-        Some(rejected(rejection))
+        Some(self.reject(rejection))
     }
 
     /// Untagged data while waiting for a tagged answer: BYE ends the login,
     /// CAPABILITY is remembered, anything else is skipped.
     fn untagged(&mut self, response: Response<'_>, wait: State) -> Option<UpstreamStep> {
         match response {
-            Response::Untagged { kind, rest } if kind == "BYE" => Some(rejected(temporary(rest))),
+            Response::Untagged { kind, rest } if kind == "BYE" => {
+                Some(self.reject(temporary(rest)))
+            }
             Response::Untagged { kind, rest } => {
                 if kind == "CAPABILITY" {
                     self.capabilities = capability_list(rest);
@@ -284,7 +248,7 @@ impl ImapUpstream {
             }
             _ => {
                 let text = "upstream sent an unexpected response during login";
-                Some(rejected(UpstreamRejection::Protocol(text.into())))
+                Some(self.reject(UpstreamRejection::Protocol(text.into())))
             }
         }
     }
@@ -304,15 +268,49 @@ impl ImapUpstream {
     }
 }
 
-fn rejected(rejection: UpstreamRejection) -> UpstreamStep {
-    UpstreamStep::Rejected(rejection)
+impl Machine for ImapUpstream {
+    type Step = UpstreamStep;
+
+    /// Reads upstream lines off the front of `input` until there is something
+    /// to do; each pass consumes one line, so this ends with the buffer.
+    fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
+        loop {
+            let state = std::mem::replace(&mut self.state, State::Done);
+            let line = match state {
+                State::SendAuthenticate => return self.authenticate(true),
+                State::Done => return UpstreamStep::NeedMore,
+                _ => match take_line(input, MAX_UPSTREAM_LINE) {
+                    Line::Complete(line) => line,
+                    Line::Incomplete => {
+                        self.state = state;
+                        return UpstreamStep::NeedMore;
+                    }
+                    Line::TooLong => {
+                        return self.reject(UpstreamRejection::Protocol(format!(
+                            "upstream sent a line longer than {MAX_UPSTREAM_LINE} bytes"
+                        )));
+                    }
+                },
+            };
+            let Some(response) = parse(&line) else {
+                return self.reject(UpstreamRejection::Protocol(
+                    "upstream sent an empty line".into(),
+                ));
+            };
+            if let Some(step) = self.on_response(state, &line, response, input) {
+                return step;
+            }
+        }
+    }
 }
+
+impl UpstreamMachine for ImapUpstream {}
 
 /// A NO or BYE that means "later": throttling (with its back-off) or unavailable.
 fn temporary(rest: &[u8]) -> UpstreamRejection {
     let text = sanitise(rest, "upstream is unavailable");
     if is_throttled(rest) {
-        let backoff = backoff(&text);
+        let backoff = suggested_backoff(&text);
         return UpstreamRejection::Throttled { text, backoff };
     }
     UpstreamRejection::Unavailable(text)
@@ -321,23 +319,6 @@ fn temporary(rest: &[u8]) -> UpstreamRejection {
 fn is_throttled(rest: &[u8]) -> bool {
     let text = sanitise(rest, "").to_ascii_lowercase();
     text.contains("request is throttled")
-}
-
-/// Microsoft's `Suggested Backoff Time: N milliseconds`, capped.
-fn backoff(text: &str) -> Option<Duration> {
-    const LABEL: &str = "suggested backoff time:";
-    let lower = text.to_ascii_lowercase();
-    let after = &lower[lower.find(LABEL)? + LABEL.len()..];
-    let digits: String = after
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    if digits.is_empty() {
-        return None;
-    }
-    let millis = digits.parse::<u64>().unwrap_or(u64::MAX);
-    Some(Duration::from_millis(millis).min(MAX_UPSTREAM_BACKOFF))
 }
 
 #[cfg(test)]

@@ -1,22 +1,18 @@
 //! Upstream transcripts, played whole and byte by byte. `C:` lines are what
 //! mailgate sends to the provider.
 
+use std::time::Duration;
+
 use bytes::BytesMut;
 
 use super::*;
-use crate::proto::imap::transcript::{Flow, Machine, feed, run};
+use crate::proto::imap::transcript::{Described, Flow, feed, run};
 
 const TOKEN: &str = "EwBoA8l6BAAU-very-secret-token";
 const MS_GREETING: &[u8] =
     b"* OK The Microsoft Exchange IMAP4 service is ready. [TQBOADIAUABSADAAMAA1AEMAQQAwADAAMAAzAC4A]\r\n";
 
-impl Machine for ImapUpstream {
-    type Step = UpstreamStep;
-
-    fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
-        ImapUpstream::step(self, input)
-    }
-
+impl Described for ImapUpstream {
     fn describe(step: &UpstreamStep) -> (Flow, String) {
         match step {
             UpstreamStep::NeedMore => (Flow::NeedMore, String::new()),
@@ -199,7 +195,7 @@ fn failure_answers_are_classified() {
             UpstreamRejection::Throttled {
                 text: "Request is throttled. Suggested Backoff Time: 99999999999999999999 milliseconds"
                     .into(),
-                backoff: Some(MAX_UPSTREAM_BACKOFF),
+                backoff: Some(crate::proto::throttle::MAX_BACKOFF),
             },
         ),
         (

@@ -9,36 +9,36 @@
 
 use bytes::BytesMut;
 
-use super::wire::{MAX_REPLY_TEXT, sanitize, sanitize_bytes};
-use crate::proto::line::{Line, take_line, verb_and_rest};
-use crate::proto::sasl::{Exchange, Progress, SaslError};
+use crate::proto::line::verb_and_rest;
+use crate::proto::line_client::{LineClient, SaslReplies};
+use crate::proto::sasl::SaslError;
+use crate::proto::text;
+use crate::proto::{ClientMachine, Machine};
 use crate::proto::{ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess};
 use crate::secret::Secret;
 
-/// What the client machine waits for.
-#[derive(Debug)]
-enum State {
+/// What the next client line is expected to be.
+#[derive(Debug, Default)]
+enum Expect {
     /// A command in the AUTHORIZATION state.
+    #[default]
     Command,
     /// PASS, right after a successful USER (RFC 1939 §7).
     Pass { user: String },
-    /// The next line of a SASL exchange (RFC 5034 §4).
-    Sasl(Exchange),
-    /// The driver is logging in; it answers with `login_*`.
-    LoginPending,
-    /// The driver is starting TLS; it answers with `tls_established`.
-    TlsPending,
-    /// Logged in or closing: the machine has nothing more to say.
-    Finished,
 }
+
+/// RFC 5034 §4; a bare `AUTH` lists the mechanisms (RFC 1734 habit).
+const SASL: SaslReplies = SaslReplies {
+    prompt: "+",
+    no_mechanism: "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n",
+    unknown_mechanism: "-ERR Unsupported SASL mechanism\r\n",
+    failed: sasl_error,
+};
 
 /// The POP3 client-side machine.
 #[derive(Debug)]
 pub struct Pop3Client {
-    opts: ClientOptions,
-    state: State,
-    commands: usize,
-    failures: usize,
+    core: LineClient<Expect>,
 }
 
 const TLS_REQUIRED: &str = "-ERR [AUTH] TLS required: use STLS first\r\n";
@@ -46,48 +46,16 @@ const TLS_REQUIRED: &str = "-ERR [AUTH] TLS required: use STLS first\r\n";
 impl Pop3Client {
     pub fn new(opts: ClientOptions) -> Self {
         Self {
-            opts,
-            state: State::Command,
-            commands: 0,
-            failures: 0,
-        }
-    }
-
-    pub fn greeting(&self) -> Vec<u8> {
-        b"+OK mailgate POP3 ready\r\n".to_vec()
-    }
-
-    /// Parses at most one command or SASL line off the front of `input` and
-    /// leaves every later byte there. While a login or TLS upgrade is pending,
-    /// and once finished, it answers `NeedMore` and touches nothing.
-    /// The line may hold a password, so its copy is zeroed when dropped.
-    pub fn step(&mut self, input: &mut BytesMut) -> ClientStep {
-        if matches!(
-            self.state,
-            State::LoginPending | State::TlsPending | State::Finished
-        ) {
-            return ClientStep::NeedMore;
-        }
-        let line = match take_line(input, self.opts.limits.max_line) {
-            Line::Incomplete => return ClientStep::NeedMore,
-            Line::TooLong => return self.close("-ERR Line too long\r\n", "line too long"),
-            Line::Complete(line) => Secret::new(line),
-        };
-        let line = line.expose();
-        match std::mem::replace(&mut self.state, State::Command) {
-            State::Sasl(exchange) => self.sasl(exchange.step(line)),
-            State::Pass { user } => self.command(line, Some(user)),
-            _ => self.command(line, None),
+            core: LineClient::new(opts),
         }
     }
 
     fn command(&mut self, line: &[u8], user: Option<String>) -> ClientStep {
-        self.commands += 1;
-        if self.commands > self.opts.limits.max_commands {
-            return self.close(
-                "-ERR Too many commands before login\r\n",
-                "too many commands",
-            );
+        if let Some(close) = self
+            .core
+            .over_budget("-ERR Too many commands before login\r\n")
+        {
+            return close;
         }
         let (verb, rest) = verb_and_rest(line);
         match verb.as_str() {
@@ -98,19 +66,17 @@ impl Pop3Client {
                 Some(user) => self.pass(user, rest),
                 None => reply("-ERR USER first\r\n"),
             },
-            "AUTH" => self.auth(rest),
+            "AUTH" => self.core.auth(rest, &SASL),
             "STLS" => self.stls(),
-            "QUIT" => self.close("+OK mailgate POP3 signing off\r\n", "client quit"),
+            "QUIT" => self
+                .core
+                .close("+OK mailgate POP3 signing off\r\n", "client quit"),
             _ => reply("-ERR Command not valid before login\r\n"),
         }
     }
 
     fn tls_required(&self) -> bool {
-        self.opts.require_tls_for_auth && !self.opts.tls_active
-    }
-
-    fn starttls_offered(&self) -> bool {
-        self.opts.starttls_available && !self.opts.tls_active
+        self.core.tls_required()
     }
 
     /// RFC 2449 §5; USER and SASL are hidden while credentials would be refused.
@@ -120,7 +86,7 @@ impl Pop3Client {
             out.push_str("USER\r\nSASL PLAIN LOGIN\r\n");
         }
         out.push_str("RESP-CODES\r\nAUTH-RESP-CODE\r\n");
-        if self.starttls_offered() {
+        if self.core.starttls_offered() {
             out.push_str("STLS\r\n");
         }
         out.push_str("IMPLEMENTATION mailgate\r\n.\r\n");
@@ -130,9 +96,9 @@ impl Pop3Client {
     fn user(&mut self, rest: &[u8]) -> ClientStep {
         match std::str::from_utf8(rest) {
             Ok(user) if !user.trim().is_empty() => {
-                self.state = State::Pass {
+                self.core.expect(Expect::Pass {
                     user: user.trim().to_owned(),
-                };
+                });
                 reply("+OK Send PASS\r\n")
             }
             _ => reply("-ERR Syntax: USER name\r\n"),
@@ -142,7 +108,7 @@ impl Pop3Client {
     /// The password is the whole rest of the line: RFC 1939 §7 lets it hold spaces.
     fn pass(&mut self, user: String, rest: &[u8]) -> ClientStep {
         match String::from_utf8(rest.to_vec()) {
-            Ok(password) => self.login(Credentials {
+            Ok(password) => self.core.login(Credentials {
                 username: user,
                 authzid: None,
                 password: Secret::new(password),
@@ -151,118 +117,77 @@ impl Pop3Client {
         }
     }
 
-    /// RFC 5034 §4; a bare `AUTH` lists the mechanisms (RFC 1734 habit).
-    fn auth(&mut self, rest: &[u8]) -> ClientStep {
-        let (mechanism, initial) = verb_and_rest(rest);
-        if mechanism.is_empty() {
-            return reply("+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
-        }
-        match Exchange::start(&mechanism, (!initial.is_empty()).then_some(initial)) {
-            Some(progress) => self.sasl(progress),
-            None => reply("-ERR Unsupported SASL mechanism\r\n"),
-        }
-    }
-
-    fn sasl(&mut self, progress: Result<Progress, SaslError>) -> ClientStep {
-        match progress {
-            Ok(Progress::Challenge { next, challenge }) => {
-                self.state = State::Sasl(next);
-                ClientStep::Reply(format!("+ {challenge}\r\n").into_bytes())
-            }
-            Ok(Progress::Done(credentials)) => self.login(credentials),
-            Err(e) => sasl_error(e),
-        }
-    }
-
     fn stls(&mut self) -> ClientStep {
-        if self.starttls_offered() {
-            self.state = State::TlsPending;
-            ClientStep::StartTls(b"+OK Begin TLS negotiation\r\n".to_vec())
+        if self.core.starttls_offered() {
+            self.core.start_tls(b"+OK Begin TLS negotiation\r\n")
         } else {
             reply("-ERR STLS not available\r\n")
         }
     }
+}
 
-    fn login(&mut self, credentials: Credentials) -> ClientStep {
-        self.state = State::LoginPending;
-        ClientStep::Login(credentials)
-    }
+impl Machine for Pop3Client {
+    type Step = ClientStep;
 
-    fn close(&mut self, reply: &str, reason: &'static str) -> ClientStep {
-        self.state = State::Finished;
-        ClientStep::Close {
-            reply: reply.as_bytes().to_vec(),
-            reason,
+    /// Parses at most one command or SASL line off the front of `input` and
+    /// leaves every later byte there. While a login or TLS upgrade is pending,
+    /// and once finished, it answers `NeedMore` and touches nothing.
+    fn step(&mut self, input: &mut BytesMut) -> ClientStep {
+        let (line, expected) = match self.core.next_line(input, "-ERR Line too long\r\n", &SASL) {
+            Ok(next) => next,
+            Err(step) => return step,
+        };
+        let line = line.expose();
+        match expected {
+            Expect::Pass { user } => self.command(line, Some(user)),
+            Expect::Command => self.command(line, None),
         }
     }
 
     /// The client connection is now encrypted (after STLS): back to a fresh
     /// AUTHORIZATION state, with STLS no longer offered.
-    pub fn tls_established(&mut self) {
-        self.opts.tls_active = true;
-        self.state = State::Command;
+    fn tls_established(&mut self) {
+        self.core.tls_established();
+    }
+}
+
+impl ClientMachine for Pop3Client {
+    fn greeting(&self) -> Vec<u8> {
+        b"+OK mailgate POP3 ready\r\n".to_vec()
     }
 
     /// Answers a failed login; closes after `max_auth_failures`.
-    pub fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
-        self.failures += 1;
-        self.state = State::Command;
-        let reply = failure_reply(failure);
-        if self.failures >= self.opts.limits.max_auth_failures {
-            self.state = State::Finished;
-            return ClientStep::Close {
-                reply,
-                reason: "too many failed logins",
-            };
-        }
-        ClientStep::Reply(reply)
+    fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
+        self.core.login_failed(failure_reply(failure))
     }
 
     /// Passes the upstream's `+OK` line on; the relay takes over after it.
-    pub fn login_succeeded(&mut self, up: &UpstreamSuccess) -> Vec<u8> {
-        self.state = State::Finished;
-        let line = sanitize_bytes(&up.line, MAX_REPLY_TEXT);
-        let line = if line.starts_with("+OK") {
-            line
-        } else {
-            "+OK Logged in".to_owned()
-        };
-        format!("{line}\r\n").into_bytes()
+    fn login_succeeded(&mut self, up: &UpstreamSuccess) -> Vec<u8> {
+        self.core.login_succeeded(&up.line, "+OK", "+OK Logged in")
     }
 
-    pub fn timeout_reply(&self) -> Vec<u8> {
+    fn timeout_reply(&self) -> Vec<u8> {
         b"-ERR Timed out waiting for login, closing connection\r\n".to_vec()
     }
 
-    pub fn shutdown_reply(&self) -> Vec<u8> {
+    fn shutdown_reply(&self) -> Vec<u8> {
         b"-ERR [SYS/TEMP] mailgate is shutting down\r\n".to_vec()
     }
 }
 
-/// DESIGN.md's error table, POP3 column (RFC 3206 §4, §5).
+/// docs/design.md's error table, POP3 column (RFC 3206 §4, §5).
 fn failure_reply(failure: &LoginFailure) -> Vec<u8> {
-    let text = |t: &str| sanitize(t, MAX_REPLY_TEXT);
-    let line = match failure {
-        LoginFailure::BadCredentials => {
-            format!("-ERR [AUTH] {}", crate::proto::BAD_CREDENTIALS_TEXT)
-        }
-        LoginFailure::NeedsAuthorisation(how) => format!("-ERR [AUTH] {}", text(how)),
-        LoginFailure::Temporary(why) => format!("-ERR [SYS/TEMP] {}", text(why)),
-        LoginFailure::UpstreamRejected(why) => {
-            format!("-ERR [AUTH] Upstream refused the login: {}", text(why))
-        }
-    };
-    format!("{line}\r\n").into_bytes()
+    text::failure_reply(failure, "-ERR [AUTH]", "-ERR [SYS/TEMP]")
 }
 
 /// RFC 5034 §4: a cancelled or undecodable exchange fails with `-ERR`.
-fn sasl_error(e: SaslError) -> ClientStep {
-    reply(match e {
+fn sasl_error(e: SaslError) -> &'static str {
+    match e {
         SaslError::Cancelled => "-ERR [AUTH] Authentication cancelled\r\n",
         SaslError::TooLong => "-ERR [AUTH] SASL message too long\r\n",
         SaslError::Base64 => "-ERR [AUTH] SASL message is not valid base64\r\n",
         SaslError::Malformed | SaslError::EmptyUser => "-ERR [AUTH] Malformed SASL message\r\n",
-    })
+    }
 }
 
 fn reply(text: &str) -> ClientStep {

@@ -1,22 +1,15 @@
 //! Transcripts for the POP3 client machine, each run whole and byte by byte.
 
-use bytes::BytesMut;
-
 use super::Pop3Client;
-use super::transcript::{Client, ClientMachine, Transcript, both_ways, reply};
+use super::transcript::{Transcript, both_ways, reply};
 use crate::proto::sasl::encode;
 use crate::proto::{
     ClientLimits, ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess,
 };
+use crate::proto::{ClientMachine, Machine};
 use crate::secret::Secret;
 
-impl ClientMachine for Pop3Client {
-    fn step(&mut self, input: &mut BytesMut) -> ClientStep {
-        Pop3Client::step(self, input)
-    }
-}
-
-type T = Transcript<Client<Pop3Client>>;
+type T = Transcript<Pop3Client>;
 
 fn opts() -> ClientOptions {
     ClientOptions {
@@ -29,7 +22,7 @@ fn opts() -> ClientOptions {
 }
 
 fn run(opts: ClientOptions, script: impl Fn(&mut T)) {
-    both_ways(|| Client(Pop3Client::new(opts.clone())), script);
+    both_ways(|| Pop3Client::new(opts.clone()), script);
 }
 
 fn login(user: &str, password: &str) -> ClientStep {
@@ -46,7 +39,7 @@ const CAPA_PLAIN: &str = "+OK Capability list follows\r\nUSER\r\nSASL PLAIN LOGI
 #[test]
 fn greeting_and_capa() {
     run(opts(), |t| {
-        assert_eq!(t.machine.0.greeting(), b"+OK mailgate POP3 ready\r\n");
+        assert_eq!(t.machine.greeting(), b"+OK mailgate POP3 ready\r\n");
         assert_eq!(
             t.send(b"CAPA\r\ncapa\r\n"),
             vec![reply(CAPA_PLAIN), reply(CAPA_PLAIN)]
@@ -71,7 +64,7 @@ fn user_pass_logs_in_and_success_line_is_passed_on() {
             ..Default::default()
         };
         assert_eq!(
-            t.machine.0.login_succeeded(&up),
+            t.machine.login_succeeded(&up),
             b"+OK User successfully authenticated.\r\n"
         );
         assert_eq!(t.send(b""), vec![]);
@@ -202,7 +195,7 @@ fn stls_leaves_later_bytes_and_hides_itself_afterwards() {
         );
         assert_eq!(&t.buffer[..], b"USER injected\r\n");
         t.buffer.clear();
-        t.machine.0.tls_established();
+        t.machine.tls_established();
         let capa = CAPA_PLAIN.replace("STLS\r\n", "");
         assert_eq!(
             t.send(b"CAPA\r\nSTLS\r\n"),
@@ -224,7 +217,7 @@ fn tls_required_refuses_credentials_until_stls() {
         let steps = t.send(b"CAPA\r\nUSER a\r\nPASS b\r\nAUTH PLAIN\r\n");
         assert_eq!(steps, vec![reply(capa), refusal(), refusal(), refusal()]);
         assert!(matches!(t.send(b"STLS\r\n")[..], [ClientStep::StartTls(_)]));
-        t.machine.0.tls_established();
+        t.machine.tls_established();
         let steps = t.send(b"USER a\r\nPASS b\r\n");
         assert_eq!(steps, vec![reply("+OK Send PASS\r\n"), login("a", "b")]);
     });
@@ -343,7 +336,7 @@ fn auth_failure_bound_closes_and_state_resets() {
                 vec![reply("+OK Send PASS\r\n"), login("a", "b")]
             );
             assert_eq!(
-                t.machine.0.login_failed(&bad),
+                t.machine.login_failed(&bad),
                 ClientStep::Reply(text.clone())
             );
             assert_eq!(t.send(b"PASS b\r\n"), vec![reply("-ERR USER first\r\n")]);
@@ -356,7 +349,7 @@ fn auth_failure_bound_closes_and_state_resets() {
             reply: text.clone(),
             reason: "too many failed logins",
         };
-        assert_eq!(t.machine.0.login_failed(&bad), close);
+        assert_eq!(t.machine.login_failed(&bad), close);
         assert_eq!(t.send(b"USER a\r\n"), vec![]);
     });
 }

@@ -5,7 +5,6 @@
 
 mod client;
 mod upstream;
-pub(crate) mod wire;
 
 #[cfg(test)]
 mod client_tests;

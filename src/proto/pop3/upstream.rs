@@ -9,12 +9,14 @@
 
 use bytes::BytesMut;
 
-use super::wire::{MAX_REPLY_TEXT, sanitize_bytes, throttle_backoff};
-use crate::proto::Scrub;
+use crate::proto::credential::Credential;
 use crate::proto::line::{Line, take_line};
+use crate::proto::text::{MAX_REPLY_TEXT, sanitize_bytes};
+use crate::proto::throttle::throttled;
 use crate::proto::{
     MAX_UPSTREAM_LINE, UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess, sasl,
 };
+use crate::proto::{Machine, UpstreamMachine};
 use crate::secret::Secret;
 
 /// What the upstream machine waits for.
@@ -37,8 +39,7 @@ enum State {
 /// The POP3 upstream-side machine.
 #[derive(Debug)]
 pub struct Pop3Upstream {
-    login: Option<UpstreamLogin>,
-    scrub: Scrub,
+    credential: Credential,
     starttls: bool,
     state: State,
 }
@@ -74,38 +75,9 @@ fn status(line: &[u8]) -> Status<'_> {
 impl Pop3Upstream {
     pub fn new(login: UpstreamLogin, starttls: bool) -> Self {
         Self {
-            scrub: Scrub::new(&login),
-            login: Some(login),
+            credential: Credential::new(login),
             starttls,
             state: State::ExpectGreeting,
-        }
-    }
-
-    pub fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
-        let step = self.step_inner(input);
-        self.scrub.step(step)
-    }
-
-    fn step_inner(&mut self, input: &mut BytesMut) -> UpstreamStep {
-        match self.state {
-            State::Finished => return UpstreamStep::NeedMore,
-            State::SendAuth => {
-                self.state = State::ExpectContinuation;
-                return send(b"AUTH XOAUTH2\r\n".to_vec());
-            }
-            _ => {}
-        }
-        let line = match take_line(input, MAX_UPSTREAM_LINE) {
-            Line::Incomplete => return UpstreamStep::NeedMore,
-            Line::TooLong => return self.reject(protocol("upstream line too long")),
-            Line::Complete(line) => line,
-        };
-        match std::mem::replace(&mut self.state, State::Finished) {
-            State::ExpectGreeting => self.greeting(&line),
-            State::ExpectStlsOk => self.stls(&line),
-            State::ExpectContinuation => self.continuation(&line),
-            State::ExpectVerdict { reason } => self.verdict(&line, reason),
-            State::SendAuth | State::Finished => UpstreamStep::NeedMore,
         }
     }
 
@@ -136,13 +108,10 @@ impl Pop3Upstream {
 
     fn continuation(&mut self, line: &[u8]) -> UpstreamStep {
         match status(line) {
-            Status::Continue(_) => match self.login.take() {
-                Some(login) => {
+            Status::Continue(_) => match self.credential.xoauth2_line(b"") {
+                Some(line) => {
                     self.state = State::ExpectVerdict { reason: None };
-                    let token = sasl::encode_xoauth2(&login.user, &login.access_token);
-                    let mut bytes = token.expose().as_bytes().to_vec();
-                    bytes.extend_from_slice(b"\r\n");
-                    send(bytes)
+                    UpstreamStep::Send(line)
                 }
                 None => self.reject(protocol("token already sent")),
             },
@@ -178,10 +147,38 @@ impl Pop3Upstream {
 
     fn reject(&mut self, rejection: UpstreamRejection) -> UpstreamStep {
         self.state = State::Finished;
-        self.login = None;
-        UpstreamStep::Rejected(rejection)
+        self.credential.reject(rejection)
     }
 }
+
+impl Machine for Pop3Upstream {
+    type Step = UpstreamStep;
+
+    fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
+        match self.state {
+            State::Finished => return UpstreamStep::NeedMore,
+            State::SendAuth => {
+                self.state = State::ExpectContinuation;
+                return send(b"AUTH XOAUTH2\r\n".to_vec());
+            }
+            _ => {}
+        }
+        let line = match take_line(input, MAX_UPSTREAM_LINE) {
+            Line::Incomplete => return UpstreamStep::NeedMore,
+            Line::TooLong => return self.reject(protocol("upstream line too long")),
+            Line::Complete(line) => line,
+        };
+        match std::mem::replace(&mut self.state, State::Finished) {
+            State::ExpectGreeting => self.greeting(&line),
+            State::ExpectStlsOk => self.stls(&line),
+            State::ExpectContinuation => self.continuation(&line),
+            State::ExpectVerdict { reason } => self.verdict(&line, reason),
+            State::SendAuth | State::Finished => UpstreamStep::NeedMore,
+        }
+    }
+}
+
+impl UpstreamMachine for Pop3Upstream {}
 
 /// Response codes that mean "try again later": RFC 3206 §4 (`SYS/TEMP`),
 /// RFC 2449 §8.1 (`IN-USE`, `LOGIN-DELAY`).
@@ -190,7 +187,7 @@ const TEMPORARY_CODES: [&str; 3] = ["[SYS/TEMP]", "[IN-USE]", "[LOGIN-DELAY]"];
 /// Sorts a `-ERR` by its RFC 3206 code and Microsoft's throttling text.
 fn classify_err(text: &[u8], reason: Option<String>) -> UpstreamRejection {
     let text = text_of(text);
-    if let Some(backoff) = throttle_backoff(&text) {
+    if let Some(backoff) = throttled(&text) {
         return UpstreamRejection::Throttled { text, backoff };
     }
     let upper = text.to_ascii_uppercase();

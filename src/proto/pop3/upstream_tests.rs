@@ -2,21 +2,13 @@
 
 use std::time::Duration;
 
-use bytes::BytesMut;
-
 use super::Pop3Upstream;
-use super::transcript::{Transcript, Upstream, UpstreamMachine, both_ways, send};
+use super::transcript::{Transcript, both_ways, send};
 use crate::proto::sasl::{encode, encode_xoauth2};
 use crate::proto::{UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess};
 use crate::secret::Secret;
 
-impl UpstreamMachine for Pop3Upstream {
-    fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
-        Pop3Upstream::step(self, input)
-    }
-}
-
-type T = Transcript<Upstream<Pop3Upstream>>;
+type T = Transcript<Pop3Upstream>;
 
 const TOKEN: &str = "tok-SECRET-123";
 
@@ -28,7 +20,7 @@ fn login() -> UpstreamLogin {
 }
 
 fn run(starttls: bool, script: impl Fn(&mut T)) {
-    both_ways(|| Upstream(Pop3Upstream::new(login(), starttls)), script);
+    both_ways(|| Pop3Upstream::new(login(), starttls), script);
 }
 
 fn token_line() -> UpstreamStep {
@@ -219,9 +211,9 @@ fn second_challenge_is_a_protocol_error() {
 fn overlong_upstream_line_is_refused() {
     let max = crate::proto::MAX_UPSTREAM_LINE;
     let expected = rejected(UpstreamRejection::Protocol("upstream line too long".into()));
-    let mut whole = T::new(Upstream(Pop3Upstream::new(login(), false)), usize::MAX);
+    let mut whole = T::new(Pop3Upstream::new(login(), false), usize::MAX);
     assert_eq!(whole.send(&vec![b'x'; max + 10]), expected);
-    let mut split = T::new(Upstream(Pop3Upstream::new(login(), false)), 1);
+    let mut split = T::new(Pop3Upstream::new(login(), false), 1);
     split.buffer.extend_from_slice(&vec![b'x'; max]);
     assert_eq!(split.send(b"x"), vec![]);
     assert_eq!(split.send(b"xx"), expected);
@@ -232,7 +224,7 @@ fn token_never_appears_in_rejections_or_debug() {
     run(false, |t| {
         to_token(t);
         let steps = t.send(b"-ERR no\r\n");
-        let debug = format!("{steps:?} {:?}", t.machine.0);
+        let debug = format!("{steps:?} {:?}", t.machine);
         assert!(!debug.contains(TOKEN), "{debug}");
         assert!(
             !debug.contains(

@@ -11,123 +11,65 @@
 
 use bytes::BytesMut;
 
-use crate::proto::line::{Line, take_line, verb_and_rest};
-use crate::proto::pop3::wire::{MAX_REPLY_TEXT, sanitize, sanitize_bytes};
-use crate::proto::sasl::{Exchange, Progress, SaslError};
-use crate::proto::{ClientOptions, ClientStep, Credentials, LoginFailure, UpstreamSuccess};
-use crate::secret::Secret;
+use crate::proto::line::verb_and_rest;
+use crate::proto::line_client::{LineClient, SaslReplies};
+use crate::proto::sasl::SaslError;
+use crate::proto::text::{self, sanitize};
+use crate::proto::{ClientMachine, Machine};
+use crate::proto::{ClientOptions, ClientStep, LoginFailure, UpstreamSuccess};
 
 /// Longest EHLO/HELO name kept (a domain is at most 255 octets, RFC 5321 §4.5.3.1.2).
 pub const MAX_CLIENT_NAME: usize = 255;
 
-/// What the client machine waits for.
-#[derive(Debug)]
-enum State {
-    /// A command (EHLO/HELO was accepted once `client_name` is set).
-    Command,
-    /// The next line of a SASL exchange (RFC 4954 §4).
-    Sasl(Exchange),
-    /// The driver is logging in; it answers with `login_*`.
-    LoginPending,
-    /// The driver is starting TLS; it answers with `tls_established`.
-    TlsPending,
-    /// Logged in or closing: the machine has nothing more to say.
-    Finished,
-}
+/// RFC 4954 §4: `AUTH mechanism [initial-response]`.
+const SASL: SaslReplies = SaslReplies {
+    prompt: "334",
+    no_mechanism: "501 5.5.4 Syntax: AUTH mechanism\r\n",
+    unknown_mechanism: "504 5.5.4 Unrecognized authentication type\r\n",
+    failed: sasl_error,
+};
 
 /// The SMTP client-side machine.
 #[derive(Debug)]
 pub struct SmtpClient {
-    opts: ClientOptions,
-    state: State,
+    core: LineClient<()>,
     client_name: Option<String>,
-    commands: usize,
-    failures: usize,
 }
 
 impl SmtpClient {
     pub fn new(opts: ClientOptions) -> Self {
         Self {
-            opts,
-            state: State::Command,
+            core: LineClient::new(opts),
             client_name: None,
-            commands: 0,
-            failures: 0,
         }
-    }
-
-    pub fn greeting(&self) -> Vec<u8> {
-        format!("220 {} ESMTP mailgate ready\r\n", self.hostname()).into_bytes()
-    }
-
-    /// The name the client gave in its last EHLO or HELO.
-    pub fn client_name(&self) -> Option<&str> {
-        self.client_name.as_deref()
     }
 
     fn hostname(&self) -> String {
-        sanitize(&self.opts.hostname, MAX_CLIENT_NAME).replace(' ', "")
-    }
-
-    /// Parses at most one command or SASL line off the front of `input` and
-    /// leaves every later byte there. While a login or TLS upgrade is pending,
-    /// and once finished, it answers `NeedMore` and touches nothing.
-    /// The line may hold a password, so its copy is zeroed when dropped.
-    pub fn step(&mut self, input: &mut BytesMut) -> ClientStep {
-        if matches!(
-            self.state,
-            State::LoginPending | State::TlsPending | State::Finished
-        ) {
-            return ClientStep::NeedMore;
-        }
-        let line = match take_line(input, self.opts.limits.max_line) {
-            Line::Incomplete => return ClientStep::NeedMore,
-            Line::TooLong => {
-                return self.close(
-                    "500 5.5.2 Line too long, closing connection\r\n",
-                    "line too long",
-                );
-            }
-            Line::Complete(line) => Secret::new(line),
-        };
-        let line = line.expose();
-        match std::mem::replace(&mut self.state, State::Command) {
-            State::Sasl(exchange) => self.sasl(exchange.step(line)),
-            _ => self.command(line),
-        }
+        sanitize(&self.core.opts.hostname, MAX_CLIENT_NAME).replace(' ', "")
     }
 
     fn command(&mut self, line: &[u8]) -> ClientStep {
-        self.commands += 1;
-        if self.commands > self.opts.limits.max_commands {
-            return self.close(
-                "421 4.7.0 Too many commands before login, closing connection\r\n",
-                "too many commands",
-            );
+        if let Some(close) = self
+            .core
+            .over_budget("421 4.7.0 Too many commands before login, closing connection\r\n")
+        {
+            return close;
         }
         let (verb, rest) = verb_and_rest(line);
         match verb.as_str() {
             "EHLO" => self.hello(rest, true),
             "HELO" => self.hello(rest, false),
             "AUTH" if self.client_name.is_none() => reply("503 5.5.1 EHLO first\r\n"),
-            "AUTH" if self.tls_required() => {
+            "AUTH" if self.core.tls_required() => {
                 reply("530 5.7.0 Must issue a STARTTLS command first\r\n")
             }
-            "AUTH" => self.auth(rest),
+            "AUTH" => self.core.auth(rest, &SASL),
             "STARTTLS" => self.starttls(rest),
             "RSET" | "NOOP" => reply("250 2.0.0 OK\r\n"),
-            "QUIT" => self.close("221 2.0.0 Bye\r\n", "client quit"),
+            "QUIT" => self.core.close("221 2.0.0 Bye\r\n", "client quit"),
             "MAIL" | "RCPT" | "DATA" | "BDAT" => reply("530 5.7.0 Authentication required\r\n"),
             _ => reply("500 5.5.2 Command not recognized\r\n"),
         }
-    }
-
-    fn tls_required(&self) -> bool {
-        self.opts.require_tls_for_auth && !self.opts.tls_active
-    }
-
-    fn starttls_offered(&self) -> bool {
-        self.opts.starttls_available && !self.opts.tls_active
     }
 
     /// EHLO and HELO (RFC 5321 §4.1.1.1); the name must be printable ASCII.
@@ -153,36 +95,13 @@ impl SmtpClient {
             "8BITMIME".into(),
             "ENHANCEDSTATUSCODES".into(),
         ];
-        if !self.tls_required() {
+        if !self.core.tls_required() {
             lines.push("AUTH PLAIN LOGIN".into());
         }
-        if self.starttls_offered() {
+        if self.core.starttls_offered() {
             lines.push("STARTTLS".into());
         }
         ClientStep::Reply(multi_line(250, &lines))
-    }
-
-    /// RFC 4954 §4: `AUTH mechanism [initial-response]`.
-    fn auth(&mut self, rest: &[u8]) -> ClientStep {
-        let (mechanism, initial) = verb_and_rest(rest);
-        if mechanism.is_empty() {
-            return reply("501 5.5.4 Syntax: AUTH mechanism\r\n");
-        }
-        match Exchange::start(&mechanism, (!initial.is_empty()).then_some(initial)) {
-            Some(progress) => self.sasl(progress),
-            None => reply("504 5.5.4 Unrecognized authentication type\r\n"),
-        }
-    }
-
-    fn sasl(&mut self, progress: Result<Progress, SaslError>) -> ClientStep {
-        match progress {
-            Ok(Progress::Challenge { next, challenge }) => {
-                self.state = State::Sasl(next);
-                ClientStep::Reply(format!("334 {challenge}\r\n").into_bytes())
-            }
-            Ok(Progress::Done(credentials)) => self.login(credentials),
-            Err(e) => sasl_error(e),
-        }
     }
 
     /// RFC 3207 §4: no parameters; refused when TLS is on or not configured.
@@ -190,65 +109,60 @@ impl SmtpClient {
         if !rest.is_empty() {
             return reply("501 5.5.4 Syntax: STARTTLS\r\n");
         }
-        if self.opts.tls_active {
+        if self.core.opts.tls_active {
             return reply("503 5.5.1 TLS already active\r\n");
         }
-        if !self.opts.starttls_available {
+        if !self.core.opts.starttls_available {
             return reply("502 5.5.1 STARTTLS not available\r\n");
         }
-        self.state = State::TlsPending;
-        ClientStep::StartTls(b"220 2.0.0 Ready to start TLS\r\n".to_vec())
+        self.core.start_tls(b"220 2.0.0 Ready to start TLS\r\n")
     }
+}
 
-    fn login(&mut self, credentials: Credentials) -> ClientStep {
-        self.state = State::LoginPending;
-        ClientStep::Login(credentials)
-    }
+impl Machine for SmtpClient {
+    type Step = ClientStep;
 
-    fn close(&mut self, reply: &str, reason: &'static str) -> ClientStep {
-        self.state = State::Finished;
-        ClientStep::Close {
-            reply: reply.as_bytes().to_vec(),
-            reason,
+    /// Parses at most one command or SASL line off the front of `input` and
+    /// leaves every later byte there. While a login or TLS upgrade is pending,
+    /// and once finished, it answers `NeedMore` and touches nothing.
+    fn step(&mut self, input: &mut BytesMut) -> ClientStep {
+        let too_long = "500 5.5.2 Line too long, closing connection\r\n";
+        match self.core.next_line(input, too_long, &SASL) {
+            Ok((line, ())) => self.command(line.expose()),
+            Err(step) => step,
         }
     }
 
     /// TLS is up: forget the EHLO name and require a new EHLO (RFC 3207 §4.2).
-    pub fn tls_established(&mut self) {
-        self.opts.tls_active = true;
+    fn tls_established(&mut self) {
+        self.core.tls_established();
         self.client_name = None;
-        self.state = State::Command;
+    }
+}
+
+impl ClientMachine for SmtpClient {
+    /// The name the client gave in its last EHLO or HELO.
+    fn client_name(&self) -> Option<&str> {
+        self.client_name.as_deref()
+    }
+
+    fn greeting(&self) -> Vec<u8> {
+        format!("220 {} ESMTP mailgate ready\r\n", self.hostname()).into_bytes()
     }
 
     /// Answers a failed login; closes after `max_auth_failures`.
-    pub fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
-        self.failures += 1;
-        self.state = State::Command;
-        let reply = failure_reply(failure);
-        if self.failures >= self.opts.limits.max_auth_failures {
-            self.state = State::Finished;
-            return ClientStep::Close {
-                reply,
-                reason: "too many failed logins",
-            };
-        }
-        ClientStep::Reply(reply)
+    fn login_failed(&mut self, failure: &LoginFailure) -> ClientStep {
+        self.core.login_failed(failure_reply(failure))
     }
 
     /// Passes the upstream's `235` line on; the relay takes over after it.
-    pub fn login_succeeded(&mut self, up: &UpstreamSuccess) -> Vec<u8> {
-        self.state = State::Finished;
-        let line = sanitize_bytes(&up.line, MAX_REPLY_TEXT);
-        let line = if line.starts_with("235") {
-            line
-        } else {
-            "235 2.7.0 Authentication successful".to_owned()
-        };
-        format!("{line}\r\n").into_bytes()
+    fn login_succeeded(&mut self, up: &UpstreamSuccess) -> Vec<u8> {
+        self.core
+            .login_succeeded(&up.line, "235", "235 2.7.0 Authentication successful")
     }
 
     /// RFC 5321 §4.5.3.2: a server that gives up on a client says 421.
-    pub fn timeout_reply(&self) -> Vec<u8> {
+    fn timeout_reply(&self) -> Vec<u8> {
         format!(
             "421 4.4.2 {} Timeout waiting for login, closing connection\r\n",
             self.hostname()
@@ -256,37 +170,26 @@ impl SmtpClient {
         .into_bytes()
     }
 
-    pub fn shutdown_reply(&self) -> Vec<u8> {
+    fn shutdown_reply(&self) -> Vec<u8> {
         format!("421 4.3.2 {} Service shutting down\r\n", self.hostname()).into_bytes()
     }
 }
 
-/// DESIGN.md's error table, SMTP column (RFC 4954 §6).
+/// docs/design.md's error table, SMTP column (RFC 4954 §6).
 fn failure_reply(failure: &LoginFailure) -> Vec<u8> {
-    let text = |t: &str| sanitize(t, MAX_REPLY_TEXT);
-    let line = match failure {
-        LoginFailure::BadCredentials => {
-            format!("535 5.7.8 {}", crate::proto::BAD_CREDENTIALS_TEXT)
-        }
-        LoginFailure::NeedsAuthorisation(how) => format!("535 5.7.8 {}", text(how)),
-        LoginFailure::Temporary(why) => format!("454 4.7.0 {}", text(why)),
-        LoginFailure::UpstreamRejected(why) => {
-            format!("535 5.7.8 Upstream refused the login: {}", text(why))
-        }
-    };
-    format!("{line}\r\n").into_bytes()
+    text::failure_reply(failure, "535 5.7.8", "454 4.7.0")
 }
 
 /// RFC 4954 §4: a cancelled exchange is refused with 501; so is bad base64.
-fn sasl_error(e: SaslError) -> ClientStep {
-    reply(match e {
+fn sasl_error(e: SaslError) -> &'static str {
+    match e {
         SaslError::Cancelled => "501 5.0.0 Authentication cancelled\r\n",
         SaslError::TooLong => "500 5.5.6 Authentication exchange line is too long\r\n",
         SaslError::Base64 => "501 5.5.2 Cannot decode response\r\n",
         SaslError::Malformed | SaslError::EmptyUser => {
             "501 5.5.2 Malformed authentication response\r\n"
         }
-    })
+    }
 }
 
 /// `code-line` ... `code line`, RFC 5321 §4.2.1.

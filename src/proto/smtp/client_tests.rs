@@ -3,20 +3,13 @@
 
 mod auth;
 
-use bytes::BytesMut;
-
 use super::SmtpClient;
-use crate::proto::pop3::transcript::{Client, ClientMachine, Transcript, both_ways, reply};
+use crate::proto::pop3::transcript::{Transcript, both_ways, reply};
 use crate::proto::{ClientLimits, ClientOptions, ClientStep, Credentials};
+use crate::proto::{ClientMachine, Machine};
 use crate::secret::Secret;
 
-impl ClientMachine for SmtpClient {
-    fn step(&mut self, input: &mut BytesMut) -> ClientStep {
-        SmtpClient::step(self, input)
-    }
-}
-
-pub(super) type T = Transcript<Client<SmtpClient>>;
+pub(super) type T = Transcript<SmtpClient>;
 
 pub(super) fn opts() -> ClientOptions {
     ClientOptions {
@@ -29,7 +22,7 @@ pub(super) fn opts() -> ClientOptions {
 }
 
 pub(super) fn run(opts: ClientOptions, script: impl Fn(&mut T)) {
-    both_ways(|| Client(SmtpClient::new(opts.clone())), script);
+    both_ways(|| SmtpClient::new(opts.clone()), script);
 }
 
 pub(super) fn login(user: &str, password: &str) -> ClientStep {
@@ -51,14 +44,14 @@ const EHLO_NO_AUTH: &str = "250-gate.example\r\n250-PIPELINING\r\n250-8BITMIME\r
 fn greeting_ehlo_and_client_name() {
     run(opts(), |t| {
         assert_eq!(
-            t.machine.0.greeting(),
+            t.machine.greeting(),
             b"220 gate.example ESMTP mailgate ready\r\n"
         );
-        assert_eq!(t.machine.0.client_name(), None);
+        assert_eq!(t.machine.client_name(), None);
         assert_eq!(t.send(b"EHLO scanner.local\r\n"), vec![reply(EHLO)]);
-        assert_eq!(t.machine.0.client_name(), Some("scanner.local"));
+        assert_eq!(t.machine.client_name(), Some("scanner.local"));
         assert_eq!(t.send(b"ehlo [192.168.1.7]\r\n"), vec![reply(EHLO)]);
-        assert_eq!(t.machine.0.client_name(), Some("[192.168.1.7]"));
+        assert_eq!(t.machine.client_name(), Some("[192.168.1.7]"));
     });
 }
 
@@ -74,7 +67,7 @@ fn ehlo_and_helo_need_a_printable_name() {
                 reply("501 5.5.4 Syntax: EHLO hostname\r\n"),
             ]
         );
-        assert_eq!(t.machine.0.client_name(), None);
+        assert_eq!(t.machine.client_name(), None);
     });
 }
 
@@ -118,14 +111,14 @@ fn starttls_leaves_later_bytes_and_forgets_ehlo() {
         assert_eq!(steps, vec![reply(EHLO), tls]);
         assert_eq!(&t.buffer[..], b"MAIL FROM:<injected>\r\n");
         t.buffer.clear();
-        t.machine.0.tls_established();
-        assert_eq!(t.machine.0.client_name(), None);
+        t.machine.tls_established();
+        assert_eq!(t.machine.client_name(), None);
         assert_eq!(
             t.send(b"AUTH PLAIN\r\n"),
             vec![reply("503 5.5.1 EHLO first\r\n")]
         );
         assert_eq!(t.send(b"EHLO again\r\n"), vec![reply(EHLO_TLS)]);
-        assert_eq!(t.machine.0.client_name(), Some("again"));
+        assert_eq!(t.machine.client_name(), Some("again"));
         assert_eq!(
             t.send(b"STARTTLS\r\n"),
             vec![reply("503 5.5.1 TLS already active\r\n")]
@@ -173,7 +166,7 @@ fn tls_required_hides_auth_until_starttls() {
                 t.send(b"STARTTLS\r\n")[..],
                 [ClientStep::StartTls(_)]
             ));
-            t.machine.0.tls_established();
+            t.machine.tls_established();
             let steps = t.send(b"EHLO c\r\nAUTH LOGIN\r\n");
             assert_eq!(steps, vec![reply(EHLO_TLS), reply("334 VXNlcm5hbWU6\r\n")]);
         },

@@ -11,8 +11,10 @@
 use bytes::BytesMut;
 
 use super::reply::{ReadReply, Reply, ReplyReader};
-use crate::proto::Scrub;
-use crate::proto::pop3::wire::{MAX_REPLY_TEXT, sanitize, throttle_backoff};
+use crate::proto::credential::Credential;
+use crate::proto::text::{MAX_REPLY_TEXT, sanitize};
+use crate::proto::throttle::throttled;
+use crate::proto::{Machine, UpstreamMachine};
 use crate::proto::{UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess, sasl};
 use crate::secret::Secret;
 
@@ -41,8 +43,7 @@ enum State {
 /// The SMTP upstream-side machine.
 #[derive(Debug)]
 pub struct SmtpUpstream {
-    login: Option<UpstreamLogin>,
-    scrub: Scrub,
+    credential: Credential,
     starttls: bool,
     ehlo_name: String,
     state: State,
@@ -62,37 +63,11 @@ impl SmtpUpstream {
             name = "localhost".to_owned();
         }
         Self {
-            scrub: Scrub::new(&login),
-            login: Some(login),
+            credential: Credential::new(login),
             starttls,
             ehlo_name: name,
             state: State::ExpectGreeting,
             reader: ReplyReader::default(),
-        }
-    }
-
-    pub fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
-        let step = self.step_inner(input);
-        self.scrub.step(step)
-    }
-
-    fn step_inner(&mut self, input: &mut BytesMut) -> UpstreamStep {
-        match self.state {
-            State::Finished => return UpstreamStep::NeedMore,
-            State::SendEhlo => return self.ehlo(true),
-            _ => {}
-        }
-        let reply = match self.reader.read(input) {
-            ReadReply::Incomplete => return UpstreamStep::NeedMore,
-            ReadReply::Malformed(what) => return self.reject(protocol(what)),
-            ReadReply::Complete(reply) => reply,
-        };
-        match std::mem::replace(&mut self.state, State::Finished) {
-            State::ExpectGreeting => self.greeting(&reply),
-            State::ExpectEhlo { after_tls } => self.ehlo_reply(&reply, after_tls),
-            State::ExpectStartTls => self.starttls_reply(&reply),
-            State::ExpectVerdict { reason } => self.verdict(&reply, reason),
-            State::SendEhlo | State::Finished => UpstreamStep::NeedMore,
         }
     }
 
@@ -141,15 +116,11 @@ impl SmtpUpstream {
     }
 
     fn auth(&mut self) -> UpstreamStep {
-        let Some(login) = self.login.take() else {
+        let Some(line) = self.credential.xoauth2_line(b"AUTH XOAUTH2 ") else {
             return self.reject(protocol("token already sent"));
         };
         self.state = State::ExpectVerdict { reason: None };
-        let token = sasl::encode_xoauth2(&login.user, &login.access_token);
-        let mut bytes = b"AUTH XOAUTH2 ".to_vec();
-        bytes.extend_from_slice(token.expose().as_bytes());
-        bytes.extend_from_slice(b"\r\n");
-        send(bytes)
+        UpstreamStep::Send(line)
     }
 
     /// A `334 <base64 JSON>` after the token is an error challenge: answer
@@ -180,10 +151,35 @@ impl SmtpUpstream {
 
     fn reject(&mut self, rejection: UpstreamRejection) -> UpstreamStep {
         self.state = State::Finished;
-        self.login = None;
-        UpstreamStep::Rejected(rejection)
+        self.credential.reject(rejection)
     }
 }
+
+impl Machine for SmtpUpstream {
+    type Step = UpstreamStep;
+
+    fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
+        match self.state {
+            State::Finished => return UpstreamStep::NeedMore,
+            State::SendEhlo => return self.ehlo(true),
+            _ => {}
+        }
+        let reply = match self.reader.read(input) {
+            ReadReply::Incomplete => return UpstreamStep::NeedMore,
+            ReadReply::Malformed(what) => return self.reject(protocol(what)),
+            ReadReply::Complete(reply) => reply,
+        };
+        match std::mem::replace(&mut self.state, State::Finished) {
+            State::ExpectGreeting => self.greeting(&reply),
+            State::ExpectEhlo { after_tls } => self.ehlo_reply(&reply, after_tls),
+            State::ExpectStartTls => self.starttls_reply(&reply),
+            State::ExpectVerdict { reason } => self.verdict(&reply, reason),
+            State::SendEhlo | State::Finished => UpstreamStep::NeedMore,
+        }
+    }
+}
+
+impl UpstreamMachine for SmtpUpstream {}
 
 /// An EHLO keyword line such as `AUTH LOGIN XOAUTH2` (or the old `AUTH=...`).
 fn offers_xoauth2(keyword_line: &str) -> bool {
@@ -207,7 +203,7 @@ fn auth_refusal(reply: &Reply, reason: Option<String>) -> UpstreamRejection {
 
 fn temporary(reply: &Reply) -> UpstreamRejection {
     let text = text_of(reply);
-    match throttle_backoff(&text) {
+    match throttled(&text) {
         Some(backoff) => UpstreamRejection::Throttled { text, backoff },
         None => UpstreamRejection::Unavailable(text),
     }

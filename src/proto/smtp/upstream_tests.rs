@@ -6,18 +6,13 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 use super::SmtpUpstream;
-use crate::proto::pop3::transcript::{Transcript, Upstream, UpstreamMachine, both_ways, send};
+use crate::proto::Machine;
+use crate::proto::pop3::transcript::{Transcript, both_ways, send};
 use crate::proto::sasl::{encode, encode_xoauth2};
 use crate::proto::{UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess};
 use crate::secret::Secret;
 
-impl UpstreamMachine for SmtpUpstream {
-    fn step(&mut self, input: &mut BytesMut) -> UpstreamStep {
-        SmtpUpstream::step(self, input)
-    }
-}
-
-type T = Transcript<Upstream<SmtpUpstream>>;
+type T = Transcript<SmtpUpstream>;
 
 const TOKEN: &str = "tok-SECRET-456";
 
@@ -30,7 +25,7 @@ fn login() -> UpstreamLogin {
 
 fn run(starttls: bool, script: impl Fn(&mut T)) {
     both_ways(
-        || Upstream(SmtpUpstream::new(login(), starttls, "scanner.local".into())),
+        || SmtpUpstream::new(login(), starttls, "scanner.local".into()),
         script,
     );
 }
@@ -260,7 +255,7 @@ fn token_never_appears_in_rejections_or_debug() {
     run(true, |t| {
         to_token(t);
         let steps = t.send(b"535 5.7.3 no\r\n");
-        let debug = format!("{steps:?} {:?}", t.machine.0);
+        let debug = format!("{steps:?} {:?}", t.machine);
         let encoded = encode_xoauth2("alice@example.com", &Secret::from(TOKEN));
         assert!(
             !debug.contains(TOKEN) && !debug.contains(encoded.expose().as_str()),

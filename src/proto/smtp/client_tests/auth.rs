@@ -2,6 +2,7 @@
 
 use super::super::SmtpClient;
 use super::{EHLO, login, opts, run};
+use crate::proto::ClientMachine;
 use crate::proto::pop3::transcript::reply;
 use crate::proto::sasl::encode;
 use crate::proto::{
@@ -17,7 +18,7 @@ fn helo_allows_auth_for_legacy_clients() {
             t.send(b"HELO old-copier\r\n"),
             vec![reply("250 gate.example\r\n")]
         );
-        assert_eq!(t.machine.0.client_name(), Some("old-copier"));
+        assert_eq!(t.machine.client_name(), Some("old-copier"));
         let steps = t.send(format!("AUTH PLAIN {ir}\r\n").as_bytes());
         assert_eq!(steps, vec![login("alice", "pw")]);
     });
@@ -39,7 +40,7 @@ fn pipelined_mail_from_stays_after_auth_plain() {
             ..Default::default()
         };
         assert_eq!(
-            t.machine.0.login_succeeded(&up),
+            t.machine.login_succeeded(&up),
             b"235 2.7.0 Authentication successful\r\n"
         );
         assert_eq!(t.send(b""), vec![]);
@@ -170,7 +171,7 @@ fn auth_failure_bound_closes_and_ehlo_is_kept() {
                 vec![login("a", "b")]
             );
             assert_eq!(
-                t.machine.0.login_failed(&bad),
+                t.machine.login_failed(&bad),
                 ClientStep::Reply(text.clone())
             );
         }
@@ -182,7 +183,7 @@ fn auth_failure_bound_closes_and_ehlo_is_kept() {
             reply: text.clone(),
             reason: "too many failed logins",
         };
-        assert_eq!(t.machine.0.login_failed(&bad), close);
+        assert_eq!(t.machine.login_failed(&bad), close);
         assert_eq!(t.send(b"NOOP\r\n"), vec![]);
     });
 }

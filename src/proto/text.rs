@@ -1,4 +1,4 @@
-//! Text helpers shared by the POP3 and SMTP machines.
+//! Reply text for the POP3 and SMTP machines.
 //!
 //! Anything mailgate writes into a reply line may have come from the upstream
 //! (its reasons, its success line) or from the configuration. A stray CR or LF
@@ -6,16 +6,12 @@
 //! made single-line and printable first, and bounded: RFC 2449 §4 and RFC 5321
 //! §4.5.3.1.5 both cap a reply line at 512 octets including CRLF.
 
-use std::time::Duration;
+use super::{BAD_CREDENTIALS_TEXT, LoginFailure};
 
 /// Longest free text mailgate puts into one reply line; leaves room for the
 /// status prefix (`-ERR [SYS/TEMP] `, `535 5.7.8 Upstream refused the login: `)
 /// inside the 512-octet line limit.
 pub(crate) const MAX_REPLY_TEXT: usize = 400;
-
-/// Longest backoff mailgate honours from a throttling reply; a larger value is
-/// clamped so a hostile or garbled upstream cannot park a mailbox forever.
-pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 
 /// Makes `text` safe for one reply line: control characters (CR, LF, NUL,
 /// DEL, ...) become spaces, runs of spaces collapse, and the result is cut to
@@ -41,26 +37,34 @@ pub(crate) fn sanitize_bytes(text: &[u8], max: usize) -> String {
     sanitize(&String::from_utf8_lossy(text), max)
 }
 
-/// Recognises a provider's throttling answer, e.g. Microsoft's
-/// `Request is throttled. Suggested Backoff Time: 20000 milliseconds`.
-/// `None`: not a throttle. `Some(None)`: throttled without a usable backoff.
-pub(crate) fn throttle_backoff(text: &str) -> Option<Option<Duration>> {
-    let lower = text.to_ascii_lowercase();
-    if !lower.contains("throttl") {
-        return None;
-    }
-    const MARKER: &str = "suggested backoff time:";
-    let Some(at) = lower.find(MARKER) else {
-        return Some(None);
+/// The upstream's success line passed on to the client when it starts with
+/// `prefix` (`+OK`, `235`), else `fallback`; CRLF-terminated either way.
+pub(crate) fn success_line(line: &[u8], prefix: &str, fallback: &str) -> Vec<u8> {
+    let line = sanitize_bytes(line, MAX_REPLY_TEXT);
+    let line = if line.starts_with(prefix) {
+        line.as_str()
+    } else {
+        fallback
     };
-    let digits: String = lower[at + MARKER.len()..]
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .take(12)
-        .collect();
-    let millis = digits.parse::<u64>().ok();
-    Some(millis.map(|ms| Duration::from_millis(ms).min(MAX_BACKOFF)))
+    format!("{line}\r\n").into_bytes()
+}
+
+/// docs/design.md's error table for the line protocols: `refused` starts
+/// the answers that mean "these credentials will not do" (POP3 `-ERR [AUTH]`,
+/// SMTP `535 5.7.8`), `temporary` the ones that mean "try again later"
+/// (`-ERR [SYS/TEMP]`, `454 4.7.0`). Archivers disable accounts after a few of
+/// the former, so a temporary fault never gets one.
+pub(crate) fn failure_reply(failure: &LoginFailure, refused: &str, temporary: &str) -> Vec<u8> {
+    let text = |t: &str| sanitize(t, MAX_REPLY_TEXT);
+    let line = match failure {
+        LoginFailure::BadCredentials => format!("{refused} {BAD_CREDENTIALS_TEXT}"),
+        LoginFailure::NeedsAuthorisation(how) => format!("{refused} {}", text(how)),
+        LoginFailure::Temporary(why) => format!("{temporary} {}", text(why)),
+        LoginFailure::UpstreamRejected(why) => {
+            format!("{refused} Upstream refused the login: {}", text(why))
+        }
+    };
+    format!("{line}\r\n").into_bytes()
 }
 
 #[cfg(test)]
@@ -77,18 +81,5 @@ mod tests {
         assert_eq!(sanitize("ééé", 5), "éé");
         assert_eq!(sanitize("abcdef", 3), "abc");
         assert_eq!(sanitize_bytes(b"a\xffb", 10), "a\u{fffd}b");
-    }
-
-    #[test]
-    fn throttle_text_and_backoff() {
-        let t = "Request is throttled. Suggested Backoff Time: 20000 milliseconds";
-        assert_eq!(
-            throttle_backoff(t),
-            Some(Some(Duration::from_millis(20000)))
-        );
-        assert_eq!(throttle_backoff("Throttled, try later"), Some(None));
-        let huge = "throttled. Suggested Backoff Time: 999999999999 milliseconds";
-        assert_eq!(throttle_backoff(huge), Some(Some(MAX_BACKOFF)));
-        assert_eq!(throttle_backoff("Authentication failed"), None);
     }
 }

@@ -1,5 +1,5 @@
 //! One stream type for a connection that may be upgraded to TLS in the
-//! middle (STARTTLS), on either side. The session owns a `Stream` and swaps
+//! middle (STARTTLS), on either side. The driver owns a `Stream` and swaps
 //! its variant on upgrade; the relay sees only `AsyncRead + AsyncWrite`.
 
 use std::io;
@@ -83,20 +83,42 @@ fn upgrading() -> io::Error {
     )
 }
 
+/// What every variant is underneath: one byte stream.
+trait Io: AsyncRead + AsyncWrite + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Unpin> Io for T {}
+
+impl Stream {
+    /// The live variant, or `None` while an upgrade is in progress.
+    fn io(&mut self) -> Option<&mut dyn Io> {
+        match self {
+            Self::Plain(s) => Some(s),
+            Self::Server(s) => Some(s.as_mut()),
+            Self::Client(s) => Some(s.as_mut()),
+            #[cfg(feature = "legacy-tls")]
+            Self::Legacy(s) => Some(s.as_mut()),
+            Self::Upgrading => None,
+        }
+    }
+
+    /// Runs one poll on the live variant; fails while upgrading.
+    fn poll_io<T>(
+        self: Pin<&mut Self>,
+        poll: impl FnOnce(Pin<&mut dyn Io>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match self.get_mut().io() {
+            Some(io) => poll(Pin::new(io)),
+            None => Poll::Ready(Err(upgrading())),
+        }
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Self::Server(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Self::Client(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            #[cfg(feature = "legacy-tls")]
-            Self::Legacy(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            Self::Upgrading => Poll::Ready(Err(upgrading())),
-        }
+        self.poll_io(|io| io.poll_read(cx, buf))
     }
 }
 
@@ -106,36 +128,15 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Self::Server(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Self::Client(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            #[cfg(feature = "legacy-tls")]
-            Self::Legacy(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            Self::Upgrading => Poll::Ready(Err(upgrading())),
-        }
+        self.poll_io(|io| io.poll_write(cx, buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_flush(cx),
-            Self::Server(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Self::Client(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            #[cfg(feature = "legacy-tls")]
-            Self::Legacy(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            Self::Upgrading => Poll::Ready(Err(upgrading())),
-        }
+        self.poll_io(|io| io.poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Self::Server(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Self::Client(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            #[cfg(feature = "legacy-tls")]
-            Self::Legacy(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            Self::Upgrading => Poll::Ready(Err(upgrading())),
-        }
+        self.poll_io(|io| io.poll_shutdown(cx))
     }
 
     fn poll_write_vectored(
@@ -143,14 +144,7 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Self::Server(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-            Self::Client(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-            #[cfg(feature = "legacy-tls")]
-            Self::Legacy(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-            Self::Upgrading => Poll::Ready(Err(upgrading())),
-        }
+        self.poll_io(|io| io.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {

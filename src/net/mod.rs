@@ -1,0 +1,21 @@
+//! The network layer both sides of a session stand on: the [`Stream`] that
+//! may turn into TLS half-way, the read-ahead under upstream TLS, TLS accept
+//! and connect with their bounds, and [`drive()`], the one loop that feeds a
+//! protocol machine from a socket. `session` (the client side) and
+//! `upstream` (the provider side) both use it; nothing here knows about
+//! either, so no layer below calls back up.
+
+pub mod drive;
+pub mod read_ahead;
+pub mod stream;
+
+pub use drive::{Dialogue, Interrupted, Phase, Tls, drive, write_all};
+pub use stream::Stream;
+
+use tokio::sync::watch;
+
+/// Resolves once the process-wide shutdown flag is set (or its sender is
+/// gone). Every wait that must end on shutdown selects on this.
+pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}

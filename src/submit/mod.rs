@@ -1,0 +1,72 @@
+//! What happens to an SMTP session once the client has authenticated
+//! locally: the *submission* backend. Today there is one, [`RelaySubmitter`]:
+//! log in to the provider's SMTP with XOAUTH2 and relay bytes both ways.
+//!
+//! The seam exists for a second backend, an HTTP mail API (e.g. Microsoft
+//! Graph `sendMail`), where mailgate itself plays the SMTP server after AUTH.
+//! Such an implementation must:
+//! - in [`Submitter::open`], do whatever proves the grant usable (or nothing)
+//!   and report a refused token as [`UpstreamError::Rejected`] with
+//!   `AuthFailed`, so the session refreshes the token once and retries;
+//! - in [`Submission::success`], give the line the client's AUTH is answered
+//!   with (a `235` line; the client machine writes it);
+//! - in [`Submission::run`], take over the client stream and any bytes the
+//!   client pipelined behind AUTH, speak SMTP (MAIL, RCPT, DATA) itself,
+//!   bound every wait, and report how the session went in [`RelayStats`] /
+//!   [`RelayError`] terms (add a variant there if none fits).
+//!
+//! The session keeps the per-mailbox slot until `run` ends and logs the end
+//! once; a backend logs nothing that could hold a secret.
+
+pub mod relay;
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+
+use crate::config::Limits;
+use crate::net::Stream;
+use crate::proto::{UpstreamLogin, UpstreamSuccess};
+use crate::relay::{RelayError, RelayStats};
+use crate::token::{BoxFuture, Protocol};
+use crate::upstream::{Endpoint, UpstreamError};
+
+pub use relay::{RelaySubmitter, Relayed};
+
+/// The submission backend for a listener: SMTP listeners get one.
+pub fn for_listener(
+    protocol: Protocol,
+    endpoint: &Endpoint,
+    limits: &Limits,
+) -> Option<Arc<dyn Submitter>> {
+    (protocol == Protocol::Smtp).then(|| {
+        Arc::new(RelaySubmitter::new(
+            endpoint.clone(),
+            limits.relay_idle_timeout,
+        )) as Arc<dyn Submitter>
+    })
+}
+
+/// Hands an authenticated SMTP client over to a submission backend.
+pub trait Submitter: Send + Sync {
+    /// Prepares the hand-off for this grant (today: log in upstream with
+    /// XOAUTH2). `client_name` is the client's EHLO name.
+    fn open<'a>(
+        &'a self,
+        login: UpstreamLogin,
+        client_name: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Box<dyn Submission>, UpstreamError>>;
+}
+
+/// One opened hand-off, owned by the session until it ends.
+pub trait Submission: Send {
+    /// What the client's AUTH is answered with.
+    fn success(&self) -> &UpstreamSuccess;
+    /// Takes over the client once AUTH has been answered; `leftover` holds
+    /// what the client pipelined behind it.
+    fn run(
+        self: Box<Self>,
+        client: Stream,
+        leftover: BytesMut,
+    ) -> BoxFuture<'static, Result<RelayStats, RelayError>>;
+}
