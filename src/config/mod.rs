@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::base::{AccountName, Protocol};
 use crate::proto::ClientLimits;
+use crate::secret::Secret;
 
 pub use validate::{ConfigError, parse};
 
@@ -103,7 +104,7 @@ pub enum Cloud {
 pub struct Provider {
     pub name: String,
     pub client_id: String,
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret<String>>,
     pub client_certificate: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
     pub authorize_url: String,

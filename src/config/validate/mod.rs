@@ -319,6 +319,24 @@ mod tests {
     }
 
     #[test]
+    fn debug_of_config_never_shows_the_client_secret() {
+        let text = format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\nclient_secret=\"cs-7Q~very-secret\"\n{LISTENER}"
+        );
+        let c = parse_ok(&text);
+        assert_eq!(
+            c.providers[0]
+                .client_secret
+                .as_ref()
+                .map(|s| s.expose().as_str()),
+            Some("cs-7Q~very-secret")
+        );
+        assert!(!format!("{c:?}").contains("very-secret"), "{c:?}");
+        let raw: RawConfig = toml::from_str(&text).unwrap();
+        assert!(!format!("{raw:?}").contains("very-secret"), "{raw:?}");
+    }
+
+    #[test]
     fn networks_and_account_rules_match() {
         let c = parse_ok(&format!(
             "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\n{}allowed_networks = [\"192.168.1.0/24\", \"fd00::/8\", \"10.1.2.3\"]\n[[accounts]]\nlogin=\"*@Archive.example\"\nkind=\"shared\"\ndelegate=\"a@x\"\n",
