@@ -124,11 +124,11 @@ impl Store {
         };
         rec.password_wrap = crypto::wrap(&kek, &rec.aad(Part::PasswordWrap), &data_key)?;
         rec.seal_tokens(&data_key, &tokens)?;
-        let lease = self.backend.lease(&rec.account)?;
         if self.wants_machine_wrap(&rec.provider) {
             let mk = self.backend.machine_key()?;
             rec.machine_wrap = Some(crypto::wrap(&mk, &rec.aad(Part::MachineWrap), &data_key)?);
         }
+        let lease = self.backend.lease(&rec.account)?;
         self.backend.save(&lease, &rec)
     }
 
