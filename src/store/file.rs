@@ -94,6 +94,9 @@ impl TokenStore for FileStore {
                 continue;
             }
             if let Some(rec) = read_record(&path)? {
+                if file_name(&rec.account) != name {
+                    return Err(corrupt(&path, "holds the record of another account"));
+                }
                 out.push(rec);
             }
         }
