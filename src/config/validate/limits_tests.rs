@@ -29,7 +29,7 @@ const KEYS: &[(&str, &str, u64)] = &[
     ("limits", "relay_idle_timeout_secs", 604_800),
     ("limits", "upstream_queue_timeout_secs", 86_400),
     ("limits", "shutdown_grace_secs", 86_400),
-    ("providers[0]", "refresh_margin_secs", 86_400),
+    ("providers[0]", "refresh_margin_secs", 2_592_000),
     ("providers[0]", "keep_warm_interval_secs", 2_592_000),
     (
         "listeners[0]",
