@@ -43,37 +43,79 @@ fn private_options() -> OpenOptions {
 /// Replaces `path` with `bytes` atomically and durably (see module docs).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let suffix = base::random_bytes::<8>().map_err(io::Error::other)?;
-    let tmp = dir.join(format!(
-        "{TEMP_PREFIX}{}-{}",
-        std::process::id(),
-        base::hex(&suffix)
-    ));
-    let result = (|| {
-        let mut f = private_options().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        sync_dir(dir)
-    })();
+    let tmp = write_temp(dir, bytes)?;
+    let result = fs::rename(&tmp, path).and_then(|()| sync_dir(dir));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
 }
 
-/// Creates `path` with `bytes` only if it does not exist yet; `Ok(false)` if it did.
+/// Creates `path` with `bytes` only if it does not exist yet; `Ok(false)` if
+/// it did. The file appears whole or not at all: it is written under a
+/// temporary name and hard-linked into place, and a link never replaces an
+/// existing file, so a concurrent reader never sees it half written.
 pub fn create_new(path: &Path, bytes: &[u8]) -> io::Result<bool> {
-    let mut f = match private_options().write(true).create_new(true).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-        Err(e) => return Err(e),
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = write_temp(dir, bytes)?;
+    let linked = match fs::hard_link(&tmp, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
     };
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
-    Ok(true)
+    let removed = fs::remove_file(&tmp);
+    let created = linked?;
+    removed?;
+    sync_dir(dir)?;
+    Ok(created)
+}
+
+/// A new owner-only temporary file in `dir` holding `bytes`, synced.
+fn write_temp(dir: &Path, bytes: &[u8]) -> io::Result<std::path::PathBuf> {
+    let suffix = base::random_bytes::<8>().map_err(io::Error::other)?;
+    let tmp = dir.join(format!(
+        "{TEMP_PREFIX}{}-{}",
+        std::process::id(),
+        base::hex(&suffix)
+    ));
+    let written = (|| {
+        let mut f = private_options().write(true).create_new(true).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Removes the temporary files a crash left in `dir` (names starting with
+/// [`TEMP_PREFIX`]); returns how many. Only safe while no writer can be
+/// between creating one and renaming it: the caller holds the lock every
+/// writer to `dir` takes.
+pub fn remove_leftovers(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let is_temp = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(TEMP_PREFIX));
+        if is_temp && entry.file_type()?.is_file() {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    if removed > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
 }
 
 /// Reads at most `max` bytes; a longer file is an error, not a truncation.

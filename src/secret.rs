@@ -39,6 +39,14 @@ impl<T: Zeroize> fmt::Display for Secret<T> {
     }
 }
 
+/// Secrets read from configuration (the provider's `client_secret`) are
+/// boxed as they are parsed, so not even the raw config's `Debug` shows them.
+impl<'de, T: Zeroize + serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Secret::new)
+    }
+}
+
 impl From<String> for Secret<String> {
     fn from(value: String) -> Self {
         Self(value)

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::base::{AccountName, Protocol};
 use crate::proto::ClientLimits;
+use crate::secret::Secret;
 
 pub use validate::{ConfigError, parse};
 
@@ -91,6 +92,33 @@ impl Default for Limits {
     }
 }
 
+/// Upper bounds on every configured size, count and duration, refused at
+/// load (`validate/limits.rs` says why; `config/reference.toml` lists them).
+pub mod bounds {
+    use std::time::Duration;
+
+    /// `max_connections`, `max_connections_per_ip`.
+    pub const MAX_CONNECTIONS: usize = 1_000_000;
+    /// `max_line`: 1 MiB, a hundred times any real login line.
+    pub const MAX_LINE: usize = 1024 * 1024;
+    /// `max_literal`: 1 MiB.
+    pub const MAX_LITERAL: usize = 1024 * 1024;
+    pub const MAX_COMMANDS: usize = 10_000;
+    pub const MAX_AUTH_FAILURES: usize = 100;
+    /// Every `[limits]` timeout except the relay's: one day.
+    pub const LIMIT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+    /// `relay_idle_timeout_secs`: one week.
+    pub const RELAY_IDLE_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// A listener's `max_upstream_per_mailbox` (the benchmark rig uses 30000).
+    pub const MAX_UPSTREAM_PER_MAILBOX: usize = 100_000;
+    /// A provider's `refresh_margin_secs`: 30 days. Access tokens live about
+    /// an hour; a margin beyond a token's life means "refresh at every use".
+    pub const REFRESH_MARGIN: Duration = Duration::from_secs(30 * 24 * 3600);
+    /// A provider's `keep_warm_interval_secs`: 30 days, well inside the
+    /// provider's 90-day idle limit for refresh tokens.
+    pub const KEEP_WARM_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
+}
+
 /// Which national cloud a Microsoft provider lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cloud {
@@ -103,7 +131,7 @@ pub enum Cloud {
 pub struct Provider {
     pub name: String,
     pub client_id: String,
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret<String>>,
     pub client_certificate: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
     pub authorize_url: String,

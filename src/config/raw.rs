@@ -5,6 +5,8 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::secret::Secret;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -49,7 +51,7 @@ pub struct RawProvider {
     /// Microsoft: `global`, `us-government`, `china`.
     pub cloud: Option<String>,
     pub client_id: String,
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret<String>>,
     /// App-only: path to a PEM certificate + key used for a client assertion.
     pub client_certificate: Option<String>,
     pub client_key: Option<String>,

@@ -67,7 +67,7 @@ impl OAuthClient {
             )
             .set_auth_type(AuthType::RequestBody);
         if let Some(secret) = &provider.client_secret {
-            oauth = oauth.set_client_secret(ClientSecret::new(secret.clone()));
+            oauth = oauth.set_client_secret(ClientSecret::new(secret.expose().clone()));
         }
         let http = http::build_client(http::REQUEST_TIMEOUT)
             .map_err(|e| OAuthError::Config(format!("HTTP client: {e}")))?;

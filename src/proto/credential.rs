@@ -3,7 +3,9 @@
 //! rejection. Rejections are logged, and a server that echoes a refused
 //! command back (`BAD unknown command ...`) would otherwise put the XOAUTH2
 //! string or the token into the log, so every rejection an upstream machine
-//! reports is made here ([`Credential::reject`]).
+//! reports is made here ([`Credential::reject`]). The machines hand over
+//! rejection texts uncut (bounded only by the line framing); they are cut to
+//! reply size here, after the scrub.
 
 use super::{UpstreamLogin, UpstreamRejection, UpstreamStep, sasl};
 use crate::secret::Secret;
@@ -73,6 +75,8 @@ impl Scrub {
         }
     }
 
+    /// Scrubs, then cuts to the reply bound: in that order, so a token
+    /// across the cut is still whole when it is looked for.
     fn text(&self, mut text: String) -> String {
         for secret in &self.secrets {
             let secret = secret.expose();
@@ -80,6 +84,6 @@ impl Scrub {
                 text = text.replace(secret.as_str(), "[redacted]");
             }
         }
-        text
+        super::text::cut(text, super::text::MAX_REPLY_TEXT)
     }
 }

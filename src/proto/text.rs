@@ -13,6 +13,26 @@ use super::{BAD_CREDENTIALS_TEXT, LoginFailure};
 /// inside the 512-octet line limit.
 pub(crate) const MAX_REPLY_TEXT: usize = 400;
 
+/// Bound on a rejection text before [`Credential`](super::credential) has
+/// scrubbed it: the upstream framing's own bound, so a token in the text is
+/// still whole when it is looked for. The scrubbed text is then [`cut`] to
+/// [`MAX_REPLY_TEXT`]; cutting first could leave a prefix of the token that
+/// the scrubber no longer recognises.
+pub(crate) const MAX_UNSCRUBBED_TEXT: usize = super::MAX_UPSTREAM_LINE;
+
+/// Cuts `text` to at most `max` bytes on a character boundary.
+pub(crate) fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.truncate(text.trim_end().len());
+    }
+    text
+}
+
 /// Makes `text` safe for one reply line: control characters (CR, LF, NUL,
 /// DEL, ...) become spaces, runs of spaces collapse, and the result is cut to
 /// at most `max` bytes on a character boundary.

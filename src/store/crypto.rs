@@ -172,6 +172,25 @@ mod tests {
         assert_eq!(open(&other, b"aad-1", &s), Err(CryptoError::Open));
     }
 
+    /// Argon2id's working memory holds values derived from the password;
+    /// the crate wipes it (and its initial hash) only with its `zeroize`
+    /// feature, which nothing else would notice missing.
+    #[test]
+    fn argon2_is_built_to_zeroise_its_memory() {
+        let manifest: toml::Table = toml::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/Cargo.toml"
+        )))
+        .unwrap();
+        let features = manifest["dependencies"]["argon2"]["features"]
+            .as_array()
+            .unwrap();
+        assert!(
+            features.iter().any(|f| f.as_str() == Some("zeroize")),
+            "argon2 features: {features:?}"
+        );
+    }
+
     #[test]
     fn kdf_is_deterministic_and_bounded() {
         let p = KdfParams {

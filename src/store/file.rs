@@ -21,14 +21,25 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// Creates `<state_dir>/accounts/` (owner-only) if missing.
+    /// Creates `<state_dir>/accounts/` (owner-only) if missing, and removes
+    /// the temporary files a crash left there and beside `machine.key`.
+    /// Every write to those directories holds the store lock, so under it
+    /// no temporary file belongs to a live writer.
     pub fn open(state_dir: &Path) -> Result<FileStore, StoreError> {
         let accounts_dir = state_dir.join("accounts");
         fsutil::private_dir(&accounts_dir).map_err(io("create", &accounts_dir))?;
-        Ok(FileStore {
+        let store = FileStore {
             state_dir: state_dir.to_owned(),
             accounts_dir,
-        })
+        };
+        let _lock = store.lock()?;
+        for dir in [&store.accounts_dir, &store.state_dir] {
+            let removed = fsutil::remove_leftovers(dir).map_err(io("clean up", dir))?;
+            if removed > 0 {
+                tracing::info!(dir = %dir.display(), removed, "removed temporary files left by a crash");
+            }
+        }
+        Ok(store)
     }
 
     /// The account's file; the name depends only on the folded account name.
@@ -83,6 +94,9 @@ impl TokenStore for FileStore {
                 continue;
             }
             if let Some(rec) = read_record(&path)? {
+                if file_name(&rec.account) != name {
+                    return Err(corrupt(&path, "holds the record of another account"));
+                }
                 out.push(rec);
             }
         }
@@ -105,9 +119,16 @@ impl TokenStore for FileStore {
         fsutil::remove(&path).map_err(io("remove", &path))
     }
 
-    /// `<state_dir>/machine.key` (0600), base64.
+    /// `<state_dir>/machine.key` (0600), base64. Created under the store
+    /// lock, and published whole ([`fsutil::create_new`]): processes racing
+    /// at first start all get the one key. The caller must not hold a lease
+    /// (the lock is not re-entrant).
     fn machine_key(&self) -> Result<Key, StoreError> {
         let path = self.state_dir.join("machine.key");
+        if let Some(key) = self.read_machine_key(&path)? {
+            return Ok(key);
+        }
+        let _lock = self.lock()?;
         if let Some(key) = self.read_machine_key(&path)? {
             return Ok(key);
         }
@@ -122,3 +143,7 @@ impl TokenStore for FileStore {
         self.path(account)
     }
 }
+
+#[cfg(test)]
+#[path = "file_tests.rs"]
+mod tests;

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use super::record::{FORMAT_VERSION, MAX_FILE_BYTES, Record};
+use super::record::{FORMAT_VERSION, MAX_FILE_BYTES, OLDEST_VERSION, Record};
 use super::types::StoreError;
 use crate::base::{self, AccountName};
 use crate::fsutil;
@@ -68,7 +68,7 @@ pub(super) fn read_record(path: &Path) -> Result<Option<Record>, StoreError> {
         version: u32,
     }
     let probe: Probe = serde_json::from_slice(&bytes).map_err(|e| corrupt(path, &e.to_string()))?;
-    if probe.version != FORMAT_VERSION {
+    if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&probe.version) {
         return Err(StoreError::Version {
             path: path.to_owned(),
             found: probe.version,

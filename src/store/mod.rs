@@ -63,8 +63,10 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
     /// Deletes the record; `Ok(false)` if there was none.
     fn remove(&self, lease: &Lease, account: &AccountName) -> Result<bool, StoreError>;
 
-    /// The machine key (`machine_key_wrap`), created on first use. It stays
-    /// on this host: whoever holds it and the records holds the tokens.
+    /// The machine key (`machine_key_wrap`), created on first use, once even
+    /// when several processes race for it. It stays on this host: whoever
+    /// holds it and the records holds the tokens. Never called while holding
+    /// a [`Lease`]: creating the key may take the same lock.
     fn machine_key(&self) -> Result<Key, StoreError>;
 
     /// Where `account`'s record lives, for error messages.

@@ -1,19 +1,26 @@
-//! One account's token file, format version 1. Metadata an admin needs
+//! One account's token file, format version 2. Metadata an admin needs
 //! (`mailgate accounts`) is in clear; the tokens are sealed.
 //!
 //! ```text
-//! { "version": 1, "account", "provider", "sasl_user", "state", "key_id",
+//! { "version": 2, "account", "provider", "sasl_user", "state", "key_id",
 //!   "access_expires_at", "last_refresh", "last_used", "last_error",   (unix seconds)
 //!   "kdf": { "alg": "argon2id", "m_kib", "t", "p", "salt" },
 //!   "password_wrap": { "nonce", "ct" },   data key under Argon2id(password)
 //!   "machine_wrap":  { "nonce", "ct" } | null,   data key under machine.key
 //!   "tokens":        { "nonce", "ct" } }   {refresh, access, expiry} under data key
 //! ```
-//! Every AEAD call binds the purpose, the format version, the account and the
-//! provider as associated data, so a sealed part cannot be moved to another
-//! account's file or reinterpreted as another part. `key_id` changes at every
-//! enrolment: a process holding an old data key can tell that the file was
-//! replaced and must not write over it.
+//! Every AEAD call binds the purpose, the account and the provider as
+//! associated data, so a sealed part cannot be moved to another account's
+//! file or reinterpreted as another part. The tokens are also bound to the
+//! fields that route them: `sasl_user` (whose mailbox the token opens) and
+//! `key_id`, so editing either in the file makes the tokens fail to open.
+//! `key_id` changes at every enrolment: a process holding an old data key
+//! can tell that the file was replaced and must not write over it.
+//!
+//! Version 1 bound only purpose, account and provider. Its records still
+//! open; the next write that seals tokens (a refresh) upgrades them to 2.
+//! The wraps keep their version 1 associated data in both versions, because
+//! rewrapping the data key would need the local password.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,7 +31,11 @@ use super::crypto::{self, CryptoError, KdfParams, Key, Sealed};
 use crate::base::AccountName;
 use crate::secret::Secret;
 
-pub const FORMAT_VERSION: u32 = 1;
+/// The version this release writes.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest version this release still reads (and upgrades).
+pub const OLDEST_VERSION: u32 = 1;
 
 /// Bound on a token file read from disk (tokens are a few KiB).
 pub const MAX_FILE_BYTES: u64 = 256 * 1024;
@@ -109,8 +120,22 @@ pub enum Part {
 }
 
 impl Record {
+    /// The associated data of `part` in a record of this record's version.
     pub fn aad(&self, part: Part) -> Vec<u8> {
-        aad(part, &self.account, &self.provider)
+        let mut aad = aad(part, &self.account, &self.provider);
+        if matches!(part, Part::Tokens) && self.version >= 2 {
+            aad = b"mailgate-store/v2/tokens".to_vec();
+            for field in [
+                self.account.as_str(),
+                &self.provider,
+                &self.sasl_user,
+                &self.key_id,
+            ] {
+                aad.extend_from_slice(format!("\0{}:", field.len()).as_bytes());
+                aad.extend_from_slice(field.as_bytes());
+            }
+        }
+        aad
     }
 
     pub fn kdf_params(&self) -> KdfParams {
@@ -131,6 +156,7 @@ impl Record {
         })
     }
 
+    /// Seals `tokens` in the current format, upgrading an older record.
     pub fn seal_tokens(&mut self, data_key: &Key, tokens: &Tokens) -> Result<(), CryptoError> {
         let blob = Blob {
             refresh_token: tokens.refresh_token.expose().clone(),
@@ -139,19 +165,22 @@ impl Record {
         };
         let mut plain = Zeroizing::new(Vec::with_capacity(16 * 1024));
         serde_json::to_writer(&mut *plain, &blob).map_err(|_| CryptoError::Encoding)?;
+        self.version = FORMAT_VERSION;
         self.tokens = crypto::seal(data_key, &self.aad(Part::Tokens), &plain)?;
         self.access_expires_at = blob.access_expires_at;
         Ok(())
     }
 }
 
+/// Version 1 associated data: still that of both wraps, and of the tokens
+/// in version 1 records.
 pub fn aad(part: Part, account: &AccountName, provider: &str) -> Vec<u8> {
     let purpose = match part {
         Part::PasswordWrap => "password-wrap",
         Part::MachineWrap => "machine-wrap",
         Part::Tokens => "tokens",
     };
-    format!("mailgate-store/v{FORMAT_VERSION}/{purpose}\0{account}\0{provider}").into_bytes()
+    format!("mailgate-store/v1/{purpose}\0{account}\0{provider}").into_bytes()
 }
 
 pub fn to_unix(t: SystemTime) -> u64 {

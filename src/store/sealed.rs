@@ -26,7 +26,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::crypto::{self, CryptoError, KdfParams, Key};
+use super::crypto::{self, KdfParams, Key};
 use super::record::{self, AccountState, FORMAT_VERSION, KdfRecord, Part, Record, Tokens};
 use super::{
     AccountSummary, Enrolment, FileStore, Stamp, StoreError, TokenStore, Unlocked, layout,
@@ -124,11 +124,11 @@ impl Store {
         };
         rec.password_wrap = crypto::wrap(&kek, &rec.aad(Part::PasswordWrap), &data_key)?;
         rec.seal_tokens(&data_key, &tokens)?;
-        let lease = self.backend.lease(&rec.account)?;
         if self.wants_machine_wrap(&rec.provider) {
             let mk = self.backend.machine_key()?;
             rec.machine_wrap = Some(crypto::wrap(&mk, &rec.aad(Part::MachineWrap), &data_key)?);
         }
+        let lease = self.backend.lease(&rec.account)?;
         self.backend.save(&lease, &rec)
     }
 
@@ -149,9 +149,16 @@ impl Store {
         self.backend.remove(&lease, account)
     }
 
-    /// The account's record, secrets still sealed.
+    /// The account's record, secrets still sealed. A record naming another
+    /// account (a file copied over this one's) is refused: its sealed parts
+    /// would open, but they are the other account's.
     pub fn load(&self, account: &AccountName) -> Result<Option<Record>, StoreError> {
-        self.backend.load(account)
+        match self.backend.load(account)? {
+            Some(rec) if rec.account != *account => Err(StoreError::Tampered {
+                account: account.clone(),
+            }),
+            found => Ok(found),
+        }
     }
 
     /// Identifies the record's current version cheaply.
@@ -224,6 +231,12 @@ impl Store {
     ) -> Result<Tokens, StoreError> {
         let tokens = tokens_from(answer, Some(&held.tokens.refresh_token));
         self.modify(&held.record.account, Some(&held.record.key_id), |rec| {
+            // Sealing authenticates the routing fields as they are on disk
+            // now: first check that they still are what the key sealed.
+            rec.open_tokens(&held.key)
+                .map_err(|_| StoreError::Tampered {
+                    account: rec.account.clone(),
+                })?;
             rec.seal_tokens(&held.key, &tokens)?;
             rec.state = AccountState::Active;
             rec.last_refresh = Some(record::to_unix(now));
@@ -289,7 +302,7 @@ impl Store {
         &self,
         account: &AccountName,
         key_id: Option<&str>,
-        change: impl FnOnce(&mut Record) -> Result<(), CryptoError>,
+        change: impl FnOnce(&mut Record) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let lease = self.backend.lease(account)?;
         let mut rec = self.existing(account)?;
@@ -330,3 +343,7 @@ fn tokens_from(answer: &TokenResponse, old_refresh: Option<&Secret<String>>) -> 
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "binding_tests.rs"]
+mod binding_tests;

@@ -227,11 +227,14 @@ fn unknown_version_and_garbage_are_clear_errors() {
     enrol(&store, "j@example.com", "ms", "pw", RT);
     let path = record_path(t.path(), "j@example.com");
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    v["version"] = 2.into();
+    v["version"] = 99.into();
     std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
     let err = store.unlock(&name("j@example.com"), &pw("pw")).unwrap_err();
-    assert!(matches!(err, StoreError::Version { found: 2, .. }), "{err}");
-    assert!(err.to_string().contains("version 2"));
+    assert!(
+        matches!(err, StoreError::Version { found: 99, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("version 99"));
     std::fs::write(&path, b"not json").unwrap();
     assert!(matches!(store.list(), Err(StoreError::Corrupt { .. })));
 }

@@ -69,7 +69,8 @@ pub enum StoreError {
     #[error("{path}: not a valid mailgate token file ({reason})")]
     Corrupt { path: PathBuf, reason: String },
     #[error(
-        "{path}: token file format version {found} is not supported (this mailgate reads version {}); use the mailgate release that wrote it, or run `mailgate login` again",
+        "{path}: token file format version {found} is not supported (this mailgate reads versions {} to {}); use the mailgate release that wrote it, or run `mailgate login` again",
+        record::OLDEST_VERSION,
         record::FORMAT_VERSION
     )]
     Version { path: PathBuf, found: u32 },

@@ -2,12 +2,11 @@
 //! table it concerns, the key, and what to write instead.
 
 mod account;
+mod limits;
 mod listener;
 mod provider;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
 use toml::Spanned;
 
 use account::account;
@@ -15,8 +14,7 @@ use listener::listener;
 use provider::provider;
 
 use super::raw::RawConfig;
-use super::{Config, Limits, Provider, default_state_dir};
-use crate::proto::ClientLimits;
+use super::{Config, Provider, default_state_dir};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -187,38 +185,11 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError>
     Ok(Config {
         state_dir,
         hostname: raw.hostname.unwrap_or_else(|| "mailgate".to_owned()),
-        limits: limits(&raw.limits),
+        limits: limits::limits(&cx, &raw.limits)?,
         providers,
         listeners,
         accounts,
     })
-}
-
-fn limits(raw: &super::raw::RawLimits) -> Limits {
-    let d = Limits::default();
-    let secs = |v: Option<u64>, default: Duration| v.map(Duration::from_secs).unwrap_or(default);
-    Limits {
-        max_connections: raw.max_connections.unwrap_or(d.max_connections),
-        max_connections_per_ip: raw
-            .max_connections_per_ip
-            .unwrap_or(d.max_connections_per_ip),
-        client: ClientLimits {
-            max_line: raw.max_line.unwrap_or(d.client.max_line),
-            max_literal: raw.max_literal.unwrap_or(d.client.max_literal),
-            max_commands: raw.max_commands.unwrap_or(d.client.max_commands),
-            max_auth_failures: raw.max_auth_failures.unwrap_or(d.client.max_auth_failures),
-        },
-        tls_handshake_timeout: secs(raw.tls_handshake_timeout_secs, d.tls_handshake_timeout),
-        preauth_timeout: secs(raw.preauth_timeout_secs, d.preauth_timeout),
-        upstream_connect_timeout: secs(
-            raw.upstream_connect_timeout_secs,
-            d.upstream_connect_timeout,
-        ),
-        upstream_login_timeout: secs(raw.upstream_login_timeout_secs, d.upstream_login_timeout),
-        relay_idle_timeout: secs(raw.relay_idle_timeout_secs, d.relay_idle_timeout),
-        upstream_queue_timeout: secs(raw.upstream_queue_timeout_secs, d.upstream_queue_timeout),
-        shutdown_grace: secs(raw.shutdown_grace_secs, d.shutdown_grace),
-    }
 }
 
 #[cfg(test)]
@@ -316,6 +287,24 @@ mod tests {
             e.contains("accounts[0].password_hash") && !e.contains("hunter2"),
             "the bad value (maybe a password) is not echoed: {e}"
         );
+    }
+
+    #[test]
+    fn debug_of_config_never_shows_the_client_secret() {
+        let text = format!(
+            "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\nclient_secret=\"cs-7Q~very-secret\"\n{LISTENER}"
+        );
+        let c = parse_ok(&text);
+        assert_eq!(
+            c.providers[0]
+                .client_secret
+                .as_ref()
+                .map(|s| s.expose().as_str()),
+            Some("cs-7Q~very-secret")
+        );
+        assert!(!format!("{c:?}").contains("very-secret"), "{c:?}");
+        let raw: RawConfig = toml::from_str(&text).unwrap();
+        assert!(!format!("{raw:?}").contains("very-secret"), "{raw:?}");
     }
 
     #[test]

@@ -66,8 +66,20 @@ pub(super) fn provider(e: &Entry<'_>, p: &RawProvider) -> Result<Provider, Confi
         scopes,
         app_scopes,
         redirect_port: p.redirect_port.unwrap_or(0),
-        refresh_margin: Duration::from_secs(p.refresh_margin_secs.unwrap_or(15 * 60)),
-        keep_warm_interval: Duration::from_secs(p.keep_warm_interval_secs.unwrap_or(24 * 3600)),
+        refresh_margin: super::limits::secs(
+            e,
+            "refresh_margin_secs",
+            p.refresh_margin_secs,
+            crate::config::bounds::REFRESH_MARGIN,
+            Duration::from_secs(15 * 60),
+        )?,
+        keep_warm_interval: super::limits::secs(
+            e,
+            "keep_warm_interval_secs",
+            p.keep_warm_interval_secs,
+            crate::config::bounds::KEEP_WARM_INTERVAL,
+            Duration::from_secs(24 * 3600),
+        )?,
         machine_key_wrap: p.machine_key_wrap.unwrap_or(false),
     })
 }

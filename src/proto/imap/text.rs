@@ -14,9 +14,15 @@ pub(super) const MAX_CAPABILITY_LIST: usize = 4096;
 /// Printable ASCII only, no CR/LF or other controls, at most [`MAX_TEXT`] bytes;
 /// `fallback` when nothing printable is left.
 pub(super) fn sanitise(raw: &[u8], fallback: &str) -> String {
+    sanitise_upto(raw, fallback, MAX_TEXT)
+}
+
+/// [`sanitise`] up to `max` bytes: rejection texts are cut only after the
+/// token has been scrubbed from them (`proto::credential`).
+pub(super) fn sanitise_upto(raw: &[u8], fallback: &str, max: usize) -> String {
     let mut out: String = raw
         .iter()
-        .take(MAX_TEXT)
+        .take(max)
         .map(|&b| match b {
             0x20..=0x7e => b as char,
             b'\t' | b'\r' | b'\n' => ' ',

@@ -9,7 +9,9 @@
 //! one (Microsoft's greeting has none) SASL-IR is assumed, as Microsoft
 //! supports it. After STARTTLS the pre-TLS list is void (§6.2.1 has clients
 //! discard it; servers often list no AUTH= mechanism before TLS), so the
-//! upgraded connection is treated like one whose greeting had no list.
+//! upgraded connection is treated like one whose greeting had no list. Nor
+//! is any pre-TLS list passed on to the client after login: an attacker on
+//! the path could have written it; only one received over TLS is.
 //!
 //! After the STARTTLS OK, bytes still buffered were sent in plaintext and are
 //! dropped (RFC 9051 §11.1 command injection), and no second greeting comes.
@@ -23,10 +25,11 @@
 use bytes::BytesMut;
 
 use super::response::{Response, capabilities_in_code, code, parse};
-use super::text::{capability_list, has_capability, sanitise};
+use super::text::{capability_list, has_capability, sanitise_upto};
 use crate::proto::credential::Credential;
 use crate::proto::line::{Line, take_line};
 use crate::proto::sasl;
+use crate::proto::text::MAX_UNSCRUBBED_TEXT;
 use crate::proto::throttle::suggested_backoff;
 use crate::proto::{
     MAX_UPSTREAM_LINE, UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess,
@@ -147,14 +150,16 @@ impl ImapUpstream {
     }
 
     /// The tagged answer to STARTTLS. On OK, plaintext still buffered is
-    /// dropped: it arrived before TLS and may be injected.
+    /// dropped: it arrived before TLS and may be injected; so is an untagged
+    /// CAPABILITY seen before it, which must never reach the client.
     fn starttls_answer(&mut self, status: &str, rest: &[u8], input: &mut BytesMut) -> UpstreamStep {
         if status != "OK" {
-            let why = sanitise(rest, "no reason given");
+            let why = uncut(rest, "no reason given");
             let text = format!("upstream refused STARTTLS: {why}");
             return self.reject(UpstreamRejection::Protocol(text));
         }
         input.clear();
+        self.capabilities = None;
         self.state = State::SendAuthenticate;
         UpstreamStep::StartTls
     }
@@ -187,7 +192,7 @@ impl ImapUpstream {
             return self.reject(UpstreamRejection::Protocol(text.into()));
         }
         let json = sasl::decode_xoauth2_challenge(data);
-        self.challenge = Some(sanitise(json.as_bytes(), "empty challenge"));
+        self.challenge = Some(uncut(json.as_bytes(), "empty challenge"));
         self.state = State::ExpectAuthResult { tag };
         UpstreamStep::Send(Secret::new(b"\r\n".to_vec()))
     }
@@ -254,7 +259,7 @@ impl ImapUpstream {
     }
 
     fn with_challenge(&self, rest: &[u8]) -> String {
-        let text = sanitise(rest, "authentication failed");
+        let text = uncut(rest, "authentication failed");
         match &self.challenge {
             Some(challenge) => format!("{text} ({challenge})"),
             None => text,
@@ -308,7 +313,7 @@ impl UpstreamMachine for ImapUpstream {}
 
 /// A NO or BYE that means "later": throttling (with its back-off) or unavailable.
 fn temporary(rest: &[u8]) -> UpstreamRejection {
-    let text = sanitise(rest, "upstream is unavailable");
+    let text = uncut(rest, "upstream is unavailable");
     if is_throttled(rest) {
         let backoff = suggested_backoff(&text);
         return UpstreamRejection::Throttled { text, backoff };
@@ -316,8 +321,13 @@ fn temporary(rest: &[u8]) -> UpstreamRejection {
     UpstreamRejection::Unavailable(text)
 }
 
+/// Rejection text, uncut: the credential scrubs it, then cuts it.
+fn uncut(raw: &[u8], fallback: &str) -> String {
+    sanitise_upto(raw, fallback, MAX_UNSCRUBBED_TEXT)
+}
+
 fn is_throttled(rest: &[u8]) -> bool {
-    let text = sanitise(rest, "").to_ascii_lowercase();
+    let text = uncut(rest, "").to_ascii_lowercase();
     text.contains("request is throttled")
 }
 

@@ -292,3 +292,53 @@ fn an_echoed_command_does_not_carry_the_token_into_the_rejection() {
     let out = upstream(false, &[MS_GREETING, echo.as_bytes()]);
     assert!(!out.last().unwrap().contains(TOKEN));
 }
+
+/// The token straddles the 400-byte cut of a rejection text: it must be
+/// scrubbed while still whole, so not even its first bytes remain.
+#[test]
+fn a_token_across_the_truncation_point_is_scrubbed_before_the_cut() {
+    for filler in 380..400 {
+        for secret in [TOKEN.to_owned(), xoauth2()] {
+            let echo = format!("mg1 NO {} {secret} invalid\r\n", "x".repeat(filler));
+            let out = upstream(false, &[MS_GREETING, echo.as_bytes()]);
+            let last = out.last().unwrap();
+            assert!(last.starts_with("rejected"), "{last}");
+            assert!(!last.contains(&secret[..8]), "prefix leaked: {last}");
+        }
+    }
+}
+
+/// RFC 9051 §6.2.1: what the server announced before TLS may have been
+/// forged by someone on the path; only a list received after TLS counts.
+#[test]
+fn capabilities_seen_before_starttls_never_reach_the_client() {
+    let out = upstream(
+        true,
+        &[
+            b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n",
+            b"* CAPABILITY IMAP4rev1 STARTTLS X-FORGED\r\nmg1 OK Begin TLS\r\n",
+            b"mg2 OK Logged in\r\n",
+        ],
+    );
+    assert_eq!(
+        out,
+        [
+            "C: mg1 STARTTLS\r\n".to_string(),
+            "[starttls]".into(),
+            format!("C: mg2 AUTHENTICATE XOAUTH2 {}\r\n", xoauth2()),
+            "authenticated: mg2 OK Logged in caps=None".into(),
+        ]
+    );
+    let out = upstream(
+        true,
+        &[
+            b"* OK ready\r\n",
+            b"* CAPABILITY IMAP4rev1 X-FORGED\r\nmg1 OK Begin TLS\r\n",
+            b"* CAPABILITY IMAP4rev1 IDLE\r\nmg2 OK Logged in\r\n",
+        ],
+    );
+    assert_eq!(
+        out.last().unwrap(),
+        "authenticated: mg2 OK Logged in caps=Some(\"IMAP4rev1 IDLE\")"
+    );
+}

@@ -11,7 +11,7 @@ use bytes::BytesMut;
 
 use crate::proto::credential::Credential;
 use crate::proto::line::{Line, take_line};
-use crate::proto::text::{MAX_REPLY_TEXT, sanitize_bytes};
+use crate::proto::text::{MAX_UNSCRUBBED_TEXT, sanitize_bytes};
 use crate::proto::throttle::throttled;
 use crate::proto::{
     MAX_UPSTREAM_LINE, UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess, sasl,
@@ -134,7 +134,7 @@ impl Pop3Upstream {
             Status::Err(text) => self.reject(classify_err(text, reason)),
             Status::Continue(challenge) if reason.is_none() => {
                 let json = sasl::decode_xoauth2_challenge(challenge);
-                let json = sanitize_bytes(json.as_bytes(), MAX_REPLY_TEXT);
+                let json = sanitize_bytes(json.as_bytes(), MAX_UNSCRUBBED_TEXT);
                 self.state = State::ExpectVerdict { reason: Some(json) };
                 send(b"\r\n".to_vec())
             }
@@ -202,8 +202,9 @@ fn classify_err(text: &[u8], reason: Option<String>) -> UpstreamRejection {
     }
 }
 
+/// Uncut: the credential scrubs a rejection, then cuts it.
 fn text_of(text: &[u8]) -> String {
-    sanitize_bytes(text, MAX_REPLY_TEXT)
+    sanitize_bytes(text, MAX_UNSCRUBBED_TEXT)
 }
 
 fn protocol(what: &str) -> UpstreamRejection {

@@ -235,3 +235,19 @@ fn token_never_appears_in_rejections_or_debug() {
         );
     });
 }
+
+/// The token straddles the 400-byte cut of a rejection text: it must be
+/// scrubbed while still whole, so not even its first bytes remain.
+#[test]
+fn a_token_across_the_truncation_point_is_scrubbed_before_the_cut() {
+    for filler in 385..400 {
+        run(false, |t| {
+            to_token(t);
+            let line = format!("-ERR {} {TOKEN} invalid\r\n", "x".repeat(filler));
+            let steps = t.send(line.as_bytes());
+            let debug = format!("{steps:?}");
+            assert!(debug.contains("Rejected"), "{debug}");
+            assert!(!debug.contains(&TOKEN[..6]), "prefix leaked: {debug}");
+        });
+    }
+}

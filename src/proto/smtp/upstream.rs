@@ -12,7 +12,7 @@ use bytes::BytesMut;
 
 use super::reply::{ReadReply, Reply, ReplyReader};
 use crate::proto::credential::Credential;
-use crate::proto::text::{MAX_REPLY_TEXT, sanitize};
+use crate::proto::text::{MAX_UNSCRUBBED_TEXT, sanitize};
 use crate::proto::throttle::throttled;
 use crate::proto::{Machine, UpstreamMachine};
 use crate::proto::{UpstreamLogin, UpstreamRejection, UpstreamStep, UpstreamSuccess, sasl};
@@ -139,7 +139,7 @@ impl SmtpUpstream {
                 let challenge = reply.lines.concat();
                 let json = sasl::decode_xoauth2_challenge(challenge.as_bytes());
                 self.state = State::ExpectVerdict {
-                    reason: Some(sanitize(&json, MAX_REPLY_TEXT)),
+                    reason: Some(sanitize(&json, MAX_UNSCRUBBED_TEXT)),
                 };
                 send(b"\r\n".to_vec())
             }
@@ -209,8 +209,9 @@ fn temporary(reply: &Reply) -> UpstreamRejection {
     }
 }
 
+/// Uncut: the credential scrubs a rejection, then cuts it.
 fn text_of(reply: &Reply) -> String {
-    sanitize(&reply.text(), MAX_REPLY_TEXT)
+    sanitize(&reply.text(), MAX_UNSCRUBBED_TEXT)
 }
 
 fn protocol(what: &str) -> UpstreamRejection {

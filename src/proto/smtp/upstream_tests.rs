@@ -289,3 +289,19 @@ fn empty_challenge_adds_no_reason() {
         assert_eq!(t.send(b"535 5.7.8 no\r\n"), rejected(expected));
     });
 }
+
+/// The token straddles the 400-byte cut of a rejection text: it must be
+/// scrubbed while still whole, so not even its first bytes remain.
+#[test]
+fn a_token_across_the_truncation_point_is_scrubbed_before_the_cut() {
+    for filler in 370..400 {
+        run(true, |t| {
+            to_token(t);
+            let line = format!("535 5.7.3 {} {TOKEN} invalid\r\n", "x".repeat(filler));
+            let steps = t.send(line.as_bytes());
+            let debug = format!("{steps:?}");
+            assert!(debug.contains("Rejected"), "{debug}");
+            assert!(!debug.contains(&TOKEN[..4]), "prefix leaked: {debug}");
+        });
+    }
+}
