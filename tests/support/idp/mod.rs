@@ -16,6 +16,7 @@
     reason = "each test binary uses a different part of the IdP"
 )]
 
+mod grants;
 mod server;
 mod state;
 
@@ -235,6 +236,28 @@ impl TestIdp {
 
     pub fn token_requests(&self, grant_type: &str) -> u64 {
         self.with(|s| s.per_grant.get(grant_type).copied().unwrap_or_default())
+    }
+
+    /// `user` has full access to the shared mailbox `shared`.
+    pub fn grant_full_access(&self, shared: &str, user: &str) {
+        self.with(|s| s.grants.grant_full_access(shared, user));
+    }
+
+    /// `user` may send as `shared`; the SMTP server enforces it, from
+    /// [`Self::send_as_grants`].
+    pub fn grant_send_as(&self, shared: &str, user: &str) {
+        self.with(|s| s.grants.grant_send_as(shared, user));
+    }
+
+    /// Shared address → users who may send as it.
+    pub fn send_as_grants(&self) -> Vec<(String, Vec<String>)> {
+        self.with(|s| s.grants.send_as())
+    }
+
+    /// Client-credentials tokens may open `target`: an address, or a whole
+    /// domain as `@example.test` or `*@example.test`.
+    pub fn grant_app(&self, target: &str) {
+        self.with(|s| s.grants.grant_app(target));
     }
 
     pub fn introspections(&self) -> u64 {

@@ -81,7 +81,8 @@ pub async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Result<
             })
         }
         Some("introspect") => {
-            let answer = s.introspect(form.get("token").map_or("", String::as_str));
+            let token = form.get("token").map_or("", String::as_str);
+            let answer = s.introspect(token, form.get("mailbox").map(String::as_str));
             Ok(json_reply(StatusCode::OK, &answer))
         }
         _ => Ok(reply(

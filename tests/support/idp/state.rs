@@ -8,6 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
+use super::grants::{Grants, Principal};
+
 /// A fault the token and device code endpoints inject instead of answering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -50,6 +52,8 @@ pub fn invalid_request(text: &str) -> OAuthFault {
 
 struct Access {
     mailbox: String,
+    /// Issued by client credentials: speaks for the app, not a user.
+    app_only: bool,
     scope: String,
     expires_at: u64,
     active: bool,
@@ -95,6 +99,8 @@ pub struct State {
     pub per_account: HashMap<String, u64>,
     pub per_grant: HashMap<String, u64>,
     pub introspections: u64,
+    /// Which mailboxes a token may open (see `grants.rs`).
+    pub grants: Grants,
     /// Microsoft's behaviour: a redeemed refresh token keeps working until it
     /// expires or is revoked. Off by default (strict one-time use).
     pub keep_redeemed: bool,
@@ -172,6 +178,7 @@ impl State {
             token.to_owned(),
             Access {
                 mailbox: mailbox.to_owned(),
+                app_only: false,
                 scope: scope.to_owned(),
                 expires_at,
                 active: true,
@@ -192,6 +199,7 @@ impl State {
             at.clone(),
             Access {
                 mailbox: mailbox.to_owned(),
+                app_only,
                 scope: scope.to_owned(),
                 expires_at: now() + lifetime,
                 active: true,
@@ -365,20 +373,36 @@ impl State {
         Ok(self.mint(&mailbox, &scope, false).2)
     }
 
-    /// RFC 7662 §2.2 answer for `token`.
-    pub fn introspect(&mut self, token: &str) -> Value {
+    /// RFC 7662 §2.2 answer for `token`. With `mailbox` (an extension
+    /// parameter, RFC 7662 §2.1) the answer is also inactive when the token
+    /// may not open that mailbox, and then carries the provider's `reason`.
+    pub fn introspect(&mut self, token: &str, mailbox: Option<&str>) -> Value {
         self.introspections += 1;
-        match self.access.get(token) {
-            Some(a) if a.active && now() < a.expires_at => json!({
-                "active": true,
-                "email": a.mailbox,
-                "sub": a.mailbox,
-                "username": a.mailbox,
-                "scope": a.scope,
-                "exp": a.expires_at,
-                "token_type": "Bearer",
-            }),
-            _ => json!({"active": false}),
+        let Some(a) = self.access.get(token) else {
+            return json!({"active": false});
+        };
+        if !a.active || now() >= a.expires_at {
+            return json!({"active": false});
         }
+        let principal = if a.app_only {
+            Principal::App {
+                mailbox: a.mailbox.clone(),
+            }
+        } else {
+            Principal::User(a.mailbox.clone())
+        };
+        if let Some(Err(reason)) = mailbox.map(|m| self.grants.may_open(&principal, m)) {
+            return json!({"active": false, "reason": reason});
+        }
+        let subject = mailbox.unwrap_or(&a.mailbox);
+        json!({
+            "active": true,
+            "email": subject,
+            "sub": a.mailbox,
+            "username": subject,
+            "scope": a.scope,
+            "exp": a.expires_at,
+            "token_type": "Bearer",
+        })
     }
 }

@@ -67,6 +67,10 @@ pub struct StartOptions {
     /// high-performance mode with long-lived login processes and many
     /// clients per process, instead of one process per session.
     pub max_imap_sessions: Option<u32>,
+    /// Shared address → users who may send as it (`MAIL FROM`); any other
+    /// authenticated user is refused that sender. Addresses not listed are
+    /// not checked.
+    pub send_as: Vec<(String, Vec<String>)>,
 }
 
 /// Running Dovecot + Postfix for one test. TEST ONLY.
@@ -279,6 +283,7 @@ impl MailServers {
             key: &server.key,
             lmtp_socket: &dovecot.lmtp_socket(),
             auth_socket: &dovecot.auth_socket(),
+            send_as: &options.send_as,
         };
         let started = postfix.start();
         self.postfix = Some(started.map_err(|e| self.failure("postfix", &e))?);

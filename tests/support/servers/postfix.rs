@@ -86,6 +86,8 @@ pub struct PostfixPlan<'a> {
     pub key: &'a Path,
     pub lmtp_socket: &'a Path,
     pub auth_socket: &'a Path,
+    /// Shared address → users who may send as it.
+    pub send_as: &'a [(String, Vec<String>)],
 }
 
 impl PostfixPlan<'_> {
