@@ -7,7 +7,9 @@
 //! after a configurable number of `authorization_pending` (and `slow_down`)
 //! answers. `/introspect` (RFC 7662) maps each access token to the mailbox it
 //! was issued for, so a mail server that validates tokens by introspection
-//! (Dovecot's oauth2 passdb) can check the XOAUTH2 `user=`.
+//! (Dovecot's oauth2 passdb) knows whose token it holds; `/policy` then says
+//! whether that token may open the mailbox asked for (the XOAUTH2 `user=`),
+//! by the provider's rules in `grants.rs`.
 //!
 //! Self-contained on purpose (std, tokio, hyper, serde_json, base64,
 //! aws-lc-rs) so any integration test binary can include it with `#[path]`.
@@ -262,6 +264,17 @@ impl TestIdp {
 
     pub fn introspections(&self) -> u64 {
         self.with(|s| s.introspections)
+    }
+
+    /// Dovecot's authentication policy endpoint, which answers whether a
+    /// token may open a mailbox (see `server.rs`).
+    pub fn policy_url(&self) -> String {
+        format!("{}/policy", self.base_url())
+    }
+
+    /// Questions "may this token open this mailbox?" answered so far.
+    pub fn authorisations(&self) -> u64 {
+        self.with(|s| s.authorisations)
     }
 }
 

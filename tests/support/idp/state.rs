@@ -99,6 +99,8 @@ pub struct State {
     pub per_account: HashMap<String, u64>,
     pub per_grant: HashMap<String, u64>,
     pub introspections: u64,
+    /// Mail-server questions "may this token open this mailbox?".
+    pub authorisations: u64,
     /// Which mailboxes a token may open (see `grants.rs`).
     pub grants: Grants,
     /// Microsoft's behaviour: a redeemed refresh token keeps working until it
@@ -373,17 +375,35 @@ impl State {
         Ok(self.mint(&mailbox, &scope, false).2)
     }
 
-    /// RFC 7662 §2.2 answer for `token`. With `mailbox` (an extension
-    /// parameter, RFC 7662 §2.1) the answer is also inactive when the token
-    /// may not open that mailbox, and then carries the provider's `reason`.
-    pub fn introspect(&mut self, token: &str, mailbox: Option<&str>) -> Value {
+    /// RFC 7662 §2.2 answer for `token`; `jti` names the token without
+    /// revealing it, for [`Self::authorise`].
+    pub fn introspect(&mut self, token: &str) -> Value {
         self.introspections += 1;
-        let Some(a) = self.access.get(token) else {
-            return json!({"active": false});
-        };
-        if !a.active || now() >= a.expires_at {
-            return json!({"active": false});
+        match self.access.get(token) {
+            Some(a) if a.active && now() < a.expires_at => json!({
+                "active": true,
+                "email": a.mailbox,
+                "sub": a.mailbox,
+                "username": a.mailbox,
+                "scope": a.scope,
+                "exp": a.expires_at,
+                "token_type": "Bearer",
+                "jti": token_id(token),
+            }),
+            _ => json!({"active": false}),
         }
+    }
+
+    /// May the token introspected as `jti` open `mailbox`? `Err` carries the
+    /// provider's reason. An empty `jti` is a password login, not ours to judge.
+    pub fn authorise(&mut self, jti: &str, mailbox: &str) -> Result<(), String> {
+        self.authorisations += 1;
+        if jti.is_empty() {
+            return Ok(());
+        }
+        let Some((_, a)) = self.access.iter().find(|(t, _)| token_id(t) == jti) else {
+            return Err("AccessDenied: unknown token".to_owned());
+        };
         let principal = if a.app_only {
             Principal::App {
                 mailbox: a.mailbox.clone(),
@@ -391,18 +411,15 @@ impl State {
         } else {
             Principal::User(a.mailbox.clone())
         };
-        if let Some(Err(reason)) = mailbox.map(|m| self.grants.may_open(&principal, m)) {
-            return json!({"active": false, "reason": reason});
-        }
-        let subject = mailbox.unwrap_or(&a.mailbox);
-        json!({
-            "active": true,
-            "email": subject,
-            "sub": a.mailbox,
-            "username": subject,
-            "scope": a.scope,
-            "exp": a.expires_at,
-            "token_type": "Bearer",
-        })
+        self.grants.may_open(&principal, mailbox)
     }
+}
+
+/// A token's public name: the first 16 bytes of its SHA-256, hex.
+pub fn token_id(token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
