@@ -140,3 +140,81 @@ fn without_full_access_or_send_as_the_providers_reason_is_passed_on() {
         "the server's reason is passed on\n{context}"
     );
 }
+
+/// POSTs `body` to `url` on the test IdP; the JSON answer.
+async fn post(url: String, content_type: &str, body: String) -> serde_json::Value {
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("content-type", content_type)
+        .body(body)
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .expect("IdP answers");
+    serde_json::from_slice(&r.bytes().await.expect("body")).expect("json")
+}
+
+/// The IdP's answer to Dovecot's policy question for `token` and `mailbox`:
+/// `Ok` or the provider's reason.
+async fn may_open(idp: &TestIdp, token: &str, mailbox: &str) -> Result<(), String> {
+    let form = "application/x-www-form-urlencoded";
+    let jti = post(idp.introspect_url(), form, format!("token={token}")).await["jti"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let request = serde_json::json!({"login": mailbox, "jti": jti, "protocol": "imap"});
+    let answer = post(idp.policy_url(), "application/json", request.to_string()).await;
+    match answer["status"].as_i64() {
+        Some(0) => Ok(()),
+        _ => Err(answer["msg"].as_str().unwrap_or_default().to_owned()),
+    }
+}
+
+/// The rules themselves, without mail servers: what `/policy` answers.
+#[tokio::test]
+async fn the_identity_provider_applies_the_providers_mailbox_rules() {
+    let idp = TestIdp::start().await;
+    let alice = idp.mint(ALICE).access_token;
+    assert_eq!(may_open(&idp, &alice, ALICE).await, Ok(()));
+    let refused = may_open(&idp, &alice, INFO).await.unwrap_err();
+    assert!(
+        refused.contains("no FullAccess permission on mailbox info@"),
+        "{refused}"
+    );
+    idp.grant_full_access(INFO, ALICE);
+    assert_eq!(may_open(&idp, &alice, INFO).await, Ok(()));
+    assert!(may_open(&idp, &alice, BOB).await.is_err());
+
+    let form = "grant_type=client_credentials&client_id=c&client_secret=s&scope=x";
+    let app = post(
+        idp.token_url(),
+        "application/x-www-form-urlencoded",
+        form.into(),
+    )
+    .await;
+    let app = app["access_token"].as_str().expect("app token").to_owned();
+    let refused = may_open(&idp, &app, "m1@archive.test").await.unwrap_err();
+    assert!(
+        refused.contains("not granted access to mailbox m1@"),
+        "{refused}"
+    );
+    idp.grant_app("m1@archive.test");
+    assert_eq!(may_open(&idp, &app, "m1@archive.test").await, Ok(()));
+    assert!(may_open(&idp, &app, "m2@archive.test").await.is_err());
+    idp.grant_app("@archive.test");
+    assert_eq!(may_open(&idp, &app, "M2@Archive.test").await, Ok(()));
+    assert!(may_open(&idp, &app, "m2@other.test").await.is_err());
+    assert!(
+        may_open(&idp, &app, ALICE).await.is_err(),
+        "an app token opens no user's mailbox by itself"
+    );
+    let unknown = serde_json::json!({"login": ALICE, "jti": "0123abcd", "protocol": "imap"});
+    let answer = post(idp.policy_url(), "application/json", unknown.to_string()).await;
+    assert_eq!(answer["status"], -1, "an unknown token id opens nothing");
+    let password = serde_json::json!({"login": ALICE, "jti": "", "protocol": "imap"});
+    let answer = post(idp.policy_url(), "application/json", password.to_string()).await;
+    assert_eq!(
+        answer["status"], 0,
+        "no token id: a password login, not the provider's"
+    );
+}
