@@ -10,7 +10,7 @@ use std::time::Duration;
 
 pub use crate::support::config::free_ports;
 use crate::support::config::{ConfigBuilder, Listener, Upstream};
-use crate::support::idp::BlockingIdp;
+use crate::support::idp::{BlockingIdp, TestIdp};
 use crate::support::mailgate::{self, Serve};
 use crate::support::servers::{LOCAL_NAMES, LeafPaths, MailServers, StartOptions, find_binary};
 
@@ -55,6 +55,15 @@ pub struct Options {
     pub generated_cert: bool,
     /// Extra TOML lines for a listener, by name (e.g. `tls_min_version`).
     pub listener_settings: Vec<(&'static str, &'static str)>,
+    /// Mailboxes on the mail servers besides Alice's and Bob's.
+    pub mailboxes: Vec<String>,
+    /// `[[accounts]]` rules, each as `(key, value)` pairs.
+    pub accounts: Vec<Vec<(&'static str, String)>>,
+    /// Extra TOML lines for the provider (e.g. `client_secret`).
+    pub provider_settings: Vec<String>,
+    /// Grants made on the IdP before the servers start: send-as grants are
+    /// read then, into the SMTP server's configuration.
+    pub grants: Option<fn(&TestIdp)>,
 }
 
 impl Default for Options {
@@ -68,6 +77,10 @@ impl Default for Options {
             extra: Vec::new(),
             generated_cert: false,
             listener_settings: Vec::new(),
+            mailboxes: Vec::new(),
+            accounts: Vec::new(),
+            provider_settings: Vec::new(),
+            grants: None,
         }
     }
 }
@@ -93,12 +106,18 @@ impl Env {
         idp.add_user(ALICE);
         idp.add_user(BOB);
         idp.set_device_polls(0, 0);
+        if let Some(grants) = options.grants {
+            grants(&idp);
+        }
         let start = StartOptions {
             no_oauthbearer: true,
             max_sessions: options.max_sessions,
+            send_as: idp.send_as_grants(),
             ..StartOptions::default()
         };
-        let servers = MailServers::start_with(&idp.introspect_url(), &[ALICE, BOB], &start)
+        let mut users = vec![ALICE, BOB];
+        users.extend(options.mailboxes.iter().map(String::as_str));
+        let servers = MailServers::start_with(&idp.introspect_url(), &users, &start)
             .unwrap_or_else(|e| panic!("mail servers did not start:\n{e}"));
         let dir = servers.dir().join("mailgate");
         std::fs::create_dir_all(&dir).expect("mailgate dir");
@@ -211,8 +230,16 @@ impl Env {
                 &self.idp.authority(),
                 self.idp.tenant(),
                 "client-1",
-                &format!("refresh_margin_secs = {}", o.refresh_margin_secs),
+                &format!(
+                    "refresh_margin_secs = {}\n{}",
+                    o.refresh_margin_secs,
+                    o.provider_settings.join("\n")
+                ),
             );
+        for rule in &o.accounts {
+            let keys: Vec<(&str, &str)> = rule.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            config = config.account(&keys);
+        }
         let upstream = |protocol: &str| match protocol {
             "imap" => (self.servers.imaps_port(), "implicit"),
             "pop3" => (self.servers.pop3s_port(), "implicit"),

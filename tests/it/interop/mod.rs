@@ -16,11 +16,15 @@
 //! | `upstream` | provider unreachable or refusing TLS is temporary |
 //! | `load` | 200 logins share one refresh, 25 MB both ways, IDLE |
 //! | `offlineimap` | imaplib2 survives STARTTLS many times in a row (no TLS 1.3 tickets) |
+//! | `archiver` | one app-only rule reads 50 mailboxes with one token; ungranted ones refused with the reason |
+//! | `shared` | shared mailboxes over IMAP, POP3, SMTP send-as; refused without full access or send-as |
 //! | `legacy_tls` | TLS 1.0-only clients on opted-in listeners only (feature `legacy-tls`) |
 
+mod archiver;
 mod attempt;
 mod curl;
 mod python;
+mod shared;
 mod tokens;
 mod upstream;
 mod harness;

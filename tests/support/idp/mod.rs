@@ -7,7 +7,9 @@
 //! after a configurable number of `authorization_pending` (and `slow_down`)
 //! answers. `/introspect` (RFC 7662) maps each access token to the mailbox it
 //! was issued for, so a mail server that validates tokens by introspection
-//! (Dovecot's oauth2 passdb) can check the XOAUTH2 `user=`.
+//! (Dovecot's oauth2 passdb) knows whose token it holds; `/policy` then says
+//! whether that token may open the mailbox asked for (the XOAUTH2 `user=`),
+//! by the provider's rules in `grants.rs`.
 //!
 //! Self-contained on purpose (std, tokio, hyper, serde_json, base64,
 //! aws-lc-rs) so any integration test binary can include it with `#[path]`.
@@ -16,6 +18,7 @@
     reason = "each test binary uses a different part of the IdP"
 )]
 
+mod grants;
 mod server;
 mod state;
 
@@ -237,8 +240,41 @@ impl TestIdp {
         self.with(|s| s.per_grant.get(grant_type).copied().unwrap_or_default())
     }
 
+    /// `user` has full access to the shared mailbox `shared`.
+    pub fn grant_full_access(&self, shared: &str, user: &str) {
+        self.with(|s| s.grants.grant_full_access(shared, user));
+    }
+
+    /// `user` may send as `shared`; the SMTP server enforces it, from
+    /// [`Self::send_as_grants`].
+    pub fn grant_send_as(&self, shared: &str, user: &str) {
+        self.with(|s| s.grants.grant_send_as(shared, user));
+    }
+
+    /// Shared address → users who may send as it.
+    pub fn send_as_grants(&self) -> Vec<(String, Vec<String>)> {
+        self.with(|s| s.grants.send_as())
+    }
+
+    /// Client-credentials tokens may open `target`: an address, or a whole
+    /// domain as `@example.test` or `*@example.test`.
+    pub fn grant_app(&self, target: &str) {
+        self.with(|s| s.grants.grant_app(target));
+    }
+
     pub fn introspections(&self) -> u64 {
         self.with(|s| s.introspections)
+    }
+
+    /// Dovecot's authentication policy endpoint, which answers whether a
+    /// token may open a mailbox (see `server.rs`).
+    pub fn policy_url(&self) -> String {
+        format!("{}/policy", self.base_url())
+    }
+
+    /// Questions "may this token open this mailbox?" answered so far.
+    pub fn authorisations(&self) -> u64 {
+        self.with(|s| s.authorisations)
     }
 }
 

@@ -1,5 +1,7 @@
 //! HTTP/1 front of the test identity provider: Microsoft identity platform
-//! v2.0 paths under any tenant, plus an RFC 7662 introspection endpoint.
+//! v2.0 paths under any tenant, plus an RFC 7662 introspection endpoint and
+//! the authentication policy endpoint the test Dovecot asks which mailboxes
+//! a token may open.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -62,7 +64,8 @@ pub async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Result<
             "too large".into(),
         ));
     };
-    let form = parse_form(&String::from_utf8_lossy(&body.to_bytes()));
+    let body = body.to_bytes();
+    let form = parse_form(&String::from_utf8_lossy(&body));
     let mut s = state.lock().expect("idp state");
     match endpoint.as_deref() {
         Some("token") | Some("devicecode") => {
@@ -84,11 +87,25 @@ pub async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Result<
             let answer = s.introspect(form.get("token").map_or("", String::as_str));
             Ok(json_reply(StatusCode::OK, &answer))
         }
+        Some("policy") => Ok(json_reply(StatusCode::OK, &policy(&body, &mut s))),
         _ => Ok(reply(
             StatusCode::NOT_FOUND,
             "text/plain",
             "not found".into(),
         )),
+    }
+}
+
+/// Dovecot's authentication policy check after a successful login
+/// (`auth_policy_check_after_auth`): the JSON names the login (the mailbox
+/// asked for) and `jti`, the token id the introspection gave. Status 0
+/// allows; -1 refuses, and Dovecot shows `msg` to the client.
+fn policy(body: &[u8], s: &mut State) -> Value {
+    let request: Value = serde_json::from_slice(body).unwrap_or_default();
+    let field = |k: &str| request[k].as_str().unwrap_or("").to_owned();
+    match s.authorise(&field("jti"), &field("login")) {
+        Ok(()) => json!({"status": 0, "msg": ""}),
+        Err(reason) => json!({"status": -1, "msg": reason}),
     }
 }
 

@@ -8,6 +8,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
+use super::grants::Grants;
+
+#[path = "introspect.rs"]
+mod introspect;
+
 /// A fault the token and device code endpoints inject instead of answering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -50,6 +55,8 @@ pub fn invalid_request(text: &str) -> OAuthFault {
 
 struct Access {
     mailbox: String,
+    /// Issued by client credentials: speaks for the app, not a user.
+    app_only: bool,
     scope: String,
     expires_at: u64,
     active: bool,
@@ -95,6 +102,10 @@ pub struct State {
     pub per_account: HashMap<String, u64>,
     pub per_grant: HashMap<String, u64>,
     pub introspections: u64,
+    /// Mail-server questions "may this token open this mailbox?".
+    pub authorisations: u64,
+    /// Which mailboxes a token may open (see `grants.rs`).
+    pub grants: Grants,
     /// Microsoft's behaviour: a redeemed refresh token keeps working until it
     /// expires or is revoked. Off by default (strict one-time use).
     pub keep_redeemed: bool,
@@ -172,6 +183,7 @@ impl State {
             token.to_owned(),
             Access {
                 mailbox: mailbox.to_owned(),
+                app_only: false,
                 scope: scope.to_owned(),
                 expires_at,
                 active: true,
@@ -192,6 +204,7 @@ impl State {
             at.clone(),
             Access {
                 mailbox: mailbox.to_owned(),
+                app_only,
                 scope: scope.to_owned(),
                 expires_at: now() + lifetime,
                 active: true,
@@ -363,22 +376,5 @@ impl State {
         }
         let (mailbox, scope) = (c.mailbox.clone(), c.scope.clone());
         Ok(self.mint(&mailbox, &scope, false).2)
-    }
-
-    /// RFC 7662 §2.2 answer for `token`.
-    pub fn introspect(&mut self, token: &str) -> Value {
-        self.introspections += 1;
-        match self.access.get(token) {
-            Some(a) if a.active && now() < a.expires_at => json!({
-                "active": true,
-                "email": a.mailbox,
-                "sub": a.mailbox,
-                "username": a.mailbox,
-                "scope": a.scope,
-                "exp": a.expires_at,
-                "token_type": "Bearer",
-            }),
-            _ => json!({"active": false}),
-        }
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! PLAIN/LOGIN check a passwd-file; XOAUTH2/OAUTHBEARER go to the `oauth2`
 //! passdb, which POSTs `token=...` to the test identity provider's
-//! introspection endpoint (RFC 7662) on every login: no auth cache, so a
-//! revoked token fails at once. The brute-force penalty and failure delay are
+//! introspection endpoint (RFC 7662) on every login, and then the policy
+//! check asks the provider whether that token may open the mailbox (see
+//! `access.rs`): no auth cache, so a revoked token or a withdrawn grant fails
+//! at once. The brute-force penalty and failure delay are
 //! off so that tests which expect a refusal stay fast.
 
 use std::fmt::Write as _;
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use super::access;
 use super::process::{self, GroupChild};
 use super::tls::write_file;
 
@@ -70,7 +73,7 @@ impl DovecotPlan<'_> {
         write_file(&self.dir.join("passwd"), self.passwd().as_bytes(), 0o644)?;
         write_file(
             &self.dir.join("oauth2.conf"),
-            self.oauth2_conf().as_bytes(),
+            access::oauth2_conf(self.introspect_url).as_bytes(),
             0o600,
         )?;
         let conf = self.dir.join("dovecot.conf");
@@ -107,17 +110,6 @@ impl DovecotPlan<'_> {
                 );
                 out
             })
-    }
-
-    fn oauth2_conf(&self) -> String {
-        format!(
-            "introspection_mode = post\n\
-             introspection_url = {}\n\
-             username_attribute = email\n\
-             active_attribute = active\n\
-             active_value = true\n",
-            self.introspect_url
-        )
     }
 
     fn dovecot_conf(&self) -> String {
@@ -206,6 +198,10 @@ service anvil {{
             lmtp = self.lmtp_socket().display(),
             auth = self.auth_socket().display(),
         );
+        let conf = match access::policy_url(self.introspect_url) {
+            Some(url) => conf + &access::policy_conf(&url),
+            None => conf,
+        };
         let conf = match self.max_sessions {
             Some(n) => conf + &Self::session_limits(n),
             None => conf,

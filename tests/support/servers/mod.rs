@@ -6,7 +6,10 @@
 //! They stand in for Microsoft 365: IMAP and POP3 over implicit TLS, SMTP
 //! submission with STARTTLS required and AUTH only after it, and SASL
 //! XOAUTH2/OAUTHBEARER whose bearer tokens Dovecot checks against the test
-//! identity provider's introspection endpoint (RFC 7662). PLAIN and LOGIN
+//! identity provider's introspection endpoint (RFC 7662), per token and
+//! mailbox, so a delegate's token opens a shared mailbox only with full
+//! access and an app's token only the mailboxes it is granted; Postfix lets
+//! a user send as a shared address only with send-as. PLAIN and LOGIN
 //! work too, with [`MailServers::password`].
 //!
 //! Needs root (Postfix's master and Dovecot's privilege separation) and the
@@ -21,6 +24,7 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+mod access;
 mod dovecot;
 mod maildir;
 mod postfix;
@@ -67,6 +71,10 @@ pub struct StartOptions {
     /// high-performance mode with long-lived login processes and many
     /// clients per process, instead of one process per session.
     pub max_imap_sessions: Option<u32>,
+    /// Shared address → users who may send as it (`MAIL FROM`); any other
+    /// authenticated user is refused that sender. Addresses not listed are
+    /// not checked.
+    pub send_as: Vec<(String, Vec<String>)>,
 }
 
 /// Running Dovecot + Postfix for one test. TEST ONLY.
@@ -279,6 +287,7 @@ impl MailServers {
             key: &server.key,
             lmtp_socket: &dovecot.lmtp_socket(),
             auth_socket: &dovecot.auth_socket(),
+            send_as: &options.send_as,
         };
         let started = postfix.start();
         self.postfix = Some(started.map_err(|e| self.failure("postfix", &e))?);

@@ -2,7 +2,11 @@
 //! `smtp.office365.com:587`: STARTTLS is required and AUTH is offered only
 //! after it (RFC 3207 section 4, RFC 4954 section 4). SASL is Dovecot's, so
 //! the same XOAUTH2 tokens work as for IMAP; accepted mail goes to Dovecot
-//! over LMTP and shows up in the recipient's maildir.
+//! over LMTP and shows up in the recipient's maildir. `MAIL FROM` a mailbox's
+//! address needs that login or send-as, like Exchange's `SendAsDenied`: each
+//! mailbox is listed in `smtpd_sender_login_maps` with the users who may send
+//! as it, and `reject_known_sender_login_mismatch` refuses everyone else;
+//! addresses outside the test's mailboxes are not checked.
 //!
 //! The master runs in the foreground (`master -d -c <dir>`) as a direct
 //! child, with its own config, queue and data directories. No `postfix`
@@ -20,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+use super::access;
 use super::process::{self, GroupChild};
 use super::tls::write_file;
 
@@ -86,6 +91,8 @@ pub struct PostfixPlan<'a> {
     pub key: &'a Path,
     pub lmtp_socket: &'a Path,
     pub auth_socket: &'a Path,
+    /// Shared address → users who may send as it.
+    pub send_as: &'a [(String, Vec<String>)],
 }
 
 impl PostfixPlan<'_> {
@@ -111,7 +118,15 @@ impl PostfixPlan<'_> {
         self.prepare_dirs()?;
         let _ = fs::remove_file(self.log_path());
         let conf = self.conf_dir();
-        for (name, text) in [("main.cf", self.main_cf()), ("master.cf", self.master_cf())] {
+        let files = [
+            ("main.cf", self.main_cf()),
+            ("master.cf", self.master_cf()),
+            (
+                "sender_logins",
+                access::sender_logins(self.users, self.send_as),
+            ),
+        ];
+        for (name, text) in files {
             let path = conf.join(name);
             write_file(&path, text.as_bytes(), 0o644)?;
             backdate(&path)?;
@@ -204,6 +219,8 @@ smtpd_sasl_security_options = noanonymous
 smtpd_sasl_tls_security_options = noanonymous
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
 smtpd_recipient_restrictions = permit_sasl_authenticated, reject
+smtpd_sender_login_maps = texthash:{dir}/conf/sender_logins
+smtpd_sender_restrictions = reject_known_sender_login_mismatch
 virtual_mailbox_domains = {domains}
 virtual_mailbox_maps = inline:{{ {mailboxes} }}
 virtual_transport = lmtp:unix:{lmtp}
