@@ -162,13 +162,7 @@ impl Via<'_> {
 }
 
 fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("port").port())
-        .collect()
+    crate::servers::free_ports(n).expect("free loopback ports")
 }
 
 fn write_config(idp: &TestIdp, servers: &MailServers, ports: &Ports) -> PathBuf {

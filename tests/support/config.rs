@@ -286,12 +286,7 @@ pub fn free_port() -> u16 {
     free_ports(1)[0]
 }
 
-/// `count` distinct free ports on 127.0.0.1 (held until all are chosen).
+/// `count` distinct free ports on 127.0.0.1 (see `servers::free_ports`).
 pub fn free_ports(count: usize) -> Vec<u16> {
-    let held: Vec<std::net::TcpListener> = (0..count)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect()
+    super::servers::free_ports(count).expect("free loopback ports")
 }

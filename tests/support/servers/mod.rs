@@ -43,7 +43,7 @@ use postfix::PostfixPlan;
 use process::GroupChild;
 
 pub use postfix::MESSAGE_SIZE_LIMIT;
-pub use process::{INSTALL_HINT, find_binary};
+pub use process::{INSTALL_HINT, find_binary, free_ports};
 pub use tls::{LOCAL_NAMES, LeafCert, LeafPaths, TestCa};
 
 /// Start attempts when a freshly picked port was taken in the meantime.

@@ -48,19 +48,40 @@ pub fn effective_uid() -> Result<u32, String> {
         .map_err(|e| format!("stat /proc/self: {e}"))
 }
 
-/// Picks `count` distinct free ports on 127.0.0.1. All sockets are held
-/// until every port is chosen, then released: a server may still lose a
-/// port to another process in between, which the caller handles by retrying.
+/// Where test listeners take their ports: below Linux's ephemeral range
+/// (32768-60999 by default), so an outgoing connection of another test can
+/// never take a port between the moment it is chosen and the moment the
+/// server binds it, which happened with ports picked by binding port 0.
+const PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// Picks `count` distinct free ports on 127.0.0.1. Each process walks the
+/// range from its own starting point, so concurrent test processes rarely
+/// meet; every candidate is probed with a bind and skipped if taken.
 pub fn free_ports(count: usize) -> Result<Vec<u16>, String> {
-    let listeners = (0..count)
-        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("local_addr: {e}"))
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CURSOR: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = u32::from(PORTS.end - PORTS.start);
+    let _ = CURSOR.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % span,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    let mut ports = Vec::with_capacity(count);
+    for _ in 0..span {
+        if ports.len() == count {
+            break;
+        }
+        let offset = CURSOR.fetch_add(1, Ordering::SeqCst) % span;
+        let port = PORTS.start + u16::try_from(offset).map_err(|e| e.to_string())?;
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    if ports.len() < count {
+        return Err(format!("no {count} free ports in {PORTS:?}"));
+    }
+    Ok(ports)
 }
 
 /// A server's master process, leader of its own process group.
