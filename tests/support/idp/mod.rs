@@ -133,6 +133,11 @@ impl TestIdp {
         self.with(|s| s.client_key = Some((public_key.to_vec(), x5t.to_owned())));
     }
 
+    /// Whether sign-ins that ask for `openid` get an id token (default: yes).
+    pub fn set_id_tokens(&self, on: bool) {
+        self.with(|s| s.no_id_token = !on);
+    }
+
     pub fn set_latency(&self, latency: Duration) {
         self.with(|s| s.latency = latency);
     }

@@ -95,6 +95,8 @@ pub struct State {
     pub per_account: HashMap<String, u64>,
     pub per_grant: HashMap<String, u64>,
     pub introspections: u64,
+    /// Leave out the OpenID Connect id token even when `openid` is asked for.
+    pub no_id_token: bool,
     /// Microsoft's behaviour: a redeemed refresh token keeps working until it
     /// expires or is revoked. Off by default (strict one-time use).
     pub keep_redeemed: bool,
@@ -111,6 +113,30 @@ pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// An OpenID Connect id token naming who signed in, shaped like Microsoft's
+/// (`preferred_username`, `name`, `oid`) with a placeholder signature:
+/// mailgate reads it straight from the token endpoint and does not verify it.
+pub fn id_token(mailbox: &str) -> String {
+    let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let claims = json!({
+        "aud": "client-1",
+        "iss": "http://127.0.0.1/test-tenant/v2.0",
+        "iat": now(),
+        "exp": now() + 3600,
+        "name": "Test User",
+        "oid": random("oid-"),
+        "preferred_username": mailbox,
+        "tid": "test-tenant",
+        "ver": "2.0",
+    });
+    format!(
+        "{}.{}.{}",
+        part(json!({"alg": "RS256", "typ": "JWT", "kid": "test"})),
+        part(claims),
+        URL_SAFE_NO_PAD.encode(b"not-a-signature")
+    )
 }
 
 pub fn random(prefix: &str) -> String {
@@ -217,6 +243,9 @@ impl State {
                 },
             );
             body["refresh_token"] = json!(rt);
+            if scope.split(' ').any(|s| s == "openid") && !self.no_id_token {
+                body["id_token"] = json!(id_token(mailbox));
+            }
             self.issued
                 .entry(mailbox.to_owned())
                 .or_default()
