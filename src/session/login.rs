@@ -156,6 +156,7 @@ async fn grant(
         authzid: credentials.authzid.as_deref(),
         password: &credentials.password,
         protocol: ctx.listener.protocol,
+        provider: &ctx.listener.provider,
     };
     match tokio::time::timeout(ctx.limits.upstream_login_timeout, ctx.tokens.grant(request)).await {
         Ok(result) => result,

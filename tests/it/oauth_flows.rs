@@ -5,6 +5,7 @@
 mod browser;
 mod cli;
 mod identity;
+mod providers;
 
 use std::time::{Duration, Instant};
 
