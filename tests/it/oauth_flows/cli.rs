@@ -192,6 +192,10 @@ async fn cli_browser_login_generates_a_password() {
     let config = write_config(&idp, &dir);
     let (ok, out, err) = browser_login(&idp, &config).await;
     assert!(ok, "stdout:\n{out:?}\nstderr:\n{err}");
+    assert!(
+        !err.contains("could not check"),
+        "the id token named the signed-in user: {err}"
+    );
     let password = out
         .iter()
         .find_map(|l| l.trim().strip_prefix("password:"))
