@@ -16,6 +16,7 @@
     reason = "each test binary uses a different part of the IdP"
 )]
 
+mod id_token;
 mod server;
 mod state;
 

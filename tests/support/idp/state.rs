@@ -115,30 +115,6 @@ pub fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// An OpenID Connect id token naming who signed in, shaped like Microsoft's
-/// (`preferred_username`, `name`, `oid`) with a placeholder signature:
-/// mailgate reads it straight from the token endpoint and does not verify it.
-pub fn id_token(mailbox: &str) -> String {
-    let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
-    let claims = json!({
-        "aud": "client-1",
-        "iss": "http://127.0.0.1/test-tenant/v2.0",
-        "iat": now(),
-        "exp": now() + 3600,
-        "name": "Test User",
-        "oid": random("oid-"),
-        "preferred_username": mailbox,
-        "tid": "test-tenant",
-        "ver": "2.0",
-    });
-    format!(
-        "{}.{}.{}",
-        part(json!({"alg": "RS256", "typ": "JWT", "kid": "test"})),
-        part(claims),
-        URL_SAFE_NO_PAD.encode(b"not-a-signature")
-    )
-}
-
 pub fn random(prefix: &str) -> String {
     let mut bytes = [0u8; 24];
     aws_lc_rs::rand::fill(&mut bytes).expect("system RNG");
@@ -244,7 +220,7 @@ impl State {
             );
             body["refresh_token"] = json!(rt);
             if scope.split(' ').any(|s| s == "openid") && !self.no_id_token {
-                body["id_token"] = json!(id_token(mailbox));
+                body["id_token"] = json!(super::id_token::id_token(mailbox));
             }
             self.issued
                 .entry(mailbox.to_owned())
