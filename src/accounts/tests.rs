@@ -146,6 +146,138 @@ fn rules_match_every_spelling_of_a_name() {
     );
 }
 
+/// The XOAUTH2 `user=` a rule sends stays within the rule: a `*@domain`
+/// rule's inside the domain, a shared rule's exactly the shared address
+/// (ASCII case aside). A name that only folds into the rule, such as one
+/// spelled with U+212A KELVIN SIGN where the rule has `k`, would otherwise be
+/// sent upstream as spelled: another address to the provider.
+#[test]
+fn the_user_sent_upstream_stays_within_the_rule() {
+    let mut r = rules();
+    let app_only = |login: &str, mailbox: Option<&str>| AccountRule {
+        login: login.into(),
+        provider: None,
+        kind: AccountKind::AppOnly {
+            password_hash: "$argon2id$x".into(),
+            mailbox: mailbox.map(Into::into),
+        },
+    };
+    r.push(app_only("*@kelvin.example", None));
+    r.push(app_only("*@wild.example", Some("boss@elsewhere.example")));
+    r.push(app_only("kate@apps.example", None));
+    r.push(AccountRule {
+        login: "kate@example.com".into(),
+        provider: None,
+        kind: AccountKind::Shared {
+            delegate: "alice@example.com".into(),
+        },
+    });
+    r.push(AccountRule {
+        login: "*@team.example".into(),
+        provider: None,
+        kind: AccountKind::Shared {
+            delegate: "alice@example.com".into(),
+        },
+    });
+    let mailbox = |login: &str, z: Option<&str>, p: Protocol| match resolve(&r, &name(login), z, p)
+    {
+        Ok(Resolved::AppOnly { mailbox, .. }) => Ok(Some(mailbox)),
+        Ok(Resolved::Delegated { mailbox, .. }) => Ok(mailbox),
+        Err(e) => Err(e),
+    };
+    let some = |m: &str| Ok(Some(m.to_owned()));
+    let refused = Err(AccountError::BadCredentials);
+    for (login, z, protocol, want) in [
+        (
+            "Eve@KELVIN.example",
+            None,
+            Protocol::Imap,
+            some("Eve@KELVIN.example"),
+        ),
+        (
+            "eve@\u{212A}elvin.example",
+            None,
+            Protocol::Imap,
+            refused.clone(),
+        ),
+        ("x@wild.example", None, Protocol::Imap, refused.clone()),
+        (
+            "KATE@apps.example",
+            None,
+            Protocol::Pop3,
+            some("KATE@apps.example"),
+        ),
+        (
+            "\u{212A}ate@apps.example",
+            None,
+            Protocol::Pop3,
+            refused.clone(),
+        ),
+        (
+            "KATE@example.com",
+            None,
+            Protocol::Imap,
+            some("KATE@example.com"),
+        ),
+        (
+            "\u{212A}ate@example.com",
+            None,
+            Protocol::Imap,
+            refused.clone(),
+        ),
+        ("\u{212A}ate@example.com", None, Protocol::Smtp, Ok(None)),
+        (
+            "alice@example.com",
+            Some("Kate@example.com"),
+            Protocol::Imap,
+            some("Kate@example.com"),
+        ),
+        (
+            "alice@example.com",
+            Some("\u{212A}ate@example.com"),
+            Protocol::Pop3,
+            refused.clone(),
+        ),
+        (
+            "Bo@Team.Example",
+            None,
+            Protocol::Imap,
+            some("Bo@Team.Example"),
+        ),
+        (
+            "bo@team.example",
+            Some("\u{212A}@team.example"),
+            Protocol::Imap,
+            refused.clone(),
+        ),
+        // Any local part is inside the domain, however it is spelled.
+        (
+            "alice@example.com",
+            Some("\u{212A}@team.example"),
+            Protocol::Imap,
+            some("\u{212A}@team.example"),
+        ),
+        (
+            "alice@example.com",
+            Some("k@\u{212A}team.example"),
+            Protocol::Imap,
+            refused.clone(),
+        ),
+        (
+            "alice@example.com",
+            Some("k@team.example"),
+            Protocol::Imap,
+            some("k@team.example"),
+        ),
+    ] {
+        assert_eq!(
+            mailbox(login, z, protocol),
+            want,
+            "{login} {z:?} {protocol:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn warm_login_skips_argon2_and_still_checks_the_password() {
     let kdf = if cfg!(debug_assertions) {

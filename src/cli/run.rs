@@ -8,7 +8,9 @@ use super::text;
 use super::{Command, ConfigArg, LoginArgs};
 use crate::admin::{Admin, AdminError};
 use crate::config::{Config, ConfigError};
-use crate::enrol::{EnrolError, EnrolRequest, NewPassword, SignInPrompt, choose_flow};
+use crate::enrol::{
+    EnrolError, EnrolRequest, NewPassword, SignInPrompt, UNCHECKED_IDENTITY, choose_flow,
+};
 use crate::serve::ServeError;
 
 /// Why a command failed. Errors from the layers below pass through
@@ -113,6 +115,9 @@ pub(super) async fn login(
         }
     }
     let enrolled = pending.finish().await?;
+    if enrolled.signed_in_as.is_none() {
+        eprintln!("warning: {UNCHECKED_IDENTITY}");
+    }
     text::write_enrolled(&enrolled, out).map_err(CliError::Terminal)
 }
 

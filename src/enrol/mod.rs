@@ -9,7 +9,10 @@
 //! must act on, and [`PendingEnrolment::finish`] waits for the sign-in and
 //! stores the account. Nothing here prints or reads a terminal. Enrolling
 //! again re-authorises the account and replaces its tokens and password.
+//! Before anything is stored, [`identity`] checks that the user who signed in
+//! is the account being enrolled.
 
+mod identity;
 mod password;
 
 use std::net::SocketAddr;
@@ -18,11 +21,12 @@ use crate::base::AccountName;
 use crate::config::{AccountKind, Config, LocalTls, Provider};
 use crate::oauth::authcode::{BrowserOptions, BrowserSignIn, DEFAULT_BROWSER_WAIT};
 use crate::oauth::device::DevicePrompt;
-use crate::oauth::{OAuthClient, OAuthError, TokenResponse};
+use crate::oauth::{OAuthClient, OAuthError, SignedIn};
 use crate::secret::Secret;
 use crate::store::{Enrolment, Store, StoreError};
 use crate::token::Protocol;
 
+pub use identity::UNCHECKED as UNCHECKED_IDENTITY;
 pub use password::{GENERATED_PASSWORD_LEN, MAX_PASSWORD_LEN, generate_password, local_password};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +51,16 @@ pub enum EnrolError {
     Random,
     #[error("sign-in failed: {0}")]
     SignIn(#[from] OAuthError),
+    #[error(
+        "you signed in as {signed_in} while enrolling {enrolling}, so nothing was stored; \
+         sign out of {signed_in} in the browser or use a private window, then run \
+         `mailgate login {account}` again and sign in as {enrolling}"
+    )]
+    WrongUser {
+        signed_in: String,
+        enrolling: String,
+        account: String,
+    },
     #[error("the provider returned no refresh token; make sure the scopes include offline_access")]
     NoRefreshToken,
     #[error("cannot store the account's tokens: {0}")]
@@ -123,6 +137,9 @@ pub struct Enrolled {
     /// Present only when the password was generated: shown once, never stored.
     pub generated_password: Option<Secret<String>>,
     pub settings: Vec<ClientSetting>,
+    /// Who signed in, as the provider named them; `None` when no token named
+    /// anyone, so the identity was not checked ([`UNCHECKED_IDENTITY`]).
+    pub signed_in_as: Option<String>,
 }
 
 /// Checks the request against the config, settles the password, and asks the
@@ -198,10 +215,12 @@ impl PendingEnrolment {
             sasl_user,
             settings,
         } = self;
-        let tokens: TokenResponse = match prompt {
+        let signed_in: SignedIn = match prompt {
             SignInPrompt::Device(prompt) => client.device_finish(&prompt).await?,
             SignInPrompt::Browser(sign_in) => client.browser_finish(sign_in).await?,
         };
+        let signed_in_as = identity::check(&signed_in, &account, &sasl_user)?;
+        let tokens = signed_in.tokens;
         if tokens.refresh_token.is_none() {
             return Err(EnrolError::NoRefreshToken);
         }
@@ -220,6 +239,7 @@ impl PendingEnrolment {
                 sasl_user,
                 generated_password: generated.then_some(password),
                 settings,
+                signed_in_as,
             })
         })
         .await

@@ -85,3 +85,74 @@ fn a_pending_enrolment_can_be_finished_on_another_task() {
     let begin = |c: &'static Config, r: EnrolRequest| send(&start(c, r));
     let _ = (finish, begin);
 }
+
+fn signed_in(id_claims: Option<serde_json::Value>, access_token: &str) -> SignedIn {
+    use base64::Engine;
+    let jwt = |claims: serde_json::Value| {
+        let part = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        format!(
+            "{}.{}.sig",
+            part(&serde_json::json!({"alg": "none"})),
+            part(&claims)
+        )
+    };
+    SignedIn {
+        tokens: crate::oauth::TokenResponse {
+            access_token: Secret::from(access_token),
+            refresh_token: Some(Secret::from("rt")),
+            expires_in: std::time::Duration::from_secs(3600),
+        },
+        id_token: id_claims.map(|c| Secret::new(jwt(c))),
+    }
+}
+
+#[test]
+fn the_signed_in_user_must_be_the_account_or_its_mailbox() {
+    let as_user = |u: &str| signed_in(Some(serde_json::json!({"preferred_username": u})), "at");
+    let ok =
+        |s: &SignedIn, account: &str, mailbox: &str| identity::check(s, account, mailbox).unwrap();
+    assert_eq!(
+        ok(
+            &as_user("Alice@Example.TEST"),
+            "alice@example.test",
+            "alice@example.test"
+        )
+        .as_deref(),
+        Some("Alice@Example.TEST")
+    );
+    assert_eq!(
+        ok(
+            &as_user("alice@example.test"),
+            "alice",
+            "alice@example.test"
+        )
+        .as_deref(),
+        Some("alice@example.test"),
+        "a short login name enrols the mailbox given with --mailbox"
+    );
+    let err = identity::check(
+        &as_user("bob@example.test"),
+        "alice@example.test",
+        "alice@example.test",
+    )
+    .unwrap_err();
+    assert!(matches!(err, EnrolError::WrongUser { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("you signed in as bob@example.test while enrolling alice@example.test")
+            && text.contains("nothing was stored")
+            && text.contains("private window")
+            && text.contains("mailgate login alice@example.test"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unreadable_identity_is_not_a_refusal() {
+    let opaque = signed_in(None, "at-opaque");
+    assert_eq!(identity::check(&opaque, "a@x", "a@x").unwrap(), None);
+    let no_user = signed_in(Some(serde_json::json!({"sub": "1"})), "at-opaque");
+    assert_eq!(identity::check(&no_user, "a@x", "a@x").unwrap(), None);
+}

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use super::client::OAuthClient;
 use super::redirect::{self, Redirect};
 use super::response::{aadsts_code, map_error};
-use super::{OAuthError, TokenResponse};
+use super::{OAuthError, SignedIn};
 
 /// Default time the user has to finish signing in.
 pub const DEFAULT_BROWSER_WAIT: Duration = Duration::from_secs(10 * 60);
@@ -89,7 +89,7 @@ impl OAuthClient {
         &self,
         options: &BrowserOptions,
         out: &mut dyn Write,
-    ) -> Result<TokenResponse, OAuthError> {
+    ) -> Result<SignedIn, OAuthError> {
         let sign_in = self.browser_start(options).await?;
         sign_in.show(out, options.open_browser)?;
         self.browser_finish(sign_in).await
@@ -128,7 +128,7 @@ impl OAuthClient {
         let mut request = self
             .oauth
             .authorize_url(move || CsrfToken::new(state_for_url))
-            .add_scopes(self.scopes.iter().cloned())
+            .add_scopes(self.sign_in_scopes())
             .set_pkce_challenge(challenge)
             .set_redirect_uri(Cow::Borrowed(&redirect_url));
         if let Some(hint) = &options.login_hint {
@@ -148,10 +148,7 @@ impl OAuthClient {
 
     /// Step 2: wait for the redirect, check it, and redeem the code with the
     /// PKCE verifier (RFC 6749 §4.1.3, RFC 7636 §4.5).
-    pub async fn browser_finish(
-        &self,
-        sign_in: BrowserSignIn,
-    ) -> Result<TokenResponse, OAuthError> {
+    pub async fn browser_finish(&self, sign_in: BrowserSignIn) -> Result<SignedIn, OAuthError> {
         let BrowserSignIn {
             listener,
             v6,
@@ -177,7 +174,7 @@ impl OAuthClient {
             .set_redirect_uri(Cow::Borrowed(&redirect_url))
             .request_async(&self.http)
             .await
-            .map(TokenResponse::from)
+            .map(SignedIn::from)
             .map_err(map_error)
     }
 }

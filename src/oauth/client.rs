@@ -86,6 +86,19 @@ impl OAuthClient {
         })
     }
 
+    /// The scopes an interactive sign-in asks for: the configured ones plus
+    /// `openid profile` (OpenID Connect Core §3.1.2.1, §5.4), so that the
+    /// answer carries an id token naming who signed in. Microsoft allows
+    /// these next to one resource's scopes; refreshes ask for the
+    /// configured scopes only.
+    pub(crate) fn sign_in_scopes(&self) -> impl Iterator<Item = Scope> + '_ {
+        let missing = ["openid", "profile"]
+            .into_iter()
+            .filter(|s| !self.scopes.iter().any(|c| c.as_str() == *s))
+            .map(|s| Scope::new(s.to_owned()));
+        self.scopes.iter().cloned().chain(missing)
+    }
+
     /// Replaces the per-request time limit (`http::REQUEST_TIMEOUT`).
     pub fn with_request_timeout(mut self, timeout: Duration) -> Result<Self, OAuthError> {
         let http = http::build_client(timeout)

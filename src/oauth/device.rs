@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::OAuthClient;
 use super::response::{MsTokenResponse, map_error};
-use super::{OAuthError, TokenResponse};
+use super::{OAuthError, SignedIn};
 
 /// Longest time mailgate waits for the user to approve a device code.
 pub const MAX_DEVICE_WAIT: Duration = Duration::from_secs(20 * 60);
@@ -93,7 +93,7 @@ impl OAuthClient {
         let response = self
             .oauth
             .exchange_device_code()
-            .add_scopes(self.scopes.iter().cloned())
+            .add_scopes(self.sign_in_scopes())
             .request_async(&self.http)
             .await
             .map_err(map_error)?;
@@ -102,7 +102,7 @@ impl OAuthClient {
 
     /// Step 2: poll the token endpoint until the user approves, declines or
     /// the code expires (RFC 8628 §3.4, §3.5).
-    pub async fn device_finish(&self, prompt: &DevicePrompt) -> Result<TokenResponse, OAuthError> {
+    pub async fn device_finish(&self, prompt: &DevicePrompt) -> Result<SignedIn, OAuthError> {
         let wait = prompt.expires_in();
         let poll = self
             .oauth
@@ -119,7 +119,7 @@ impl OAuthClient {
         .await
         {
             Ok(r) => r
-                .map(|t: MsTokenResponse| TokenResponse::from(t))
+                .map(|t: MsTokenResponse| SignedIn::from(t))
                 .map_err(map_error),
             Err(_) => Err(OAuthError::Rejected {
                 error: "expired_token".to_owned(),

@@ -17,6 +17,22 @@ pub struct TokenResponse {
     pub expires_in: Duration,
 }
 
+/// The answer to an interactive sign-in (device code or browser): the tokens,
+/// and the OpenID Connect id token naming who signed in, when the provider
+/// sent one ([`identity`] reads it).
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub tokens: TokenResponse,
+    pub id_token: Option<Secret<String>>,
+}
+
+impl SignedIn {
+    /// The user name the tokens were issued to, if any token names one.
+    pub fn user(&self) -> Option<String> {
+        identity::signed_in_as(self.id_token.as_ref(), &self.tokens.access_token)
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum OAuthError {
     /// The grant is dead (invalid_grant, AADSTS 700082/70043/50173/50076/54005...):
@@ -60,6 +76,7 @@ pub mod client;
 pub mod credentials;
 pub mod device;
 mod http;
+pub mod identity;
 mod redirect;
 mod response;
 

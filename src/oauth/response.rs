@@ -17,7 +17,7 @@ use oauth2::{AccessToken, ErrorResponse, RefreshToken, RequestTokenError, Scope}
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::http::HttpError;
-use super::{OAuthError, TokenResponse};
+use super::{OAuthError, SignedIn, TokenResponse};
 use crate::secret::Secret;
 
 /// Used when the provider omits `expires_in` (RFC 6749 §5.1 makes it optional);
@@ -39,6 +39,9 @@ pub struct MsTokenResponse {
     refresh_token: Option<RefreshToken>,
     #[serde(default)]
     scope: Option<String>,
+    /// OpenID Connect Core §3.1.3.3: present when `openid` was asked for.
+    #[serde(default)]
+    id_token: Option<String>,
 }
 
 fn bearer() -> BasicTokenType {
@@ -90,6 +93,16 @@ impl From<MsTokenResponse> for TokenResponse {
                 .map(Duration::from_secs)
                 .unwrap_or(DEFAULT_EXPIRES_IN)
                 .min(MAX_EXPIRES_IN),
+        }
+    }
+}
+
+impl From<MsTokenResponse> for SignedIn {
+    fn from(mut r: MsTokenResponse) -> Self {
+        let id_token = r.id_token.take().map(Secret::new);
+        SignedIn {
+            tokens: TokenResponse::from(r),
+            id_token,
         }
     }
 }

@@ -52,7 +52,11 @@ pub async fn login(
             wait.as_secs().max(1)
         )));
     }
-    let Some(name) = name else {
+    // An authzid names an account too (a shared mailbox); one that could not
+    // (a control character such as the XOAUTH2 field separator `\x01`)
+    // fails here, whatever token source is behind.
+    let authzid_ok = (credentials.authzid.as_deref()).is_none_or(|z| AccountName::parse(z).is_ok());
+    let Some(name) = name.filter(|_| authzid_ok) else {
         ctx.guard.failed(peer.ip(), None);
         warn!(%peer, account, "login failed: not an account name");
         return LoginOutcome::Failed(LoginFailure::BadCredentials);
@@ -156,6 +160,7 @@ async fn grant(
         authzid: credentials.authzid.as_deref(),
         password: &credentials.password,
         protocol: ctx.listener.protocol,
+        provider: &ctx.listener.provider,
     };
     match tokio::time::timeout(ctx.limits.upstream_login_timeout, ctx.tokens.grant(request)).await {
         Ok(result) => result,

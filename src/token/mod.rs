@@ -28,6 +28,9 @@ pub struct TokenRequest<'a> {
     pub authzid: Option<&'a str>,
     pub password: &'a Secret<String>,
     pub protocol: Protocol,
+    /// The provider of the listener the login came in on: only its accounts
+    /// are served there, so a token never reaches another provider's upstream.
+    pub provider: &'a str,
 }
 
 /// An access token good for logging in upstream now.

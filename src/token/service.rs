@@ -103,6 +103,7 @@ impl TokenService {
         {
             Resolved::Delegated { account, mailbox } => {
                 let held = self.accounts.unlock(&account, req.password).await?;
+                served_here(&account, &held.record.provider, req.provider)?;
                 let cached = self.delegated(&held, false).await?;
                 Ok(Grant {
                     account: held.record.account.to_string(),
@@ -123,6 +124,7 @@ impl TokenService {
                 let provider = provider
                     .or_else(|| self.default_provider.clone())
                     .unwrap_or_default();
+                served_here(req.username, &provider, req.provider)?;
                 let cached = self.app_only(&provider).await?;
                 Ok(Grant {
                     account: mailbox.clone(),
@@ -363,6 +365,23 @@ impl TokenSource for TokenService {
     fn rejected<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, ()> {
         Box::pin(self.drop_token(grant))
     }
+}
+
+/// Refuses, before any token is fetched, an account whose provider is not
+/// the one the listener serves: its token is for another provider's
+/// upstream. Asked only once the password was right, so the answer may say
+/// why.
+fn served_here(account: &AccountName, provider: &str, listener: &str) -> Result<(), TokenError> {
+    if provider == listener {
+        return Ok(());
+    }
+    tracing::warn!(%account, provider, listener_provider = listener, "login refused: account not served on this listener");
+    Err(TokenError::NeedsAuthorisation {
+        account: account.to_string(),
+        hint: format!(
+            "{account} is not served on this listener: it belongs to provider {provider:?}, this listener serves {listener:?}; use a listener of provider {provider:?}"
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -65,6 +65,7 @@ async fn grant_as(
         authzid,
         password: &password,
         protocol,
+        provider: "ms",
     })
     .await
 }

@@ -4,6 +4,8 @@
 
 mod browser;
 mod cli;
+mod identity;
+mod providers;
 
 use std::time::{Duration, Instant};
 
@@ -286,7 +288,12 @@ async fn device_flow_waits_through_pending_and_slow_down() {
     let t = bounded(client.device_finish(&prompt))
         .await
         .expect("approved");
-    assert!(t.refresh_token.is_some());
+    assert!(t.tokens.refresh_token.is_some());
+    assert_eq!(
+        t.user().as_deref(),
+        Some(ALICE),
+        "the id token names who approved the code"
+    );
     assert_eq!(idp.token_requests(DEVICE_GRANT), 3);
     assert_eq!(idp.token_requests_for(ALICE), 3);
     assert!(

@@ -334,3 +334,7 @@ mod tests {
         assert!(l.plaintext_auth_ok("127.0.0.1".parse().unwrap()));
     }
 }
+
+#[cfg(test)]
+#[path = "url_tests.rs"]
+mod url_tests;

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use oauth2::url::{Host, Url};
+
 use super::{Entry, Keywords};
 use crate::config::raw::RawProvider;
 use crate::config::validate::ConfigError;
@@ -118,7 +120,7 @@ fn microsoft(e: &Entry<'_>, p: &RawProvider) -> Result<(String, &'static str), C
 }
 
 /// An endpoint URL: as given, else under the preset authority; https only,
-/// except for loopback test providers.
+/// except for loopback test providers (see [`idp_url`]).
 fn endpoint(
     e: &Entry<'_>,
     key: &str,
@@ -137,17 +139,41 @@ fn endpoint(
             ));
         }
     };
-    if !(u.starts_with("https://")
-        || u.starts_with("http://127.")
-        || u.starts_with("http://localhost"))
-    {
+    if let Err(problem) = idp_url(&u) {
         return Err(e.err(
             key,
-            format!("{u:?} is not an https URL"),
-            "use https:// (plain http only for 127.0.0.1 test providers)",
+            format!("{u:?} {problem}"),
+            "use https:// (plain http only to a literal loopback address such as 127.0.0.1 or [::1])",
         ));
     }
     Ok(u)
+}
+
+/// Judges a parsed URL, never its text: `http://127.0.0.1@evil.example/`
+/// starts like a loopback URL but its host is `evil.example`, and
+/// `http://localhost.evil.example/` is any host its owner likes. Tokens and
+/// client secrets travel to this URL, so plain http is allowed only where
+/// they cannot leave the machine: a literal loopback IP address (no name,
+/// since a name is whatever the resolver says). User info is refused
+/// everywhere: an identity provider never needs it, and it only serves to
+/// disguise the host.
+fn idp_url(text: &str) -> Result<(), &'static str> {
+    let url = Url::parse(text).map_err(|_| "is not a URL")?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("carries a user name or password before the host");
+    }
+    let loopback = match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(_)) => false,
+        None => return Err("has no host"),
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err("is plain http to a host other than a loopback address"),
+        _ => Err("is not an https URL"),
+    }
 }
 
 /// Delegated scopes (for enrolment) and app-only scopes: as given, else the

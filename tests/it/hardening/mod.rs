@@ -8,6 +8,7 @@ mod binary;
 mod connections;
 mod literals;
 mod memory;
+mod names;
 mod plaintext;
 mod redaction;
 mod reload;

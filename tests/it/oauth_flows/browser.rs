@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use mailgate::oauth::authcode::BrowserOptions;
-use mailgate::oauth::{OAuthClient, OAuthError, TokenResponse};
+use mailgate::oauth::{OAuthClient, OAuthError, SignedIn};
 
 use super::{BOB, STEP, bounded, rejected_with, started};
 use crate::support::idp::TestIdp;
@@ -50,7 +50,7 @@ async fn browser_flow(
     idp: &TestIdp,
     client: &OAuthClient,
     edit: impl Fn(String) -> String,
-) -> (Result<TokenResponse, OAuthError>, u16, String) {
+) -> (Result<SignedIn, OAuthError>, u16, String) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let options = BrowserOptions {
         open_browser: false,
@@ -93,7 +93,12 @@ async fn browser_flow_signs_in_the_hinted_user_with_pkce() {
         "the code was issued for the hinted user"
     );
     assert_eq!(idp.token_requests("authorization_code"), 1);
-    assert!(t.refresh_token.is_some());
+    assert!(t.tokens.refresh_token.is_some());
+    assert_eq!(
+        t.user().as_deref(),
+        Some(BOB),
+        "the id token names the hinted user"
+    );
 }
 
 #[tokio::test]
@@ -108,7 +113,7 @@ async fn browser_flow_rejects_a_forged_state() {
         format!("{head}state=forged{rest}")
     };
     let (result, _, _) = browser_flow(&idp, &client, forge).await;
-    rejected_with(result, "invalid_state", None);
+    rejected_with(result.map(|s| s.tokens), "invalid_state", None);
     assert_eq!(
         idp.token_requests("authorization_code"),
         0,
@@ -135,5 +140,5 @@ async fn browser_flow_reports_the_providers_error() {
     };
     let (result, status, _) = browser_flow(&idp, &client, deny).await;
     assert_eq!(status, 200);
-    rejected_with(result, "access_denied", Some("65004"));
+    rejected_with(result.map(|s| s.tokens), "access_denied", Some("65004"));
 }

@@ -16,7 +16,7 @@ use crate::support::config::{ConfigBuilder, Listener, Upstream};
 use crate::support::idp::TestIdp;
 pub use crate::support::scratch::Scratch;
 
-fn write_config(idp: &TestIdp, dir: &Scratch) -> PathBuf {
+pub(super) fn write_config(idp: &TestIdp, dir: &Scratch) -> PathBuf {
     let text = ConfigBuilder::new()
         .state_dir(&dir.state())
         .provider_microsoft("test", &idp.authority(), idp.tenant(), "client-1", "")
@@ -26,7 +26,7 @@ fn write_config(idp: &TestIdp, dir: &Scratch) -> PathBuf {
 }
 
 /// `mailgate login ALICE EXTRA --config CONFIG` with piped stdio.
-fn mailgate(config: &Path, extra: &[&str]) -> Command {
+pub(super) fn mailgate(config: &Path, extra: &[&str]) -> Command {
     let mut args = vec!["login", ALICE];
     args.extend_from_slice(extra);
     let mut cmd = crate::support::mailgate::command(&args, config);
@@ -37,7 +37,7 @@ fn mailgate(config: &Path, extra: &[&str]) -> Command {
 }
 
 /// Waits for `child` at most [`STEP`], killing it on timeout.
-fn finish(mut child: Child) -> (bool, String, String) {
+pub(super) fn finish(mut child: Child) -> (bool, String, String) {
     let deadline = Instant::now() + STEP;
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -61,7 +61,7 @@ fn finish(mut child: Child) -> (bool, String, String) {
     }
 }
 
-fn store(dir: &Scratch) -> Store {
+pub(super) fn store(dir: &Scratch) -> Store {
     Store::open(&dir.state()).expect("store")
 }
 
@@ -139,7 +139,7 @@ async fn cli_device_login_with_password_on_stdin_and_again() {
 }
 
 /// `mailgate login --device --password-stdin` with `password` written to it.
-fn device_login(config: &Path, password: &[u8]) -> Child {
+pub(super) fn device_login(config: &Path, password: &[u8]) -> Child {
     let mut child = mailgate(config, &["--device", "--password-stdin"])
         .spawn()
         .expect("spawn");
@@ -190,7 +190,28 @@ async fn cli_browser_login_generates_a_password() {
     idp.add_user(ALICE);
     let dir = Scratch::new("browser");
     let config = write_config(&idp, &dir);
-    let mut child = mailgate(&config, &["--browser", "--no-open"])
+    let (ok, out, err) = browser_login(&idp, &config).await;
+    assert!(ok, "stdout:\n{out:?}\nstderr:\n{err}");
+    assert!(
+        !err.contains("could not check"),
+        "the id token named the signed-in user: {err}"
+    );
+    let password = out
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("password:"))
+        .map(str::trim)
+        .expect("password line");
+    assert_eq!(password.len(), 24, "{password}");
+    assert!(password.chars().all(|c| c.is_ascii_alphanumeric()));
+    assert_eq!(idp.token_requests_for(ALICE), 1);
+    let (summary, _) = enrolled(&dir, password);
+    assert_eq!(summary.account, ALICE);
+}
+
+/// `mailgate login --browser --no-open` with the test as the browser:
+/// success, the stdout lines after the URL, and stderr.
+pub(super) async fn browser_login(idp: &TestIdp, config: &Path) -> (bool, Vec<String>, String) {
+    let mut child = mailgate(config, &["--browser", "--no-open"])
         .spawn()
         .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
@@ -217,15 +238,5 @@ async fn cli_browser_login_generates_a_password() {
         tokio::task::spawn_blocking(move || rest.map_while(Result::ok).collect())
             .await
             .expect("join");
-    assert!(ok, "stdout:\n{out:?}\nstderr:\n{err}");
-    let password = out
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("password:"))
-        .map(str::trim)
-        .expect("password line");
-    assert_eq!(password.len(), 24, "{password}");
-    assert!(password.chars().all(|c| c.is_ascii_alphanumeric()));
-    assert_eq!(idp.token_requests_for(ALICE), 1);
-    let (summary, _) = enrolled(&dir, password);
-    assert_eq!(summary.account, ALICE);
+    (ok, out, err)
 }

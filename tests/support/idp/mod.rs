@@ -19,6 +19,7 @@
 )]
 
 mod grants;
+mod id_token;
 mod server;
 mod state;
 
@@ -134,6 +135,11 @@ impl TestIdp {
     /// header names certificate thumbprint `x5t`.
     pub fn set_client_certificate(&self, public_key: &[u8], x5t: &str) {
         self.with(|s| s.client_key = Some((public_key.to_vec(), x5t.to_owned())));
+    }
+
+    /// Whether sign-ins that ask for `openid` get an id token (default: yes).
+    pub fn set_id_tokens(&self, on: bool) {
+        self.with(|s| s.no_id_token = !on);
     }
 
     pub fn set_latency(&self, latency: Duration) {

@@ -106,6 +106,8 @@ pub struct State {
     pub authorisations: u64,
     /// Which mailboxes a token may open (see `grants.rs`).
     pub grants: Grants,
+    /// Leave out the OpenID Connect id token even when `openid` is asked for.
+    pub no_id_token: bool,
     /// Microsoft's behaviour: a redeemed refresh token keeps working until it
     /// expires or is revoked. Off by default (strict one-time use).
     pub keep_redeemed: bool,
@@ -230,6 +232,9 @@ impl State {
                 },
             );
             body["refresh_token"] = json!(rt);
+            if scope.split(' ').any(|s| s == "openid") && !self.no_id_token {
+                body["id_token"] = json!(super::id_token::id_token(mailbox));
+            }
             self.issued
                 .entry(mailbox.to_owned())
                 .or_default()
