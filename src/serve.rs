@@ -16,7 +16,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{Config, Listener};
 use crate::gate::MailboxGate;
-use crate::guard::LoginGuard;
+use crate::guard::{GuardSettings, LoginGuard};
 use crate::listener::{ConnectionLimits, accept_loop};
 use crate::oauth::{OAuthClient, TokenEndpoint};
 use crate::session::context::SessionContext;
@@ -76,8 +76,12 @@ impl Server {
             limits: ConnectionLimits::new(
                 config.limits.max_connections,
                 config.limits.max_connections_per_ip,
+                config.limits.ipv6_prefix,
             ),
-            guard: Arc::new(LoginGuard::default()),
+            guard: Arc::new(LoginGuard::new(GuardSettings {
+                ipv6_prefix: config.limits.ipv6_prefix,
+                ..GuardSettings::default()
+            })),
             gates: HashMap::new(),
             legacy_sessions: HashMap::new(),
             shutdown,

@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use super::context::SessionContext;
 use super::machine::upstream_machine;
 use crate::base::AccountName;
+use crate::guard::Target;
 use crate::proto::{Credentials, LoginFailure, UpstreamLogin, UpstreamRejection};
 use crate::submit::{Relayed, Submission};
 use crate::token::{Grant, TokenError, TokenRequest};
@@ -45,15 +46,19 @@ pub async fn login(
 ) -> LoginOutcome {
     let account = credentials.username.as_str();
     let name = AccountName::parse(account).ok();
-    if let Err(wait) = ctx.guard.check(peer.ip(), name.as_ref()) {
-        warn!(%peer, account, "login refused: too many failed logins");
-        return LoginOutcome::Failed(LoginFailure::Temporary(format!(
-            "Too many failed logins; try again in {} s",
-            wait.as_secs().max(1)
-        )));
-    }
+    let target = name.as_ref().map(|n| guard_target(ctx, n, credentials));
+    let attempt = match ctx.guard.begin(peer.ip(), target.as_ref()) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            warn!(%peer, account, "login refused: too many failed logins");
+            return LoginOutcome::Failed(LoginFailure::Temporary(format!(
+                "Too many failed logins; try again in {} s",
+                wait.as_secs().max(1)
+            )));
+        }
+    };
     let Some(name) = name else {
-        ctx.guard.failed(peer.ip(), None);
+        attempt.failed();
         warn!(%peer, account, "login failed: not an account name");
         return LoginOutcome::Failed(LoginFailure::BadCredentials);
     };
@@ -61,13 +66,13 @@ pub async fn login(
         Ok(grant) => grant,
         Err(error) => {
             if error == TokenError::BadCredentials {
-                ctx.guard.failed(peer.ip(), Some(&name));
+                attempt.failed();
             }
             warn!(%peer, account, %error, "login failed before reaching the provider");
             return LoginOutcome::Failed(token_failure(error));
         }
     };
-    ctx.guard.succeeded(peer.ip(), &name);
+    attempt.succeeded();
     // A `user=` that is no address is capped with the login's account.
     let mailbox = AccountName::parse(&grant.sasl_user).unwrap_or(name.clone());
     let permit = match ctx.gate.enter(&mailbox).await {
@@ -124,6 +129,22 @@ async fn open_refreshing(
     Err(LoginFailure::Temporary(
         "upstream login did not complete".into(),
     ))
+}
+
+/// What the guard counts this login's failures against: the account or
+/// rule it resolves to, so every name a `*@domain` rule accepts shares one
+/// count (see `guard`); the typed name when it resolves to nothing.
+fn guard_target(ctx: &SessionContext, name: &AccountName, credentials: &Credentials) -> Target {
+    let request = TokenRequest {
+        username: name,
+        authzid: credentials.authzid.as_deref(),
+        password: &credentials.password,
+        protocol: ctx.listener.protocol,
+    };
+    match ctx.tokens.resolve(&request) {
+        Some(resolved) => Target::of(&resolved),
+        None => Target::Account(name.clone()),
+    }
 }
 
 /// SMTP goes through the listener's submission backend; IMAP and POP3

@@ -80,4 +80,11 @@ pub trait TokenSource: Send + Sync + 'static {
     /// The upstream refused `grant` before it expired: forget it, so that the
     /// next `grant` for the account fetches a fresh one.
     fn rejected<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, ()>;
+
+    /// What `request` would open, without checking its password: the guard
+    /// counts failures against it. `None` when the source has no account
+    /// rules (or the login resolves to nothing); the typed name counts then.
+    fn resolve(&self, _request: &TokenRequest<'_>) -> Option<crate::accounts::Resolved> {
+        None
+    }
 }

@@ -363,6 +363,12 @@ impl TokenSource for TokenService {
     fn rejected<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, ()> {
         Box::pin(self.drop_token(grant))
     }
+
+    fn resolve(&self, request: &TokenRequest<'_>) -> Option<Resolved> {
+        self.accounts
+            .resolve(request.username, request.authzid, request.protocol)
+            .ok()
+    }
 }
 
 #[cfg(test)]

@@ -187,21 +187,36 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError>
     Ok(Config {
         state_dir,
         hostname: raw.hostname.unwrap_or_else(|| "mailgate".to_owned()),
-        limits: limits(&raw.limits),
+        limits: limits(&cx, &raw.limits)?,
         providers,
         listeners,
         accounts,
     })
 }
 
-fn limits(raw: &super::raw::RawLimits) -> Limits {
+/// Shortest IPv6 prefix a source may be grouped by: a /16 would put most of
+/// the Internet behind one guard entry and one connection count.
+const MIN_IPV6_PREFIX: u8 = 16;
+
+fn limits(cx: &Ctx<'_>, raw: &super::raw::RawLimits) -> Result<Limits, ConfigError> {
     let d = Limits::default();
     let secs = |v: Option<u64>, default: Duration| v.map(Duration::from_secs).unwrap_or(default);
-    Limits {
+    let ipv6_prefix = raw.ipv6_prefix.unwrap_or(d.ipv6_prefix);
+    if !(MIN_IPV6_PREFIX..=128).contains(&ipv6_prefix) {
+        return Err(ConfigError::Invalid {
+            file: cx.file.to_owned(),
+            line: cx.line_of(cx.text.find("ipv6_prefix").unwrap_or(0)),
+            key: "limits.ipv6_prefix".into(),
+            problem: format!("{ipv6_prefix} is not a prefix length from {MIN_IPV6_PREFIX} to 128"),
+            fix: "use 64 (one subscriber's network) unless clients share a longer prefix".into(),
+        });
+    }
+    Ok(Limits {
         max_connections: raw.max_connections.unwrap_or(d.max_connections),
         max_connections_per_ip: raw
             .max_connections_per_ip
             .unwrap_or(d.max_connections_per_ip),
+        ipv6_prefix,
         client: ClientLimits {
             max_line: raw.max_line.unwrap_or(d.client.max_line),
             max_literal: raw.max_literal.unwrap_or(d.client.max_literal),
@@ -218,7 +233,7 @@ fn limits(raw: &super::raw::RawLimits) -> Limits {
         relay_idle_timeout: secs(raw.relay_idle_timeout_secs, d.relay_idle_timeout),
         upstream_queue_timeout: secs(raw.upstream_queue_timeout_secs, d.upstream_queue_timeout),
         shutdown_grace: secs(raw.shutdown_grace_secs, d.shutdown_grace),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -343,5 +358,18 @@ mod tests {
         assert!(!c.accounts[0].matches(&name("journal@archive.example.evil")));
         assert!(!l.plaintext_auth_ok("192.168.1.77".parse().unwrap()));
         assert!(l.plaintext_auth_ok("127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn ipv6_prefix_defaults_to_64_and_is_bounded() {
+        let provider = "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\n";
+        let with = |limits: &str| format!("{limits}{provider}{LISTENER}");
+        assert_eq!(parse_ok(&with("")).limits.ipv6_prefix, 64);
+        let c = parse_ok(&with("[limits]\nipv6_prefix = 56\n"));
+        assert_eq!(c.limits.ipv6_prefix, 56);
+        for bad in [0, 8, 129] {
+            let e = parse_err(&with(&format!("[limits]\nipv6_prefix = {bad}\n")));
+            assert!(e.starts_with("t.toml:2: limits.ipv6_prefix: "), "{e}");
+        }
     }
 }

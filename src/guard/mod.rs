@@ -1,0 +1,241 @@
+//! Brute-force protection for local passwords. Failed logins are counted per
+//! client source and per target; past a few free attempts each further
+//! failure doubles a lock-out window, during which logins are refused at once
+//! (no Argon2 work, no provider traffic, nothing held while waiting).
+//!
+//! What is counted is what is being guessed. The target is the account or
+//! rule a login resolves to (`accounts::resolve`), not the typed name: every
+//! invented `a1@domain`, `a2@domain` under one `*@domain` rule guesses the
+//! same rule password, so they share one count. A source is a client
+//! address, IPv6 grouped by prefix (`base::source_of`).
+//!
+//! A failure is reserved before the password is checked ([`LoginGuard::begin`]
+//! returns an [`Attempt`]), so parallel guesses count as many, not as one.
+//! A success settles only its own attempt: it does not forget the source's
+//! failures at other targets.
+//!
+//! An attacker hammering one account from elsewhere must not lock out its
+//! owner: a source that has logged in to a target successfully is exempt
+//! from that target's lock-out (not from its own source's).
+//!
+//! Every table is bounded and fails closed (see [`table`]); keys are
+//! bounded too: an address, an [`AccountName`] (at most
+//! [`crate::base::MAX_ACCOUNT_LEN`] bytes) or a rule login from the config.
+
+mod table;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::accounts::Resolved;
+use crate::base::{AccountName, DEFAULT_IPV6_PREFIX, source_of};
+use table::Table;
+
+/// Failures allowed before lock-outs start.
+pub const FREE_FAILURES: u32 = 3;
+/// First lock-out; doubles with each further failure.
+pub const BASE_LOCKOUT: Duration = Duration::from_secs(2);
+/// Longest lock-out.
+pub const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
+/// Entries kept per table (sources, targets, trusted pairs).
+pub const MAX_ENTRIES: usize = 100_000;
+/// How long an address stays trusted for an account after a success.
+pub const TRUST_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The wait given to a new source or target while its table is full.
+pub const TABLE_FULL_WAIT: Duration = Duration::from_secs(60);
+
+/// What a login guesses the password of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// A store account (for a shared mailbox: its delegate).
+    Account(AccountName),
+    /// An app-only rule, by its `login` (`*@domain` or one address).
+    Rule(String),
+}
+
+impl Target {
+    pub fn of(resolved: &Resolved) -> Target {
+        match resolved {
+            Resolved::Delegated { account, .. } => Target::Account(account.clone()),
+            Resolved::AppOnly { rule, .. } => Target::Rule(rule.clone()),
+        }
+    }
+}
+
+/// Sizes and grouping; [`Default`] is what `serve` uses with a default config.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardSettings {
+    pub ipv6_prefix: u8,
+    pub capacity: usize,
+}
+
+impl Default for GuardSettings {
+    fn default() -> Self {
+        Self {
+            ipv6_prefix: DEFAULT_IPV6_PREFIX,
+            capacity: MAX_ENTRIES,
+        }
+    }
+}
+
+struct Tables {
+    by_source: Table<IpAddr>,
+    by_target: Table<Target>,
+    trusted: HashMap<(Target, IpAddr), Instant>,
+    /// Changed since the last save.
+    dirty: bool,
+}
+
+pub struct LoginGuard {
+    tables: Mutex<Tables>,
+    settings: GuardSettings,
+}
+
+impl Default for LoginGuard {
+    fn default() -> Self {
+        Self::new(GuardSettings::default())
+    }
+}
+
+/// A password check the guard let through, with its failure reserved.
+/// Settle it with [`Attempt::failed`] or [`Attempt::succeeded`]; dropping
+/// it (a temporary error, a client gone) gives the reservation back.
+#[must_use = "an attempt holds a reserved failure until settled"]
+pub struct Attempt<'g> {
+    guard: &'g LoginGuard,
+    source: IpAddr,
+    /// The target, and whether its count holds a reservation.
+    target: Option<(Target, bool)>,
+    settled: bool,
+}
+
+impl LoginGuard {
+    pub fn new(settings: GuardSettings) -> Self {
+        Self {
+            tables: Mutex::new(Tables {
+                by_source: Table::new(settings.capacity),
+                by_target: Table::new(settings.capacity),
+                trusted: HashMap::new(),
+                dirty: false,
+            }),
+            settings,
+        }
+    }
+
+    /// Reserves a failure for a password check from `ip` against `target`
+    /// (`None`: the name cannot be an account, only the source counts), or
+    /// `Err(wait)` while either is locked out or its table is full. A source
+    /// trusted for `target` is exempt from the target's lock-out.
+    pub fn begin(&self, ip: IpAddr, target: Option<&Target>) -> Result<Attempt<'_>, Duration> {
+        let now = Instant::now();
+        let source = source_of(ip, self.settings.ipv6_prefix);
+        let mut t = self.lock();
+        t.by_source.admits(&source, now)?;
+        let counted = target.map(|k| (k, !t.trusts(k, source, now)));
+        if let Some((k, true)) = counted {
+            t.by_target.admits(k, now)?;
+        }
+        t.by_source.reserve(source, now);
+        if let Some((k, true)) = counted {
+            t.by_target.reserve(k.clone(), now);
+        }
+        Ok(Attempt {
+            guard: self,
+            source,
+            target: counted.map(|(k, c)| (k.clone(), c)),
+            settled: false,
+        })
+    }
+
+    /// Whether `ip` (as its source) is locked out now.
+    pub fn source_locked(&self, ip: IpAddr) -> bool {
+        let source = source_of(ip, self.settings.ipv6_prefix);
+        self.lock().by_source.locked(&source, Instant::now())
+    }
+
+    /// Entries in the (sources, targets, trusted) tables.
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        let t = self.lock();
+        (
+            t.by_source.map.len(),
+            t.by_target.map.len(),
+            t.trusted.len(),
+        )
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn settle(&self, a: &Attempt<'_>, outcome: Outcome) {
+        let now = Instant::now();
+        let failed = outcome == Outcome::Failed;
+        let mut t = self.lock();
+        t.by_source.settle(&a.source, failed, now);
+        if let Some((k, counted)) = &a.target {
+            if *counted {
+                t.by_target.settle(k, failed, now);
+            }
+            if outcome == Outcome::Succeeded {
+                t.trust(k.clone(), a.source, now, self.settings.capacity);
+            }
+        }
+        t.dirty |= outcome != Outcome::Released;
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Failed,
+    Succeeded,
+    Released,
+}
+
+impl Attempt<'_> {
+    /// The password was wrong (or the name is no account).
+    pub fn failed(mut self) {
+        self.settled = true;
+        self.guard.settle(&self, Outcome::Failed);
+    }
+
+    /// The password was right: the source becomes trusted for the target.
+    pub fn succeeded(mut self) {
+        self.settled = true;
+        self.guard.settle(&self, Outcome::Succeeded);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.guard.settle(self, Outcome::Released);
+        }
+    }
+}
+
+impl Tables {
+    fn trusts(&self, target: &Target, source: IpAddr, now: Instant) -> bool {
+        self.trusted
+            .get(&(target.clone(), source))
+            .is_some_and(|&until| until > now)
+    }
+
+    /// Trusts `source` for `target`; when the table is full even after
+    /// dropping expired entries, the source simply is not trusted.
+    fn trust(&mut self, target: Target, source: IpAddr, now: Instant, capacity: usize) {
+        let key = (target, source);
+        if !self.trusted.contains_key(&key) && self.trusted.len() >= capacity {
+            self.trusted.retain(|_, until| *until > now);
+        }
+        if self.trusted.contains_key(&key) || self.trusted.len() < capacity {
+            self.trusted.insert(key, now + TRUST_TTL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
