@@ -16,12 +16,16 @@
 //!
 //! An attacker hammering one account from elsewhere must not lock out its
 //! owner: a source that has logged in to a target successfully is exempt
-//! from that target's lock-out (not from its own source's).
+//! from that target's lock-out (not from its own source's). Counts,
+//! lock-outs and these exemptions are saved with the state ([`persist`]),
+//! so a restart neither hands out fresh free attempts nor locks the owner
+//! out.
 //!
 //! Every table is bounded and fails closed (see [`table`]); keys are
 //! bounded too: an address, an [`AccountName`] (at most
 //! [`crate::base::MAX_ACCOUNT_LEN`] bytes) or a rule login from the config.
 
+pub mod persist;
 mod table;
 
 use std::collections::HashMap;

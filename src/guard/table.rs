@@ -143,4 +143,13 @@ impl<K: Hash + Eq + Clone> Table<K> {
         self.last_sweep = Some(now);
         self.map.retain(|_, e| !e.idle(now));
     }
+
+    /// Puts back a saved entry if there is room; whether it was put back.
+    pub fn restore(&mut self, key: K, entry: Entry) -> bool {
+        if self.map.len() >= self.capacity && !self.map.contains_key(&key) {
+            return false;
+        }
+        self.map.insert(key, entry);
+        true
+    }
 }

@@ -220,3 +220,35 @@ async fn a_flood_keeps_tables_bounded_and_full_tables_fail_closed() {
         "room again once the flood has aged"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn lockouts_and_trust_survive_a_restart() {
+    let dir = crate::store::testutil::TempDir::new("guard-persist");
+    let g = LoginGuard::default();
+    g.begin(OWNER, Some(&acct("alice"))).unwrap().succeeded();
+    for i in 0..=FREE_FAILURES {
+        let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, i as u8));
+        fail(&g, ip, Some(&acct("alice")));
+        fail(&g, ATTACKER, Some(&Target::Rule("*@apps.example".into())));
+    }
+    persist::save_if_changed(&g, dir.path()).unwrap();
+    let bytes = std::fs::read(persist::path(dir.path())).unwrap();
+    assert!(!String::from_utf8_lossy(&bytes).contains("password"));
+
+    let restarted = LoginGuard::default();
+    assert!(persist::load(&restarted, dir.path()).unwrap() > 0);
+    let stranger = IpAddr::V4(Ipv4Addr::new(10, 0, 9, 9));
+    assert!(check(&restarted, stranger, Some(&acct("alice"))).is_err());
+    assert!(check(&restarted, OWNER, Some(&acct("alice"))).is_ok());
+    assert!(restarted.source_locked(ATTACKER));
+    let rule = Target::Rule("*@apps.example".into());
+    assert!(check(&restarted, stranger, Some(&rule)).is_err());
+
+    std::fs::write(persist::path(dir.path()), b"{not json").unwrap();
+    assert!(persist::load(&LoginGuard::default(), dir.path()).is_err());
+    std::fs::remove_file(persist::path(dir.path())).unwrap();
+    assert_eq!(
+        persist::load(&LoginGuard::default(), dir.path()).unwrap(),
+        0
+    );
+}
