@@ -5,7 +5,7 @@
 //! permit that admits one is moved into the blocking task that runs it: a
 //! client that hangs up mid-check drops only the waiting future, and the
 //! derivation keeps its permit until it really ends, so no more than
-//! [`MAX_CONCURRENT_KDF`] ever run at once (docs/design.md, "Passwords").
+//! [`MAX_CONCURRENT_KDF`] ever run at once (docs/design.md §6, security model).
 //!
 //! Lanes, each its own FIFO queue with its own permits (together the cap):
 //! - [`Lane::Known`]: an account or rule that exists and has not failed a

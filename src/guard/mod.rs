@@ -45,6 +45,9 @@ pub const FREE_FAILURES: u32 = 3;
 pub const BASE_LOCKOUT: Duration = Duration::from_secs(2);
 /// Longest lock-out.
 pub const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
+/// Quiet time after which a run of failures that reached lock-outs is
+/// forgotten (up to [`FREE_FAILURES`] are forgotten after [`MAX_LOCKOUT`]).
+pub const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// Entries kept per table (sources, targets, trusted pairs).
 pub const MAX_ENTRIES: usize = 100_000;
 /// How long an address stays trusted for an account after a success.

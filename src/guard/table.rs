@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{BASE_LOCKOUT, FREE_FAILURES, MAX_LOCKOUT, TABLE_FULL_WAIT};
+use super::{BASE_LOCKOUT, FORGET_AFTER, FREE_FAILURES, MAX_LOCKOUT, TABLE_FULL_WAIT};
 
 /// Least time between two sweeps of a full table: a flood must not turn
 /// every login into a pass over the whole table.
@@ -37,9 +37,18 @@ impl Entry {
         }
     }
 
-    /// Failures are forgotten once none has happened for [`MAX_LOCKOUT`].
+    /// Whether the failures are old enough to forget: a few (typos) after
+    /// [`MAX_LOCKOUT`] of quiet, a run that reached lock-outs only after
+    /// [`FORGET_AFTER`]; otherwise an attacker could wait out one longest
+    /// lock-out and start again with free attempts.
+    fn forgotten(&self, now: Instant) -> bool {
+        let quiet = now.saturating_duration_since(self.last);
+        self.pending == 0
+            && (quiet > FORGET_AFTER || (self.count <= FREE_FAILURES && quiet > MAX_LOCKOUT))
+    }
+
     fn decay(&mut self, now: Instant) {
-        if self.pending == 0 && now.saturating_duration_since(self.last) > MAX_LOCKOUT {
+        if self.forgotten(now) {
             self.count = 0;
         }
     }
@@ -60,9 +69,7 @@ impl Entry {
     /// Whether a sweep may drop the entry: nothing in flight, not locked,
     /// and its failures already forgotten.
     fn idle(&self, now: Instant) -> bool {
-        self.pending == 0
-            && self.locked_until <= now
-            && now.saturating_duration_since(self.last) > MAX_LOCKOUT
+        self.locked_until <= now && self.forgotten(now)
     }
 }
 

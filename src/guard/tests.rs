@@ -252,3 +252,60 @@ async fn lockouts_and_trust_survive_a_restart() {
         0
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn waiting_out_the_longest_lockout_gives_no_fresh_free_attempts() {
+    let g = LoginGuard::default();
+    let a = acct("a");
+    for _ in 0..=FREE_FAILURES {
+        fail(&g, ATTACKER, Some(&a));
+    }
+    tokio::time::sleep(BASE_LOCKOUT).await;
+    fail(&g, ATTACKER, Some(&a));
+    tokio::time::sleep(MAX_LOCKOUT + Duration::from_secs(1)).await;
+    fail(&g, ATTACKER, Some(&a));
+    assert_eq!(check(&g, ATTACKER, Some(&a)), Err(BASE_LOCKOUT * 4));
+    tokio::time::sleep(FORGET_AFTER + Duration::from_secs(1)).await;
+    for _ in 0..FREE_FAILURES {
+        fail(&g, ATTACKER, Some(&a));
+    }
+    assert!(
+        check(&g, ATTACKER, Some(&a)).is_ok(),
+        "forgotten after a day"
+    );
+}
+
+/// Guesses a patient attacker gets at one account within `within`, each
+/// from a fresh address (the README's Security section quotes these).
+async fn guesses_in(within: Duration) -> u32 {
+    let g = LoginGuard::default();
+    let a = acct("a");
+    let end = Instant::now() + within;
+    let mut guesses = 0u32;
+    for i in 0..100_000u32 {
+        if Instant::now() >= end {
+            break;
+        }
+        let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+        match g.begin(ip, Some(&a)) {
+            Ok(attempt) => {
+                guesses += 1;
+                attempt.failed();
+            }
+            Err(wait) => tokio::time::sleep(wait.min(end - Instant::now())).await,
+        }
+    }
+    guesses
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_guarantees_the_readme_states() {
+    let hour = Duration::from_secs(3600);
+    assert_eq!(guesses_in(hour).await, 15, "first hour");
+    assert_eq!(
+        guesses_in(hour * 2).await,
+        19,
+        "two hours: 4 per hour after the first"
+    );
+    assert_eq!(guesses_in(hour * 24).await, 107, "one day");
+}
