@@ -268,16 +268,21 @@ async fn abandoned_checks_never_exceed_the_derivation_cap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flood_of_unknown_names_does_not_starve_a_known_account() {
+async fn a_flood_of_unknown_names_and_guesses_does_not_starve_a_known_account() {
     let dir = TempDir::new("acct-kdf-fair");
     let accounts =
         Arc::new(Accounts::new(&config(dir.path(), ""), Store::open(dir.path()).unwrap()).unwrap());
     let (running, peak) = (Arc::default(), Arc::default());
     let cost = std::time::Duration::from_millis(50);
     let flood: Vec<_> = (0..40)
-        .map(|_| {
+        .map(|i| {
             let (a, f) = (accounts.clone(), counted(&running, &peak, cost));
-            tokio::spawn(async move { a.blocking_kdf(Lane::Unknown, f).await })
+            let lane = if i % 2 == 0 {
+                Lane::Unknown
+            } else {
+                Lane::Suspect
+            };
+            tokio::spawn(async move { a.blocking_kdf(lane, f).await })
         })
         .collect();
     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -293,5 +298,17 @@ async fn a_flood_of_unknown_names_does_not_starve_a_known_account() {
     );
     for f in flood {
         f.await.unwrap().unwrap();
+    }
+    let peak = peak.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(peak <= MAX_CONCURRENT_KDF, "{peak} derivations ran at once");
+}
+
+#[test]
+fn a_recent_failure_sends_checks_to_the_suspect_lane() {
+    let now = std::time::Instant::now();
+    assert_eq!(lane_after(None), Lane::Known);
+    assert_eq!(lane_after(Some(now)), Lane::Suspect);
+    if let Some(long_ago) = now.checked_sub(SUSPECT_WINDOW * 2) {
+        assert_eq!(lane_after(Some(long_ago)), Lane::Known);
     }
 }
