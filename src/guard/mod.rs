@@ -10,9 +10,12 @@
 //! address, IPv6 grouped by prefix (`base::source_of`).
 //!
 //! A failure is reserved before the password is checked ([`LoginGuard::begin`]
-//! returns an [`Attempt`]), so parallel guesses count as many, not as one.
-//! A success settles only its own attempt: it does not forget the source's
-//! failures at other targets.
+//! returns an [`Attempt`]), so parallel guesses count as many, not as one:
+//! once the checks in flight could use up the free failures, further checks
+//! wait for their verdicts (legitimate parallel logins then go on; guesses
+//! meet the lock-out). A success takes back only the source's failures at
+//! the same target (typos before the right password), never those at
+//! other targets.
 //!
 //! An attacker hammering one account from elsewhere must not lock out its
 //! owner: a source that has logged in to a target successfully is exempt
@@ -55,6 +58,28 @@ pub const TRUST_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The wait given to a new source or target while its table is full.
 pub const TABLE_FULL_WAIT: Duration = Duration::from_secs(60);
 
+/// Why a check may not start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Locked out for this long.
+    Locked(Duration),
+    /// Checks in flight hold every free failure; wait for their verdicts.
+    Busy,
+    /// The table has no room for a new source or target (fails closed).
+    Full,
+}
+
+impl Refusal {
+    /// What to tell the client to wait.
+    pub fn wait(self) -> Duration {
+        match self {
+            Refusal::Locked(wait) => wait,
+            Refusal::Busy => BASE_LOCKOUT,
+            Refusal::Full => TABLE_FULL_WAIT,
+        }
+    }
+}
+
 /// What a login guesses the password of.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
@@ -93,6 +118,8 @@ struct Tables {
     by_source: Table<IpAddr>,
     by_target: Table<Target>,
     trusted: HashMap<(Target, IpAddr), Instant>,
+    /// Failures per (source, target), for the refund on a success.
+    pairs: HashMap<(IpAddr, Target), u32>,
     /// Changed since the last save.
     dirty: bool,
 }
@@ -100,6 +127,8 @@ struct Tables {
 pub struct LoginGuard {
     tables: Mutex<Tables>,
     settings: GuardSettings,
+    /// Woken whenever an attempt is settled (busy checks wait on it).
+    settled: tokio::sync::Notify,
 }
 
 impl Default for LoginGuard {
@@ -127,17 +156,43 @@ impl LoginGuard {
                 by_source: Table::new(settings.capacity),
                 by_target: Table::new(settings.capacity),
                 trusted: HashMap::new(),
+                pairs: HashMap::new(),
                 dirty: false,
             }),
             settings,
+            settled: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// [`LoginGuard::try_begin`], waiting up to `patience` while checks in
+    /// flight hold the free failures; `Err(wait)` when refused.
+    pub async fn begin(
+        &self,
+        ip: IpAddr,
+        target: Option<&Target>,
+        patience: Duration,
+    ) -> Result<Attempt<'_>, Duration> {
+        let deadline = Instant::now() + patience;
+        loop {
+            let notified = self.settled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.try_begin(ip, target) {
+                Ok(attempt) => return Ok(attempt),
+                Err(Refusal::Busy) => {}
+                Err(refusal) => return Err(refusal.wait()),
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(Refusal::Busy.wait());
+            }
         }
     }
 
     /// Reserves a failure for a password check from `ip` against `target`
     /// (`None`: the name cannot be an account, only the source counts), or
-    /// `Err(wait)` while either is locked out or its table is full. A source
-    /// trusted for `target` is exempt from the target's lock-out.
-    pub fn begin(&self, ip: IpAddr, target: Option<&Target>) -> Result<Attempt<'_>, Duration> {
+    /// says why not. A source trusted for `target` is exempt from the
+    /// target's lock-out.
+    pub fn try_begin(&self, ip: IpAddr, target: Option<&Target>) -> Result<Attempt<'_>, Refusal> {
         let now = Instant::now();
         let source = source_of(ip, self.settings.ipv6_prefix);
         let mut t = self.lock();
@@ -164,14 +219,15 @@ impl LoginGuard {
         self.lock().by_source.locked(&source, Instant::now())
     }
 
-    /// Entries in the (sources, targets, trusted) tables.
-    pub fn sizes(&self) -> (usize, usize, usize) {
+    /// Entries in the (sources, targets, trusted, pairs) tables.
+    pub fn sizes(&self) -> [usize; 4] {
         let t = self.lock();
-        (
+        [
             t.by_source.map.len(),
             t.by_target.map.len(),
             t.trusted.len(),
-        )
+            t.pairs.len(),
+        ]
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
@@ -187,11 +243,20 @@ impl LoginGuard {
             if *counted {
                 t.by_target.settle(k, failed, now);
             }
-            if outcome == Outcome::Succeeded {
-                t.trust(k.clone(), a.source, now, self.settings.capacity);
+            match outcome {
+                Outcome::Failed => t.note_pair(a.source, k, self.settings.capacity),
+                Outcome::Succeeded => {
+                    if let Some(n) = t.pairs.remove(&(a.source, k.clone())) {
+                        t.by_source.refund(&a.source, n, now);
+                    }
+                    t.trust(k.clone(), a.source, now, self.settings.capacity);
+                }
+                Outcome::Released => {}
             }
         }
         t.dirty |= outcome != Outcome::Released;
+        drop(t);
+        self.settled.notify_waiters();
     }
 }
 
@@ -229,6 +294,20 @@ impl Tables {
         self.trusted
             .get(&(target.clone(), source))
             .is_some_and(|&until| until > now)
+    }
+
+    /// Counts a failure of `source` at `target`; when the table is full
+    /// even after dropping pairs whose source count is gone, it is not
+    /// noted, and a later success simply refunds less.
+    fn note_pair(&mut self, source: IpAddr, target: &Target, capacity: usize) {
+        let key = (source, target.clone());
+        if !self.pairs.contains_key(&key) && self.pairs.len() >= capacity {
+            let sources = &self.by_source;
+            self.pairs.retain(|(s, _), _| sources.contains(s));
+        }
+        if self.pairs.contains_key(&key) || self.pairs.len() < capacity {
+            *self.pairs.entry(key).or_insert(0) += 1;
+        }
     }
 
     /// Trusts `source` for `target`; when the table is full even after

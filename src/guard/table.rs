@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{BASE_LOCKOUT, FORGET_AFTER, FREE_FAILURES, MAX_LOCKOUT, TABLE_FULL_WAIT};
+use super::{BASE_LOCKOUT, FORGET_AFTER, FREE_FAILURES, MAX_LOCKOUT, Refusal};
 
 /// Least time between two sweeps of a full table: a flood must not turn
 /// every login into a pass over the whole table.
@@ -53,15 +53,15 @@ impl Entry {
         }
     }
 
-    /// `Err(wait)` while locked, or while the checks in flight already use
-    /// up the free failures (past them, one check at a time).
-    fn admits(&self, now: Instant) -> Result<(), Duration> {
+    /// Refused while locked, or busy while the checks in flight already
+    /// use up the free failures (past them, one check at a time).
+    fn admits(&self, now: Instant) -> Result<(), Refusal> {
         let wait = self.locked_until.saturating_duration_since(now);
         if !wait.is_zero() {
-            return Err(wait);
+            return Err(Refusal::Locked(wait));
         }
         if self.pending > 0 && self.count + self.pending > FREE_FAILURES {
-            return Err(BASE_LOCKOUT);
+            return Err(Refusal::Busy);
         }
         Ok(())
     }
@@ -96,7 +96,7 @@ impl<K: Hash + Eq + Clone> Table<K> {
 
     /// Whether `key` may start a check now (see [`Entry::admits`]); a key
     /// the table has no room for is refused.
-    pub fn admits(&mut self, key: &K, now: Instant) -> Result<(), Duration> {
+    pub fn admits(&mut self, key: &K, now: Instant) -> Result<(), Refusal> {
         if let Some(e) = self.map.get_mut(key) {
             e.decay(now);
             return e.admits(now);
@@ -105,7 +105,7 @@ impl<K: Hash + Eq + Clone> Table<K> {
             self.sweep(now);
         }
         if self.map.len() >= self.capacity {
-            return Err(TABLE_FULL_WAIT);
+            return Err(Refusal::Full);
         }
         Ok(())
     }
@@ -134,6 +134,25 @@ impl<K: Hash + Eq + Clone> Table<K> {
         } else if e.count == 0 && e.pending == 0 {
             self.map.remove(key);
         }
+    }
+
+    /// Takes back `n` failures (the source then logged in to the target it
+    /// had failed at: typos, not guesses); unlocks if they were the cause.
+    pub fn refund(&mut self, key: &K, n: u32, now: Instant) {
+        let Some(e) = self.map.get_mut(key) else {
+            return;
+        };
+        e.count = e.count.saturating_sub(n);
+        if e.count <= FREE_FAILURES {
+            e.locked_until = e.locked_until.min(now);
+        }
+        if e.count == 0 && e.pending == 0 {
+            self.map.remove(key);
+        }
+    }
+
+    pub fn contains(&self, key: &K) -> bool {
+        self.map.contains_key(key)
     }
 
     pub fn locked(&self, key: &K, now: Instant) -> bool {

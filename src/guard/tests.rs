@@ -12,12 +12,12 @@ fn acct(s: &str) -> Target {
 
 /// Whether a check may start now (the reservation is given back at once).
 fn check(g: &LoginGuard, ip: IpAddr, target: Option<&Target>) -> Result<(), Duration> {
-    g.begin(ip, target).map(drop)
+    g.try_begin(ip, target).map(drop).map_err(Refusal::wait)
 }
 
 /// A wrong password, if the guard lets the check run at all.
 fn fail(g: &LoginGuard, ip: IpAddr, target: Option<&Target>) {
-    if let Ok(attempt) = g.begin(ip, target) {
+    if let Ok(attempt) = g.try_begin(ip, target) {
         attempt.failed();
     }
 }
@@ -49,7 +49,9 @@ async fn lockout_grows_and_expires() {
 #[tokio::test(start_paused = true)]
 async fn owner_keeps_working_while_attacked() {
     let g = LoginGuard::default();
-    g.begin(OWNER, Some(&acct("alice"))).unwrap().succeeded();
+    g.try_begin(OWNER, Some(&acct("alice")))
+        .unwrap()
+        .succeeded();
     for i in 0..20u8 {
         let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, i));
         fail(&g, ip, Some(&acct("alice")));
@@ -124,7 +126,7 @@ async fn invented_names_under_one_rule_share_its_count() {
         // Each invented name comes from its own address: only the rule's
         // count can stop them.
         let ip = IpAddr::V4(Ipv4Addr::new(10, 1, 0, i));
-        if let Ok(attempt) = g.begin(ip, Some(&target)) {
+        if let Ok(attempt) = g.try_begin(ip, Some(&target)) {
             checked += 1;
             attempt.failed();
         }
@@ -137,7 +139,7 @@ async fn parallel_guesses_are_counted_before_they_are_checked() {
     let g = LoginGuard::default();
     let a = acct("a");
     let admitted: Vec<_> = (0..256)
-        .filter_map(|_| g.begin(ATTACKER, Some(&a)).ok())
+        .filter_map(|_| g.try_begin(ATTACKER, Some(&a)).ok())
         .collect();
     assert_eq!(admitted.len(), FREE_FAILURES as usize + 1);
     for attempt in admitted {
@@ -152,9 +154,9 @@ async fn parallel_guesses_are_counted_before_they_are_checked() {
 async fn a_check_that_ends_without_a_verdict_gives_its_reservation_back() {
     let g = LoginGuard::default();
     for _ in 0..10 {
-        drop(g.begin(ATTACKER, Some(&acct("a"))).unwrap());
+        drop(g.try_begin(ATTACKER, Some(&acct("a"))).unwrap());
     }
-    assert_eq!(g.sizes(), (0, 0, 0), "nothing left behind");
+    assert_eq!(g.sizes(), [0; 4], "nothing left behind");
 }
 
 #[tokio::test(start_paused = true)]
@@ -163,7 +165,9 @@ async fn a_success_elsewhere_keeps_the_address_count() {
     for _ in 0..FREE_FAILURES {
         fail(&g, ATTACKER, Some(&acct("victim")));
     }
-    g.begin(ATTACKER, Some(&acct("mine"))).unwrap().succeeded();
+    g.try_begin(ATTACKER, Some(&acct("mine")))
+        .unwrap()
+        .succeeded();
     fail(&g, ATTACKER, Some(&acct("victim2")));
     assert_eq!(check(&g, ATTACKER, None), Err(BASE_LOCKOUT));
 }
@@ -205,8 +209,8 @@ async fn a_flood_keeps_tables_bounded_and_full_tables_fail_closed() {
         let target = acct(&format!("{:x}@flood.example", next()));
         fail(&g, ip, Some(&target));
     }
-    let (sources, targets, trusted) = g.sizes();
-    assert!(sources <= cap && targets <= cap && trusted <= cap);
+    let [sources, targets, trusted, pairs] = g.sizes();
+    assert!(sources <= cap && targets <= cap && trusted <= cap && pairs <= cap);
     assert_eq!(sources, cap, "the flood filled the table");
     let fresh = IpAddr::V4(Ipv4Addr::new(172, 16, 0, 1));
     assert_eq!(
@@ -225,7 +229,9 @@ async fn a_flood_keeps_tables_bounded_and_full_tables_fail_closed() {
 async fn lockouts_and_trust_survive_a_restart() {
     let dir = crate::store::testutil::TempDir::new("guard-persist");
     let g = LoginGuard::default();
-    g.begin(OWNER, Some(&acct("alice"))).unwrap().succeeded();
+    g.try_begin(OWNER, Some(&acct("alice")))
+        .unwrap()
+        .succeeded();
     for i in 0..=FREE_FAILURES {
         let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, i as u8));
         fail(&g, ip, Some(&acct("alice")));
@@ -287,12 +293,12 @@ async fn guesses_in(within: Duration) -> u32 {
             break;
         }
         let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
-        match g.begin(ip, Some(&a)) {
+        match g.try_begin(ip, Some(&a)) {
             Ok(attempt) => {
                 guesses += 1;
                 attempt.failed();
             }
-            Err(wait) => tokio::time::sleep(wait.min(end - Instant::now())).await,
+            Err(refusal) => tokio::time::sleep(refusal.wait().min(end - Instant::now())).await,
         }
     }
     guesses
@@ -308,4 +314,66 @@ async fn the_guarantees_the_readme_states() {
         "two hours: 4 per hour after the first"
     );
     assert_eq!(guesses_in(hour * 24).await, 107, "one day");
+}
+
+/// `n` logins at once from one address to one account, each settled by
+/// `verdict` after a slow check; how many checks ran.
+async fn at_once(n: usize, right_password: bool) -> (usize, usize) {
+    let g = std::sync::Arc::new(LoginGuard::default());
+    let checks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (g, checks) = (g.clone(), checks.clone());
+            tokio::spawn(async move {
+                let a = acct("a");
+                let Ok(attempt) = g.begin(ATTACKER, Some(&a), Duration::from_secs(30)).await else {
+                    return false;
+                };
+                checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                if right_password {
+                    attempt.succeeded();
+                } else {
+                    attempt.failed();
+                }
+                true
+            })
+        })
+        .collect();
+    let mut admitted = 0;
+    for t in tasks {
+        admitted += usize::from(t.await.unwrap());
+    }
+    (admitted, checks.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+#[tokio::test(start_paused = true)]
+async fn parallel_wrong_guesses_wait_for_verdicts_and_meet_the_lockout() {
+    let (_, checks) = at_once(256, false).await;
+    assert_eq!(checks, FREE_FAILURES as usize + 1, "256 guesses, 4 checked");
+}
+
+#[tokio::test(start_paused = true)]
+async fn parallel_right_logins_all_go_through() {
+    let (admitted, checks) = at_once(256, true).await;
+    assert_eq!((admitted, checks), (256, 256));
+}
+
+#[tokio::test(start_paused = true)]
+async fn typos_before_the_right_password_are_taken_back() {
+    let g = LoginGuard::default();
+    let mine = acct("mine");
+    for _ in 0..FREE_FAILURES {
+        fail(&g, ATTACKER, Some(&mine));
+    }
+    g.try_begin(ATTACKER, Some(&mine)).unwrap().succeeded();
+    for _ in 0..FREE_FAILURES {
+        fail(&g, ATTACKER, Some(&acct("victim")));
+    }
+    assert!(
+        check(&g, ATTACKER, None).is_ok(),
+        "the typos no longer count"
+    );
+    fail(&g, ATTACKER, Some(&acct("victim")));
+    assert!(check(&g, ATTACKER, None).is_err(), "the guesses do");
 }

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use super::context::SessionContext;
 use super::machine::upstream_machine;
 use crate::base::AccountName;
-use crate::guard::Target;
+use crate::guard::{Attempt, Target};
 use crate::proto::{Credentials, LoginFailure, UpstreamLogin, UpstreamRejection};
 use crate::submit::{Relayed, Submission};
 use crate::token::{Grant, TokenError, TokenRequest};
@@ -47,7 +47,8 @@ pub async fn login(
     let account = credentials.username.as_str();
     let name = AccountName::parse(account).ok();
     let target = name.as_ref().map(|n| guard_target(ctx, n, credentials));
-    let attempt = match ctx.guard.begin(peer.ip(), target.as_ref()) {
+    let patience = ctx.limits.upstream_login_timeout;
+    let attempt = match ctx.guard.begin(peer.ip(), target.as_ref(), patience).await {
         Ok(attempt) => attempt,
         Err(wait) => {
             warn!(%peer, account, "login refused: too many failed logins");
@@ -62,17 +63,27 @@ pub async fn login(
         warn!(%peer, account, "login failed: not an account name");
         return LoginOutcome::Failed(LoginFailure::BadCredentials);
     };
+    let mut attempt = Some(attempt);
+    if let Some(check) = ctx.tokens.verify(request(ctx, &name, credentials)) {
+        let error = match tokio::time::timeout(patience, check).await {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error),
+            Err(_) => Some(too_slow("the password check")),
+        };
+        if let Some(error) = error {
+            return password_failure(peer, account, attempt, error);
+        }
+        if let Some(attempt) = attempt.take() {
+            attempt.succeeded();
+        }
+    }
     let grant = match grant(ctx, &name, credentials).await {
         Ok(grant) => grant,
-        Err(error) => {
-            if error == TokenError::BadCredentials {
-                attempt.failed();
-            }
-            warn!(%peer, account, %error, "login failed before reaching the provider");
-            return LoginOutcome::Failed(token_failure(error));
-        }
+        Err(error) => return password_failure(peer, account, attempt, error),
     };
-    attempt.succeeded();
+    if let Some(attempt) = attempt {
+        attempt.succeeded();
+    }
     // A `user=` that is no address is capped with the login's account.
     let mailbox = AccountName::parse(&grant.sasl_user).unwrap_or(name.clone());
     let permit = match ctx.gate.enter(&mailbox).await {
@@ -131,17 +142,48 @@ async fn open_refreshing(
     ))
 }
 
-/// What the guard counts this login's failures against: the account or
-/// rule it resolves to, so every name a `*@domain` rule accepts shares one
-/// count (see `guard`); the typed name when it resolves to nothing.
-fn guard_target(ctx: &SessionContext, name: &AccountName, credentials: &Credentials) -> Target {
-    let request = TokenRequest {
+/// A login that ended before the provider: a wrong password settles the
+/// guard's attempt as failed; any other error gives its reservation back.
+fn password_failure(
+    peer: SocketAddr,
+    account: &str,
+    attempt: Option<Attempt<'_>>,
+    error: TokenError,
+) -> LoginOutcome {
+    if let Some(attempt) = attempt
+        && error == TokenError::BadCredentials
+    {
+        attempt.failed();
+    }
+    warn!(%peer, account, %error, "login failed before reaching the provider");
+    LoginOutcome::Failed(token_failure(error))
+}
+
+fn request<'a>(
+    ctx: &SessionContext,
+    name: &'a AccountName,
+    credentials: &'a Credentials,
+) -> TokenRequest<'a> {
+    TokenRequest {
         username: name,
         authzid: credentials.authzid.as_deref(),
         password: &credentials.password,
         protocol: ctx.listener.protocol,
-    };
-    match ctx.tokens.resolve(&request) {
+    }
+}
+
+fn too_slow(what: &str) -> TokenError {
+    TokenError::Temporary {
+        reason: format!("{what} did not finish in time"),
+        retry_after: None,
+    }
+}
+
+/// What the guard counts this login's failures against: the account or
+/// rule it resolves to, so every name a `*@domain` rule accepts shares one
+/// count (see `guard`); the typed name when it resolves to nothing.
+fn guard_target(ctx: &SessionContext, name: &AccountName, credentials: &Credentials) -> Target {
+    match ctx.tokens.resolve(&request(ctx, name, credentials)) {
         Some(resolved) => Target::of(&resolved),
         None => Target::Account(name.clone()),
     }
@@ -172,12 +214,7 @@ async fn grant(
     name: &AccountName,
     credentials: &Credentials,
 ) -> Result<Grant, TokenError> {
-    let request = TokenRequest {
-        username: name,
-        authzid: credentials.authzid.as_deref(),
-        password: &credentials.password,
-        protocol: ctx.listener.protocol,
-    };
+    let request = request(ctx, name, credentials);
     match tokio::time::timeout(ctx.limits.upstream_login_timeout, ctx.tokens.grant(request)).await {
         Ok(result) => result,
         Err(_) => Err(TokenError::Temporary {

@@ -87,4 +87,16 @@ pub trait TokenSource: Send + Sync + 'static {
     fn resolve(&self, _request: &TokenRequest<'_>) -> Option<crate::accounts::Resolved> {
         None
     }
+
+    /// Checks the local password alone, so the guard hears the verdict
+    /// before any token work (a refresh can take seconds; the guard holds
+    /// a reserved failure until the verdict). The [`TokenSource::grant`]
+    /// that follows a success finds the password warm. `None` when the
+    /// source cannot check it apart from `grant`.
+    fn verify<'a>(
+        &'a self,
+        _request: TokenRequest<'a>,
+    ) -> Option<BoxFuture<'a, Result<(), TokenError>>> {
+        None
+    }
 }
