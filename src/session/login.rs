@@ -45,45 +45,10 @@ pub async fn login(
     credentials: &Credentials,
 ) -> LoginOutcome {
     let account = credentials.username.as_str();
-    let name = AccountName::parse(account).ok();
-    let target = name.as_ref().map(|n| guard_target(ctx, n, credentials));
-    let patience = ctx.limits.upstream_login_timeout;
-    let attempt = match ctx.guard.begin(peer.ip(), target.as_ref(), patience).await {
-        Ok(attempt) => attempt,
-        Err(wait) => {
-            warn!(%peer, account, "login refused: too many failed logins");
-            return LoginOutcome::Failed(LoginFailure::Temporary(format!(
-                "Too many failed logins; try again in {} s",
-                wait.as_secs().max(1)
-            )));
-        }
+    let (name, grant) = match guarded_grant(ctx, peer, credentials).await {
+        Ok(granted) => granted,
+        Err(failure) => return LoginOutcome::Failed(failure),
     };
-    let Some(name) = name else {
-        attempt.failed();
-        warn!(%peer, account, "login failed: not an account name");
-        return LoginOutcome::Failed(LoginFailure::BadCredentials);
-    };
-    let mut attempt = Some(attempt);
-    if let Some(check) = ctx.tokens.verify(request(ctx, &name, credentials)) {
-        let error = match tokio::time::timeout(patience, check).await {
-            Ok(Ok(())) => None,
-            Ok(Err(error)) => Some(error),
-            Err(_) => Some(too_slow("the password check")),
-        };
-        if let Some(error) = error {
-            return password_failure(peer, account, attempt, error);
-        }
-        if let Some(attempt) = attempt.take() {
-            attempt.succeeded();
-        }
-    }
-    let grant = match grant(ctx, &name, credentials).await {
-        Ok(grant) => grant,
-        Err(error) => return password_failure(peer, account, attempt, error),
-    };
-    if let Some(attempt) = attempt {
-        attempt.succeeded();
-    }
     // A `user=` that is no address is capped with the login's account.
     let mailbox = AccountName::parse(&grant.sasl_user).unwrap_or(name.clone());
     let permit = match ctx.gate.enter(&mailbox).await {
@@ -142,6 +107,56 @@ async fn open_refreshing(
     ))
 }
 
+/// The guard around the local password check, then the token: the guard
+/// reserves a failure first and hears the verdict before any token work.
+async fn guarded_grant(
+    ctx: &SessionContext,
+    peer: SocketAddr,
+    credentials: &Credentials,
+) -> Result<(AccountName, Grant), LoginFailure> {
+    let account = credentials.username.as_str();
+    let name = AccountName::parse(account).ok();
+    let target = name.as_ref().map(|n| guard_target(ctx, n, credentials));
+    let patience = ctx.limits.upstream_login_timeout;
+    let attempt = match ctx.guard.begin(peer.ip(), target.as_ref(), patience).await {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            warn!(%peer, account, "login refused: too many failed logins");
+            return Err(LoginFailure::Temporary(format!(
+                "Too many failed logins; try again in {} s",
+                wait.as_secs().max(1)
+            )));
+        }
+    };
+    let Some(name) = name else {
+        attempt.failed();
+        warn!(%peer, account, "login failed: not an account name");
+        return Err(LoginFailure::BadCredentials);
+    };
+    let mut attempt = Some(attempt);
+    if let Some(check) = ctx.tokens.verify(request(ctx, &name, credentials)) {
+        let error = match tokio::time::timeout(patience, check).await {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error),
+            Err(_) => Some(too_slow("the password check")),
+        };
+        if let Some(error) = error {
+            return Err(password_failure(peer, account, attempt, error));
+        }
+        if let Some(attempt) = attempt.take() {
+            attempt.succeeded();
+        }
+    }
+    let grant = match grant(ctx, &name, credentials).await {
+        Ok(grant) => grant,
+        Err(error) => return Err(password_failure(peer, account, attempt, error)),
+    };
+    if let Some(attempt) = attempt {
+        attempt.succeeded();
+    }
+    Ok((name, grant))
+}
+
 /// A login that ended before the provider: a wrong password settles the
 /// guard's attempt as failed; any other error gives its reservation back.
 fn password_failure(
@@ -149,14 +164,14 @@ fn password_failure(
     account: &str,
     attempt: Option<Attempt<'_>>,
     error: TokenError,
-) -> LoginOutcome {
+) -> LoginFailure {
     if let Some(attempt) = attempt
         && error == TokenError::BadCredentials
     {
         attempt.failed();
     }
     warn!(%peer, account, %error, "login failed before reaching the provider");
-    LoginOutcome::Failed(token_failure(error))
+    token_failure(error)
 }
 
 fn request<'a>(
