@@ -36,7 +36,8 @@ fn config(scratch: &Scratch, port: u16) -> std::path::PathBuf {
 }
 
 /// One IMAP LOGIN with a wrong password from `source`; the tagged answer.
-async fn wrong_login(addr: SocketAddr, source: &str, user: &str) -> String {
+async fn wrong_login(addr: SocketAddr, source: &str, user: impl AsRef<str>) -> String {
+    let user = user.as_ref();
     let attempt = async {
         let mut c = Client::from_tcp(connect_from(source, addr).await);
         let greeting = c.line().await;
@@ -109,4 +110,32 @@ async fn a_lockout_survives_a_restart() {
         "{first}\n{second}\n{}",
         serve.log()
     );
+}
+
+#[tokio::test]
+async fn parallel_wrong_guesses_from_one_address_are_each_counted() {
+    let scratch = Scratch::new("guard-parallel");
+    let port = free_port();
+    let path = config(&scratch, port);
+    let mut serve = tokio::task::spawn_blocking(move || Serve::start(&path, &[port]))
+        .await
+        .unwrap()
+        .unwrap();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let guesses: Vec<_> = (0..32)
+        .map(|i| {
+            tokio::spawn(wrong_login(
+                addr,
+                "127.0.0.70",
+                format!("p{i}@apps.example"),
+            ))
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for g in guesses {
+        answers.push(g.await.unwrap());
+    }
+    serve.stop();
+    let checked = answers.iter().filter(|a| !refused(a)).count();
+    assert_eq!(checked, 4, "{answers:#?}\n{}", serve.log());
 }
