@@ -83,8 +83,11 @@ pub fn save_if_changed(guard: &LoginGuard, state_dir: &Path) -> Result<(), Persi
         path: file.clone(),
         source,
     };
-    fsutil::private_dir(state_dir).map_err(io)?;
-    fsutil::write_atomic(&file, &bytes).map_err(io)
+    let written = fsutil::private_dir(state_dir).and_then(|()| fsutil::write_atomic(&file, &bytes));
+    if written.is_err() {
+        guard.lock().dirty = true;
+    }
+    written.map_err(io)
 }
 
 /// Reads a saved state into `guard`; a missing file is an empty state.
