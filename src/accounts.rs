@@ -14,27 +14,27 @@
 //! A full check holds the account's lock, so a burst of first logins costs
 //! one Argon2id, not one each; a wrong password therefore delays the
 //! account's other cold logins by one Argon2id run, which the session
-//! layer's failed-login back-off keeps rare.
+//! layer's failed-login back-off keeps rare. Derivations run in [`kdf`]'s
+//! lanes: unknown names, recently failed accounts and the rest each have
+//! their own queue, so guesses cannot starve an owner's first login.
 
+mod kdf;
 mod resolve;
 mod warm;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
-
 use crate::base::{AccountName, Protocol};
 use crate::config::{AccountRule, Config};
 use crate::secret::Secret;
 use crate::store::{CryptoError, Store, StoreError, Unlocked};
 
+pub use kdf::{KNOWN_KDF, MAX_CONCURRENT_KDF, SUSPECT_WINDOW};
 pub use resolve::{Resolved, resolve};
 pub use warm::Verifier;
 
-/// Argon2id runs at once, process-wide: each takes 64 MiB and a core, and a
-/// burst of first logins must not exhaust either.
-pub const MAX_CONCURRENT_KDF: usize = 4;
+use kdf::{KdfPool, Lane};
 
 /// Why a login cannot be turned into an unlocked account; the token service
 /// maps each to the protocol answer it deserves.
@@ -56,9 +56,11 @@ pub struct Accounts {
     rules: std::sync::RwLock<Arc<Vec<AccountRule>>>,
     store: Store,
     verifier: Verifier,
-    kdf_permits: Semaphore,
+    kdf: KdfPool,
     entries: std::sync::Mutex<HashMap<AccountName, Arc<tokio::sync::Mutex<warm::WarmEntry>>>>,
     app_tags: std::sync::Mutex<HashMap<String, warm::Tag>>,
+    /// App-only rules whose password check failed, and when (one per rule).
+    app_failed: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl Accounts {
@@ -70,9 +72,10 @@ impl Accounts {
             rules: std::sync::RwLock::new(Arc::new(config.accounts.clone())),
             store,
             verifier,
-            kdf_permits: Semaphore::new(MAX_CONCURRENT_KDF),
+            kdf: KdfPool::default(),
             entries: Default::default(),
             app_tags: Default::default(),
+            app_failed: Default::default(),
         })
     }
 
@@ -109,7 +112,8 @@ impl Accounts {
             .is_none()
         {
             let (store, pw) = (self.store.clone(), password.clone());
-            self.blocking_kdf(move || store.dummy_unlock(&pw)).await?;
+            self.blocking_kdf(Lane::Unknown, move || store.dummy_unlock(&pw))
+                .await?;
             return Err(AccountError::BadCredentials);
         }
         let entry = self.entry(account)?;
@@ -117,10 +121,11 @@ impl Accounts {
         if let Some(held) = self.warm_hit(&mut entry, account, password)? {
             return Ok(held);
         }
+        let lane = lane_after(entry.failed_at);
         let store = self.store.clone();
         let (name, pw) = (account.clone(), password.clone());
         let result = self
-            .blocking_kdf(move || match store.unlock(&name, &pw) {
+            .blocking_kdf(lane, move || match store.unlock(&name, &pw) {
                 Err(StoreError::UnknownAccount(a)) => {
                     store.dummy_unlock(&pw);
                     Err(StoreError::UnknownAccount(a))
@@ -134,7 +139,11 @@ impl Accounts {
                 other => other,
             })
             .await?;
+        if matches!(result, Err(StoreError::BadPassword)) {
+            entry.failed_at = Some(std::time::Instant::now());
+        }
         let held = result.map_err(|e| store_error(account, e))?;
+        entry.failed_at = None;
         entry.stamp = self.store.stamp(account).ok().flatten();
         entry.tag = Some(self.verifier.tag(account.as_str(), password));
         entry.held = Some(held.clone());
@@ -192,10 +201,22 @@ impl Accounts {
             return Ok(());
         }
         let (hash, pw) = (password_hash.to_owned(), password.clone());
-        if !self
-            .blocking_kdf(move || warm::verify_phc(&hash, &pw))
-            .await?
-        {
+        let failed_at = self
+            .app_failed
+            .lock()
+            .ok()
+            .and_then(|m| m.get(rule).copied());
+        let right = self
+            .blocking_kdf(lane_after(failed_at), move || warm::verify_phc(&hash, &pw))
+            .await?;
+        if let Ok(mut m) = self.app_failed.lock() {
+            if right {
+                m.remove(rule);
+            } else {
+                m.insert(rule.to_owned(), std::time::Instant::now());
+            }
+        }
+        if !right {
             return Err(AccountError::BadCredentials);
         }
         if let Ok(mut m) = self.app_tags.lock() {
@@ -241,16 +262,18 @@ impl Accounts {
 
     async fn blocking_kdf<T: Send + 'static>(
         &self,
+        lane: Lane,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AccountError> {
-        let _permit = self
-            .kdf_permits
-            .acquire()
-            .await
-            .map_err(|_| temporary("shutting down"))?;
-        tokio::task::spawn_blocking(f)
+        self.kdf
+            .run(lane, f)
             .await
             .map_err(|_| temporary("password check failed to run"))
+    }
+
+    /// The most Argon2id derivations that have run at once since start.
+    pub fn kdf_peak(&self) -> usize {
+        self.kdf.peak()
     }
 
     fn entry(
@@ -283,6 +306,14 @@ pub fn store_error(account: &AccountName, e: StoreError) -> AccountError {
                 hint: other.to_string(),
             }
         }
+    }
+}
+
+/// The suspect lane while a failure is recent, the known lane otherwise.
+fn lane_after(failed_at: Option<std::time::Instant>) -> Lane {
+    match failed_at {
+        Some(at) if at.elapsed() < SUSPECT_WINDOW => Lane::Suspect,
+        _ => Lane::Known,
     }
 }
 

@@ -1,5 +1,5 @@
 //! Accepting connections: the allow-list, the total and per-address
-//! connection limits, and a refusal line in the client's own protocol when a
+//! connection limits (IPv6 addresses counted per prefix, `base::source_of`), and a refusal line in the client's own protocol when a
 //! limit is hit (so a client logs "too many connections", not a mystery
 //! reset). Each accepted connection gets its own task running the session
 //! driver; the listener reads its session context from a watch channel so a
@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tracing::{debug, warn};
 
-use crate::base::Protocol;
+use crate::base::{Protocol, source_of};
 use crate::net::stopped;
 use crate::session::context::SessionContext;
 
@@ -29,6 +29,9 @@ pub struct ConnectionLimits {
     total: Arc<Semaphore>,
     max_total: usize,
     per_ip_max: usize,
+    ipv6_prefix: u8,
+    /// Open connections per source; an entry lives only while its source
+    /// has one, so the table never outgrows `max_total`.
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
 
@@ -53,16 +56,19 @@ impl Drop for Admission {
 }
 
 impl ConnectionLimits {
-    pub fn new(max_total: usize, per_ip_max: usize) -> Arc<Self> {
+    /// `ipv6_prefix`: how many leading bits of an IPv6 address name its source.
+    pub fn new(max_total: usize, per_ip_max: usize, ipv6_prefix: u8) -> Arc<Self> {
         Arc::new(Self {
             total: Arc::new(Semaphore::new(max_total)),
             max_total,
             per_ip_max,
+            ipv6_prefix,
             per_ip: Mutex::new(HashMap::new()),
         })
     }
 
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Admission> {
+        let ip = source_of(ip, self.ipv6_prefix);
         let total = self.total.clone().try_acquire_owned().ok()?;
         let mut map = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
         let n = map.entry(ip).or_insert(0);
@@ -142,7 +148,7 @@ mod tests {
 
     #[test]
     fn total_and_per_ip_limits() {
-        let limits = ConnectionLimits::new(3, 2);
+        let limits = ConnectionLimits::new(3, 2, 64);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let s1 = limits.admit(a).unwrap();
@@ -153,5 +159,18 @@ mod tests {
         drop(s1);
         assert_eq!(limits.active(), 2);
         assert!(limits.admit(a).is_some());
+    }
+
+    #[test]
+    fn ipv6_clients_count_per_prefix() {
+        let limits = ConnectionLimits::new(10, 2, 64);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let _a = limits.admit(ip("2001:db8:0:1::1")).unwrap();
+        let _b = limits.admit(ip("2001:db8:0:1::2")).unwrap();
+        assert!(
+            limits.admit(ip("2001:db8:0:1:ffff::3")).is_none(),
+            "a third address of the same /64 is the same source"
+        );
+        assert!(limits.admit(ip("2001:db8:0:2::1")).is_some());
     }
 }

@@ -16,7 +16,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{Config, Listener};
 use crate::gate::MailboxGate;
-use crate::guard::LoginGuard;
+use crate::guard::{GuardSettings, LoginGuard, persist};
 use crate::listener::{ConnectionLimits, accept_loop};
 use crate::oauth::{OAuthClient, TokenEndpoint};
 use crate::session::context::SessionContext;
@@ -60,6 +60,9 @@ pub struct Server {
     tokens: Arc<dyn TokenSource>,
     limits: Arc<ConnectionLimits>,
     guard: Arc<LoginGuard>,
+    /// Where the guard's state is saved (`guard::persist`).
+    state_dir: PathBuf,
+    guard_saver: JoinHandle<()>,
     gates: HashMap<String, Arc<MailboxGate>>,
     /// Per listener name: sessions that negotiated TLS 1.0/1.1.
     legacy_sessions: HashMap<String, LegacySessions>,
@@ -71,13 +74,30 @@ pub struct Server {
 impl Server {
     pub async fn start(config: &Config, tokens: Arc<dyn TokenSource>) -> Result<Self, ServeError> {
         let (shutdown, _) = watch::channel(false);
+        let guard = Arc::new(LoginGuard::new(GuardSettings {
+            ipv6_prefix: config.limits.ipv6_prefix,
+            ..GuardSettings::default()
+        }));
+        match persist::load(&guard, &config.state_dir) {
+            Ok(0) => {}
+            Ok(restored) => info!(restored, "login guard state restored"),
+            Err(error) => warn!(%error, "login guard state not restored; starting empty"),
+        }
+        let guard_saver = tokio::spawn(persist::keep_saved(
+            guard.clone(),
+            config.state_dir.clone(),
+            shutdown.subscribe(),
+        ));
         let mut server = Self {
             tokens,
             limits: ConnectionLimits::new(
                 config.limits.max_connections,
                 config.limits.max_connections_per_ip,
+                config.limits.ipv6_prefix,
             ),
-            guard: Arc::new(LoginGuard::default()),
+            guard,
+            state_dir: config.state_dir.clone(),
+            guard_saver,
             gates: HashMap::new(),
             legacy_sessions: HashMap::new(),
             shutdown,
@@ -266,7 +286,12 @@ impl Server {
         for r in self.running.into_values() {
             let _ = r.task.await;
         }
-        self.limits.drain(self.grace).await
+        let drained = self.limits.drain(self.grace).await;
+        let _ = self.guard_saver.await;
+        if let Err(error) = persist::save_if_changed(&self.guard, &self.state_dir) {
+            warn!(%error, "cannot save the login guard's state");
+        }
+        drained
     }
 }
 

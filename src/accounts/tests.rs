@@ -350,3 +350,97 @@ async fn app_password_is_checked_against_the_phc_string() {
         .await;
     assert_eq!(e, Err(AccountError::BadCredentials));
 }
+
+/// A stand-in derivation that records how many run at once.
+fn counted(
+    running: &Arc<std::sync::atomic::AtomicUsize>,
+    peak: &Arc<std::sync::atomic::AtomicUsize>,
+    cost: std::time::Duration,
+) -> impl FnOnce() + Send + 'static {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (running, peak) = (running.clone(), peak.clone());
+    move || {
+        let now = running.fetch_add(1, SeqCst) + 1;
+        peak.fetch_max(now, SeqCst);
+        std::thread::sleep(cost);
+        running.fetch_sub(1, SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_checks_never_exceed_the_derivation_cap() {
+    let dir = TempDir::new("acct-kdf-cap");
+    let accounts =
+        Arc::new(Accounts::new(&config(dir.path(), ""), Store::open(dir.path()).unwrap()).unwrap());
+    let (running, peak) = (Arc::default(), Arc::default());
+    let cost = std::time::Duration::from_millis(300);
+    for _round in 0..3 {
+        let mut tasks = Vec::new();
+        for _ in 0..2 * MAX_CONCURRENT_KDF {
+            let (a, f) = (accounts.clone(), counted(&running, &peak, cost));
+            tasks.push(tokio::spawn(async move {
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_millis(20),
+                    a.blocking_kdf(Lane::Known, f),
+                )
+                .await;
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+    tokio::time::sleep(cost * 8).await;
+    let peak = peak.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(peak <= MAX_CONCURRENT_KDF, "{peak} derivations ran at once");
+    assert!(
+        accounts.kdf_peak() <= KNOWN_KDF,
+        "the pool's own count agrees"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unknown_names_and_guesses_does_not_starve_a_known_account() {
+    let dir = TempDir::new("acct-kdf-fair");
+    let accounts =
+        Arc::new(Accounts::new(&config(dir.path(), ""), Store::open(dir.path()).unwrap()).unwrap());
+    let (running, peak) = (Arc::default(), Arc::default());
+    let cost = std::time::Duration::from_millis(50);
+    let flood: Vec<_> = (0..40)
+        .map(|i| {
+            let (a, f) = (accounts.clone(), counted(&running, &peak, cost));
+            let lane = if i % 2 == 0 {
+                Lane::Unknown
+            } else {
+                Lane::Suspect
+            };
+            tokio::spawn(async move { a.blocking_kdf(lane, f).await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let t = Instant::now();
+    accounts
+        .blocking_kdf(Lane::Known, counted(&running, &peak, cost))
+        .await
+        .unwrap();
+    let waited = t.elapsed();
+    assert!(
+        waited < cost * 4,
+        "a known account's check waited {waited:?} behind the flood"
+    );
+    for f in flood {
+        f.await.unwrap().unwrap();
+    }
+    let peak = peak.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(peak <= MAX_CONCURRENT_KDF, "{peak} derivations ran at once");
+}
+
+#[test]
+fn a_recent_failure_sends_checks_to_the_suspect_lane() {
+    let now = std::time::Instant::now();
+    assert_eq!(lane_after(None), Lane::Known);
+    assert_eq!(lane_after(Some(now)), Lane::Suspect);
+    if let Some(long_ago) = now.checked_sub(SUSPECT_WINDOW * 2) {
+        assert_eq!(lane_after(Some(long_ago)), Lane::Known);
+    }
+}

@@ -49,6 +49,8 @@ pub struct WarmEntry {
     pub held: Option<Unlocked>,
     pub tag: Option<Tag>,
     pub stamp: Option<Stamp>,
+    /// When this account's last full check failed (wrong password).
+    pub failed_at: Option<std::time::Instant>,
 }
 
 /// Argon2id PHC string check (app-only rules). The parameters come from the

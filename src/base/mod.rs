@@ -4,12 +4,14 @@
 
 mod account;
 mod random;
+mod source;
 
 use std::future::Future;
 use std::pin::Pin;
 
 pub use account::{AccountName, InvalidName, MAX_ACCOUNT_LEN};
 pub use random::{RandomError, hex, random_bytes};
+pub use source::{DEFAULT_IPV6_PREFIX, source_of};
 
 /// A boxed, sendable future: what object-safe async seams return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

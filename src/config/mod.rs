@@ -64,6 +64,9 @@ impl Config {
 pub struct Limits {
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    /// IPv6 clients are counted per prefix of this length (the guard and
+    /// the per-address cap); see `base::source_of`.
+    pub ipv6_prefix: u8,
     pub client: ClientLimits,
     pub tls_handshake_timeout: Duration,
     pub preauth_timeout: Duration,
@@ -80,6 +83,7 @@ impl Default for Limits {
         Self {
             max_connections: 4096,
             max_connections_per_ip: 256,
+            ipv6_prefix: crate::base::DEFAULT_IPV6_PREFIX,
             client: ClientLimits::default(),
             tls_handshake_timeout: Duration::from_secs(15),
             preauth_timeout: Duration::from_secs(120),

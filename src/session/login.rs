@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use super::context::SessionContext;
 use super::machine::upstream_machine;
 use crate::base::AccountName;
+use crate::guard::{Attempt, Target};
 use crate::proto::{Credentials, LoginFailure, UpstreamLogin, UpstreamRejection};
 use crate::submit::{Relayed, Submission};
 use crate::token::{Grant, TokenError, TokenRequest};
@@ -44,34 +45,10 @@ pub async fn login(
     credentials: &Credentials,
 ) -> LoginOutcome {
     let account = credentials.username.as_str();
-    let name = AccountName::parse(account).ok();
-    if let Err(wait) = ctx.guard.check(peer.ip(), name.as_ref()) {
-        warn!(%peer, account, "login refused: too many failed logins");
-        return LoginOutcome::Failed(LoginFailure::Temporary(format!(
-            "Too many failed logins; try again in {} s",
-            wait.as_secs().max(1)
-        )));
-    }
-    // An authzid names an account too (a shared mailbox); one that could not
-    // (a control character such as the XOAUTH2 field separator `\x01`)
-    // fails here, whatever token source is behind.
-    let authzid_ok = (credentials.authzid.as_deref()).is_none_or(|z| AccountName::parse(z).is_ok());
-    let Some(name) = name.filter(|_| authzid_ok) else {
-        ctx.guard.failed(peer.ip(), None);
-        warn!(%peer, account, "login failed: not an account name");
-        return LoginOutcome::Failed(LoginFailure::BadCredentials);
+    let (name, grant) = match guarded_grant(ctx, peer, credentials).await {
+        Ok(granted) => granted,
+        Err(failure) => return LoginOutcome::Failed(failure),
     };
-    let grant = match grant(ctx, &name, credentials).await {
-        Ok(grant) => grant,
-        Err(error) => {
-            if error == TokenError::BadCredentials {
-                ctx.guard.failed(peer.ip(), Some(&name));
-            }
-            warn!(%peer, account, %error, "login failed before reaching the provider");
-            return LoginOutcome::Failed(token_failure(error));
-        }
-    };
-    ctx.guard.succeeded(peer.ip(), &name);
     // A `user=` that is no address is capped with the login's account.
     let mailbox = AccountName::parse(&grant.sasl_user).unwrap_or(name.clone());
     let permit = match ctx.gate.enter(&mailbox).await {
@@ -130,6 +107,108 @@ async fn open_refreshing(
     ))
 }
 
+/// The guard around the local password check, then the token: the guard
+/// reserves a failure first and hears the verdict before any token work.
+async fn guarded_grant(
+    ctx: &SessionContext,
+    peer: SocketAddr,
+    credentials: &Credentials,
+) -> Result<(AccountName, Grant), LoginFailure> {
+    let account = credentials.username.as_str();
+    let name = AccountName::parse(account).ok();
+    let target = name.as_ref().map(|n| guard_target(ctx, n, credentials));
+    let patience = ctx.limits.upstream_login_timeout;
+    let attempt = match ctx.guard.begin(peer.ip(), target.as_ref(), patience).await {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            warn!(%peer, account, "login refused: too many failed logins");
+            return Err(LoginFailure::Temporary(format!(
+                "Too many failed logins; try again in {} s",
+                wait.as_secs().max(1)
+            )));
+        }
+    };
+    // An authzid names an account too (a shared mailbox); one that could not
+    // (a control character such as the XOAUTH2 field separator `\x01`)
+    // fails here, whatever token source is behind.
+    let authzid_ok = (credentials.authzid.as_deref()).is_none_or(|z| AccountName::parse(z).is_ok());
+    let Some(name) = name.filter(|_| authzid_ok) else {
+        attempt.failed();
+        warn!(%peer, account, "login failed: not an account name");
+        return Err(LoginFailure::BadCredentials);
+    };
+    let mut attempt = Some(attempt);
+    if let Some(check) = ctx.tokens.verify(request(ctx, &name, credentials)) {
+        let error = match tokio::time::timeout(patience, check).await {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error),
+            Err(_) => Some(too_slow("the password check")),
+        };
+        if let Some(error) = error {
+            return Err(password_failure(peer, account, attempt, error));
+        }
+        if let Some(attempt) = attempt.take() {
+            attempt.succeeded();
+        }
+    }
+    let grant = match grant(ctx, &name, credentials).await {
+        Ok(grant) => grant,
+        Err(error) => return Err(password_failure(peer, account, attempt, error)),
+    };
+    if let Some(attempt) = attempt {
+        attempt.succeeded();
+    }
+    Ok((name, grant))
+}
+
+/// A login that ended before the provider: a wrong password settles the
+/// guard's attempt as failed; any other error gives its reservation back.
+fn password_failure(
+    peer: SocketAddr,
+    account: &str,
+    attempt: Option<Attempt<'_>>,
+    error: TokenError,
+) -> LoginFailure {
+    if let Some(attempt) = attempt
+        && error == TokenError::BadCredentials
+    {
+        attempt.failed();
+    }
+    warn!(%peer, account, %error, "login failed before reaching the provider");
+    token_failure(error)
+}
+
+fn request<'a>(
+    ctx: &'a SessionContext,
+    name: &'a AccountName,
+    credentials: &'a Credentials,
+) -> TokenRequest<'a> {
+    TokenRequest {
+        username: name,
+        authzid: credentials.authzid.as_deref(),
+        password: &credentials.password,
+        protocol: ctx.listener.protocol,
+        provider: &ctx.listener.provider,
+    }
+}
+
+fn too_slow(what: &str) -> TokenError {
+    TokenError::Temporary {
+        reason: format!("{what} did not finish in time"),
+        retry_after: None,
+    }
+}
+
+/// What the guard counts this login's failures against: the account or
+/// rule it resolves to, so every name a `*@domain` rule accepts shares one
+/// count (see `guard`); the typed name when it resolves to nothing.
+fn guard_target(ctx: &SessionContext, name: &AccountName, credentials: &Credentials) -> Target {
+    match ctx.tokens.resolve(&request(ctx, name, credentials)) {
+        Some(resolved) => Target::of(&resolved),
+        None => Target::Account(name.clone()),
+    }
+}
+
 /// SMTP goes through the listener's submission backend; IMAP and POP3
 /// take the relay path directly.
 async fn open(
@@ -155,13 +234,7 @@ async fn grant(
     name: &AccountName,
     credentials: &Credentials,
 ) -> Result<Grant, TokenError> {
-    let request = TokenRequest {
-        username: name,
-        authzid: credentials.authzid.as_deref(),
-        password: &credentials.password,
-        protocol: ctx.listener.protocol,
-        provider: &ctx.listener.provider,
-    };
+    let request = request(ctx, name, credentials);
     match tokio::time::timeout(ctx.limits.upstream_login_timeout, ctx.tokens.grant(request)).await {
         Ok(result) => result,
         Err(_) => Err(TokenError::Temporary {

@@ -83,4 +83,23 @@ pub trait TokenSource: Send + Sync + 'static {
     /// The upstream refused `grant` before it expired: forget it, so that the
     /// next `grant` for the account fetches a fresh one.
     fn rejected<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, ()>;
+
+    /// What `request` would open, without checking its password: the guard
+    /// counts failures against it. `None` when the source has no account
+    /// rules (or the login resolves to nothing); the typed name counts then.
+    fn resolve(&self, _request: &TokenRequest<'_>) -> Option<crate::accounts::Resolved> {
+        None
+    }
+
+    /// Checks the local password alone, so the guard hears the verdict
+    /// before any token work (a refresh can take seconds; the guard holds
+    /// a reserved failure until the verdict). The [`TokenSource::grant`]
+    /// that follows a success finds the password warm. `None` when the
+    /// source cannot check it apart from `grant`.
+    fn verify<'a>(
+        &'a self,
+        _request: TokenRequest<'a>,
+    ) -> Option<BoxFuture<'a, Result<(), TokenError>>> {
+        None
+    }
 }

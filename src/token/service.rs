@@ -96,6 +96,28 @@ impl TokenService {
         self.accounts.held().await.len()
     }
 
+    /// The password check of [`TokenService::grant_inner`] alone.
+    async fn verify_password(&self, req: TokenRequest<'_>) -> Result<(), TokenError> {
+        match self
+            .accounts
+            .resolve(req.username, req.authzid, req.protocol)?
+        {
+            Resolved::Delegated { account, .. } => {
+                self.accounts.unlock(&account, req.password).await?;
+            }
+            Resolved::AppOnly {
+                rule,
+                password_hash,
+                ..
+            } => {
+                self.accounts
+                    .check_app_password(&rule, &password_hash, req.password)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn grant_inner(&self, req: TokenRequest<'_>) -> Result<Grant, TokenError> {
         match self
             .accounts
@@ -364,6 +386,19 @@ impl TokenSource for TokenService {
 
     fn rejected<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, ()> {
         Box::pin(self.drop_token(grant))
+    }
+
+    fn verify<'a>(
+        &'a self,
+        request: TokenRequest<'a>,
+    ) -> Option<BoxFuture<'a, Result<(), TokenError>>> {
+        Some(Box::pin(self.verify_password(request)))
+    }
+
+    fn resolve(&self, request: &TokenRequest<'_>) -> Option<Resolved> {
+        self.accounts
+            .resolve(request.username, request.authzid, request.protocol)
+            .ok()
     }
 }
 

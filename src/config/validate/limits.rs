@@ -84,6 +84,7 @@ pub(super) fn limits(cx: &Ctx<'_>, raw: &RawLimits) -> Result<Limits, ConfigErro
             bounds::MAX_CONNECTIONS,
             d.max_connections_per_ip,
         )?,
+        ipv6_prefix: ipv6_prefix(&e, raw.ipv6_prefix.unwrap_or(d.ipv6_prefix))?,
         client: client(&e, raw, d.client)?,
         tls_handshake_timeout: secs(
             &e,
@@ -135,6 +136,21 @@ pub(super) fn limits(cx: &Ctx<'_>, raw: &RawLimits) -> Result<Limits, ConfigErro
             d.shutdown_grace,
         )?,
     })
+}
+
+/// Shortest IPv6 prefix a source may be grouped by: a /16 would put most of
+/// the Internet behind one guard entry and one connection count.
+const MIN_IPV6_PREFIX: u8 = 16;
+
+fn ipv6_prefix(e: &Entry<'_>, prefix: u8) -> Result<u8, ConfigError> {
+    if (MIN_IPV6_PREFIX..=128).contains(&prefix) {
+        return Ok(prefix);
+    }
+    Err(e.err(
+        "ipv6_prefix",
+        format!("{prefix} is not a prefix length from {MIN_IPV6_PREFIX} to 128"),
+        "use 64 (one subscriber's network) unless clients share a longer prefix",
+    ))
 }
 
 fn client(e: &Entry<'_>, raw: &RawLimits, d: ClientLimits) -> Result<ClientLimits, ConfigError> {

@@ -333,6 +333,19 @@ mod tests {
         assert!(!l.plaintext_auth_ok("192.168.1.77".parse().unwrap()));
         assert!(l.plaintext_auth_ok("127.0.0.1".parse().unwrap()));
     }
+
+    #[test]
+    fn ipv6_prefix_defaults_to_64_and_is_bounded() {
+        let provider = "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\n";
+        let with = |limits: &str| format!("{limits}{provider}{LISTENER}");
+        assert_eq!(parse_ok(&with("")).limits.ipv6_prefix, 64);
+        let c = parse_ok(&with("[limits]\nipv6_prefix = 56\n"));
+        assert_eq!(c.limits.ipv6_prefix, 56);
+        for bad in [0, 8, 129] {
+            let e = parse_err(&with(&format!("[limits]\nipv6_prefix = {bad}\n")));
+            assert!(e.starts_with("t.toml:2: limits.ipv6_prefix: "), "{e}");
+        }
+    }
 }
 
 #[cfg(test)]

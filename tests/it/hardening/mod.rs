@@ -1,11 +1,13 @@
 //! Hostile and broken clients against the in-process proxy: every bound gets
 //! the input that should trip it, the answer is checked, and a normal login
 //! afterwards proves the process is still healthy. Also redaction at TRACE
-//! level and configuration reload through the real binary.
+//! level, configuration reload and the brute-force guard through the real
+//! binary.
 
 mod bounds;
 mod binary;
 mod connections;
+mod guard;
 mod literals;
 mod memory;
 mod names;
