@@ -146,6 +146,14 @@ fn ipv6_prefix(e: &Entry<'_>, prefix: u8) -> Result<u8, ConfigError> {
     if (MIN_IPV6_PREFIX..=128).contains(&prefix) {
         return Ok(prefix);
     }
+    // Point at the key's own line: the value is not a size, and the header
+    // line alone would not show which of them is wrong.
+    let at = e.cx.text.find("ipv6_prefix").unwrap_or(e.at);
+    let e = Entry {
+        cx: e.cx,
+        at,
+        prefix: e.prefix.clone(),
+    };
     Err(e.err(
         "ipv6_prefix",
         format!("{prefix} is not a prefix length from {MIN_IPV6_PREFIX} to 128"),
