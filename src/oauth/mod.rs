@@ -19,8 +19,8 @@ pub struct TokenResponse {
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum OAuthError {
-    /// The grant is dead (invalid_grant, AADSTS 700082/70043/50173/50076/54005...):
-    /// the account must sign in again.
+    /// The provider answered with an RFC 6749 §5.2 error. What it means
+    /// (dead grant, configuration fault, temporary) is [`OAuthError::fault`].
     #[error("{error}{}: {description}", aadsts.as_ref().map(|c| format!(" (AADSTS{c})")).unwrap_or_default())]
     Rejected {
         error: String,
@@ -59,8 +59,11 @@ pub mod authcode;
 pub mod client;
 pub mod credentials;
 pub mod device;
+mod fault;
 mod http;
 mod redirect;
 mod response;
 
 pub use client::OAuthClient;
+pub use fault::{Fault, REQUEST_LOOP_BACKOFF, recorded_fault};
+pub use response::DEFAULT_EXPIRES_IN;

@@ -74,6 +74,10 @@ impl TokenStore for FileStore {
     }
 
     fn list(&self) -> Result<Vec<Record>, StoreError> {
+        self.list_each()?.into_iter().collect()
+    }
+
+    fn list_each(&self) -> Result<Vec<Result<Record, StoreError>>, StoreError> {
         let dir = &self.accounts_dir;
         let mut out = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io("read", dir))? {
@@ -82,7 +86,7 @@ impl TokenStore for FileStore {
             if !name.ends_with(".json") || name.starts_with(fsutil::TEMP_PREFIX) {
                 continue;
             }
-            if let Some(rec) = read_record(&path)? {
+            if let Some(rec) = read_record(&path).transpose() {
                 out.push(rec);
             }
         }

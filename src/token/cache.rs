@@ -13,13 +13,17 @@ use tokio::time::Instant;
 
 use super::TokenError;
 use crate::base::AccountName;
-use crate::oauth::OAuthError;
 use crate::secret::Secret;
 
 /// First back-off after a temporary failure; doubles per failure.
 pub const BACKOFF_START: Duration = Duration::from_secs(2);
 /// Longest back-off we choose ourselves.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
+/// After an upstream refused an unexpired token, no further refusal of the
+/// same account costs a refresh for this long; doubles per refusal.
+pub const REFUSAL_BACKOFF_START: Duration = Duration::from_secs(5 * 60);
+/// Longest pause between refusal-triggered refreshes.
+pub const REFUSAL_BACKOFF_MAX: Duration = Duration::from_secs(6 * 3600);
 /// Longest provider-suggested `Retry-After` we honour (untrusted input).
 pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(15 * 60);
 
@@ -47,12 +51,20 @@ pub enum CacheKey {
     App(String),
 }
 
+/// Upstream refusals of fresh tokens, and when the next may cost a refresh.
+#[derive(Debug, Clone)]
+pub struct Refusals {
+    pub quiet_until: Instant,
+    pub count: u32,
+}
+
 #[derive(Debug, Default)]
 pub struct TokenCache {
     pub access: Option<Cached>,
     pub backoff: Option<Backoff>,
     pub last_refresh: Option<Instant>,
     pub last_touch: Option<Instant>,
+    pub refusals: Option<Refusals>,
     /// The disk's access token has been considered once.
     pub seen_disk: bool,
     /// The enrolment (`key_id`) this state belongs to.
@@ -85,17 +97,42 @@ impl TokenCache {
         })
     }
 
+    /// Caches a new token. The margin is at most half the token's life: a
+    /// provider issuing short tokens (or omitting `expires_in`, see
+    /// [`crate::oauth::DEFAULT_EXPIRES_IN`]) must not cause a refresh per login.
     pub fn store(&mut self, token: Secret<String>, life: Duration, margin: Duration) -> Cached {
         let now = Instant::now();
         let cached = Cached {
             token,
             expires_at: SystemTime::now() + life,
-            fresh_until: now + life.saturating_sub(margin),
+            fresh_until: now + life.saturating_sub(margin.min(life / 2)),
         };
         self.access = Some(cached.clone());
         self.backoff = None;
         self.last_refresh = Some(now);
         cached
+    }
+
+    /// An upstream refused the cached token although it had not expired.
+    /// Drops it (so the next grant refreshes) unless the last such refresh is
+    /// too recent; the quiet time doubles per refusal, from
+    /// [`REFUSAL_BACKOFF_START`] to [`REFUSAL_BACKOFF_MAX`], and starts over
+    /// after a quiet time as long as the maximum without refusals.
+    pub fn refused(&mut self, now: Instant) -> bool {
+        let count = match &self.refusals {
+            Some(r) if now < r.quiet_until => return false,
+            Some(r) if now < r.quiet_until + REFUSAL_BACKOFF_MAX => r.count + 1,
+            _ => 1,
+        };
+        let quiet = REFUSAL_BACKOFF_START
+            .saturating_mul(1 << (count - 1).min(16))
+            .min(REFUSAL_BACKOFF_MAX);
+        self.refusals = Some(Refusals {
+            quiet_until: now + quiet,
+            count,
+        });
+        self.access = None;
+        true
     }
 
     /// Records a temporary failure; returns the error for the caller.
@@ -114,17 +151,5 @@ impl TokenCache {
             reason,
             retry_after: Some(wait),
         }
-    }
-}
-
-/// `(reason, retry_after)` of a temporary OAuth failure; `None` if permanent.
-pub fn temporary_parts(e: &OAuthError) -> Option<(String, Option<Duration>)> {
-    match e {
-        OAuthError::Temporary {
-            reason,
-            retry_after,
-        } => Some((reason.clone(), *retry_after)),
-        OAuthError::Config(_) => Some((e.to_string(), None)),
-        OAuthError::Rejected { .. } => None,
     }
 }
