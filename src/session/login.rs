@@ -107,6 +107,7 @@ async fn open_refreshing(
         };
         match open(ctx, login, client_name).await {
             Ok(submission) => {
+                ctx.tokens.accepted(&grant);
                 info!(account, mailbox = %grant.sasl_user, "logged in upstream");
                 return Ok(submission);
             }

@@ -2,11 +2,16 @@
 //! memory: the cached access token, the back-off after a failure, and when
 //! we last refreshed.
 //!
+//! [`RefusalTable`] remembers upstream refusals of fresh tokens, so that a
+//! mailbox whose upstream refuses every token (IMAP disabled, say) costs one
+//! refresh per quiet time instead of one per login.
+//!
 //! The cache runs on tokio's monotonic clock, so the paused clock in tests
 //! drives expiry deterministically; the wall-clock expiry stored on disk is
 //! consulted only once, when a process first meets an account (a token
 //! fetched before a restart is still good to use).
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -24,6 +29,8 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
 pub const REFUSAL_BACKOFF_START: Duration = Duration::from_secs(5 * 60);
 /// Longest pause between refusal-triggered refreshes.
 pub const REFUSAL_BACKOFF_MAX: Duration = Duration::from_secs(6 * 3600);
+/// Most accounts whose refusals are remembered at once.
+pub const REFUSAL_TABLE_MAX: usize = 4096;
 /// Longest provider-suggested `Retry-After` we honour (untrusted input).
 pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(15 * 60);
 
@@ -51,20 +58,12 @@ pub enum CacheKey {
     App(String),
 }
 
-/// Upstream refusals of fresh tokens, and when the next may cost a refresh.
-#[derive(Debug, Clone)]
-pub struct Refusals {
-    pub quiet_until: Instant,
-    pub count: u32,
-}
-
 #[derive(Debug, Default)]
 pub struct TokenCache {
     pub access: Option<Cached>,
     pub backoff: Option<Backoff>,
     pub last_refresh: Option<Instant>,
     pub last_touch: Option<Instant>,
-    pub refusals: Option<Refusals>,
     /// The disk's access token has been considered once.
     pub seen_disk: bool,
     /// The enrolment (`key_id`) this state belongs to.
@@ -113,28 +112,6 @@ impl TokenCache {
         cached
     }
 
-    /// An upstream refused the cached token although it had not expired.
-    /// Drops it (so the next grant refreshes) unless the last such refresh is
-    /// too recent; the quiet time doubles per refusal, from
-    /// [`REFUSAL_BACKOFF_START`] to [`REFUSAL_BACKOFF_MAX`], and starts over
-    /// after a quiet time as long as the maximum without refusals.
-    pub fn refused(&mut self, now: Instant) -> bool {
-        let count = match &self.refusals {
-            Some(r) if now < r.quiet_until => return false,
-            Some(r) if now < r.quiet_until + REFUSAL_BACKOFF_MAX => r.count + 1,
-            _ => 1,
-        };
-        let quiet = REFUSAL_BACKOFF_START
-            .saturating_mul(1 << (count - 1).min(16))
-            .min(REFUSAL_BACKOFF_MAX);
-        self.refusals = Some(Refusals {
-            quiet_until: now + quiet,
-            count,
-        });
-        self.access = None;
-        true
-    }
-
     /// Records a temporary failure; returns the error for the caller.
     pub fn fail(&mut self, reason: String, retry_after: Option<Duration>) -> TokenError {
         let failures = self.backoff.as_ref().map_or(0, |b| b.failures) + 1;
@@ -151,5 +128,51 @@ impl TokenCache {
             reason,
             retry_after: Some(wait),
         }
+    }
+}
+
+/// Upstream refusals of fresh tokens for one account.
+#[derive(Debug, Clone)]
+struct Refusals {
+    quiet_until: Instant,
+    count: u32,
+}
+
+/// When an upstream refusal of an unexpired token may cost a refresh,
+/// per account (the grant's account: a mailbox, for app-only rules).
+#[derive(Debug, Default)]
+pub struct RefusalTable(std::sync::Mutex<HashMap<String, Refusals>>);
+
+impl RefusalTable {
+    /// An upstream refused `account`'s unexpired token: may it refresh?
+    /// Yes once; then not until a quiet time has passed, which doubles per
+    /// refusal from [`REFUSAL_BACKOFF_START`] to [`REFUSAL_BACKOFF_MAX`]
+    /// and starts over when the upstream accepts the account again.
+    pub fn refused(&self, account: &str, now: Instant) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let count = match map.get(account) {
+            Some(r) if now < r.quiet_until => return false,
+            Some(r) if now < r.quiet_until + REFUSAL_BACKOFF_MAX => r.count + 1,
+            _ => 1,
+        };
+        if map.len() >= REFUSAL_TABLE_MAX && !map.contains_key(account) {
+            map.retain(|_, r| now < r.quiet_until + REFUSAL_BACKOFF_MAX);
+            if map.len() >= REFUSAL_TABLE_MAX {
+                // Full of live entries: spare the identity provider.
+                return false;
+            }
+        }
+        let quiet = REFUSAL_BACKOFF_START
+            .saturating_mul(1 << (count - 1).min(16))
+            .min(REFUSAL_BACKOFF_MAX);
+        let quiet_until = now + quiet;
+        map.insert(account.to_owned(), Refusals { quiet_until, count });
+        true
+    }
+
+    /// The upstream accepted `account`: its next refusal may refresh again.
+    pub fn accepted(&self, account: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(account);
     }
 }

@@ -168,6 +168,10 @@ async fn refused_tokens_cost_at_most_one_refresh_per_interval() {
         !r.svc.rejected(&g).await,
         "repeated refusals back off longer"
     );
+    r.svc.accepted(&g);
+    assert!(r.svc.rejected(&g).await, "an accepted login starts over");
+    grant(&r.svc, ALICE, "pw").await.unwrap();
+    assert_eq!(r.fake.refresh_count(), 4);
 }
 
 #[tokio::test(start_paused = true)]

@@ -85,4 +85,8 @@ pub trait TokenSource: Send + Sync + 'static {
     /// the account refreshed after a refusal too recently: the caller then
     /// passes the upstream's answer on instead of trying again.
     fn rejected<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, bool>;
+
+    /// The upstream accepted `grant`: the account's next refusal may cost a
+    /// refresh again.
+    fn accepted(&self, _grant: &Grant) {}
 }

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 #[cfg(test)]
 use super::cache::{BACKOFF_MAX, REFUSAL_BACKOFF_START};
-use super::cache::{CacheKey, Cached, TokenCache};
+use super::cache::{CacheKey, Cached, RefusalTable, TokenCache};
 use super::health::HealthTable;
 #[cfg(test)]
 use super::health::ProviderHealth;
@@ -56,6 +56,7 @@ pub struct TokenService {
     caches: std::sync::Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<TokenCache>>>>,
     config_path: OnceLock<String>,
     pub(super) health: HealthTable,
+    refusals: RefusalTable,
 }
 
 impl TokenService {
@@ -86,6 +87,7 @@ impl TokenService {
             caches: Default::default(),
             config_path: OnceLock::new(),
             health: HealthTable::new(config.providers.iter().map(|p| p.name.as_str())),
+            refusals: RefusalTable::default(),
         }))
     }
 
@@ -328,8 +330,12 @@ impl TokenService {
     }
 
     /// Forgets `grant`'s token if a refusal may cost a refresh now; `false`
-    /// when the holder refreshed after a refusal too recently.
+    /// when the account refreshed after a refusal too recently.
     async fn drop_token(&self, grant: &Grant) -> bool {
+        if !self.refusals.refused(&grant.account, Instant::now()) {
+            tracing::warn!(account = %grant.account, "upstream refused a fresh token again; no refresh until the refusal back-off ends");
+            return false;
+        }
         let own = AccountName::parse(&grant.account)
             .ok()
             .map(CacheKey::Account);
@@ -346,11 +352,8 @@ impl TokenService {
                 .as_ref()
                 .is_some_and(|c| c.token == grant.access_token)
             {
-                let allowed = s.refused(Instant::now());
-                if !allowed {
-                    tracing::warn!(account = %grant.account, "upstream refused a fresh token again; not refreshing until the refusal back-off ends");
-                }
-                return allowed;
+                s.access = None;
+                return true;
             }
         }
         true
@@ -399,6 +402,10 @@ impl TokenSource for TokenService {
 
     fn rejected<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, bool> {
         Box::pin(self.drop_token(grant))
+    }
+
+    fn accepted(&self, grant: &Grant) {
+        self.refusals.accepted(&grant.account);
     }
 }
 
