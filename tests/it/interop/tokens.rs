@@ -96,6 +96,33 @@ fn token_rejected_before_expiry_is_refreshed_once_per_rejection() {
 }
 
 #[test]
+fn an_upstream_refusing_every_token_costs_one_refresh_not_one_per_login() {
+    const LOGINS: usize = 6;
+    let env = Env::start();
+    let first = attempt(&env, "imap", ALICE, PASSWORD);
+    assert!(succeeded(&first), "{first}\n{}", env.logs());
+    env.idp.refuse_tokens_for(ALICE);
+    for n in 0..LOGINS {
+        let answer = attempt(&env, "imap", ALICE, PASSWORD);
+        assert!(
+            answer.starts_with("NO") && answer.contains("AUTHENTICATIONFAILED"),
+            "login {n}: {answer}\n{}",
+            env.logs()
+        );
+        assert!(
+            !answer.contains("mailgate login"),
+            "login {n}: the sign-in is not at fault: {answer}"
+        );
+    }
+    assert!(
+        env.refreshes() <= 1,
+        "{} refreshes for {LOGINS} refused logins\n{}",
+        env.refreshes(),
+        env.logs()
+    );
+}
+
+#[test]
 fn revoked_refresh_token_asks_for_mailgate_login_until_enrolled_again() {
     let env = Env::start();
     env.idp.revoke(ALICE);

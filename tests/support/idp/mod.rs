@@ -180,6 +180,12 @@ impl TestIdp {
         self.with(|s| s.invalidate_access_for(mailbox));
     }
 
+    /// `/introspect` reports every token of `mailbox` inactive, also the
+    /// ones issued later: an upstream that refuses the mailbox outright.
+    pub fn refuse_tokens_for(&self, mailbox: &str) {
+        self.with(|s| s.refused.push(mailbox.to_owned()));
+    }
+
     /// Device codes answer `authorization_pending` this many times, then
     /// `slow_down` `slow_downs` times, then succeed.
     pub fn set_device_polls(&self, pending: u32, slow_downs: u32) {

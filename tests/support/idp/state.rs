@@ -98,6 +98,9 @@ pub struct State {
     /// Microsoft's behaviour: a redeemed refresh token keeps working until it
     /// expires or is revoked. Off by default (strict one-time use).
     pub keep_redeemed: bool,
+    /// Mailboxes whose access tokens introspect as inactive however fresh
+    /// (an upstream that refuses every token, e.g. IMAP disabled).
+    pub refused: Vec<String>,
     /// Refresh tokens issued per mailbox, oldest first.
     pub issued: HashMap<String, Vec<String>>,
     generations: HashMap<String, u64>,
@@ -369,15 +372,17 @@ impl State {
     pub fn introspect(&mut self, token: &str) -> Value {
         self.introspections += 1;
         match self.access.get(token) {
-            Some(a) if a.active && now() < a.expires_at => json!({
-                "active": true,
-                "email": a.mailbox,
-                "sub": a.mailbox,
-                "username": a.mailbox,
-                "scope": a.scope,
-                "exp": a.expires_at,
-                "token_type": "Bearer",
-            }),
+            Some(a) if a.active && now() < a.expires_at && !self.refused.contains(&a.mailbox) => {
+                json!({
+                    "active": true,
+                    "email": a.mailbox,
+                    "sub": a.mailbox,
+                    "username": a.mailbox,
+                    "scope": a.scope,
+                    "exp": a.expires_at,
+                    "token_type": "Bearer",
+                })
+            }
             _ => json!({"active": false}),
         }
     }
