@@ -10,7 +10,8 @@ use tokio::time::Instant;
 
 use super::TokenError;
 use super::cache::{CacheKey, Cached};
-use super::service::{CONFIG_FAULT_REASON, TokenService, temporary_reason};
+use super::refresh::temporary_reason;
+use super::service::{CONFIG_FAULT_REASON, TokenService};
 use crate::oauth::Fault;
 
 /// There is no user sign-in behind an app-only token: any refusal that is

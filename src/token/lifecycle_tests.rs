@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::tests::{ALICE, Rig, enrol_expired, grant, rig, state_of};
 use super::*;
-use crate::oauth::TokenEndpoint;
+use crate::oauth::{OAuthError, TokenEndpoint};
 use crate::secret::Secret;
 use crate::store::testutil::{FakeEndpoint, TEST_KDF, TempDir, answer, config, name, record_path};
 use crate::store::{FileStore, Key, Lease, Record, Stamp, TokenStore};

@@ -6,16 +6,19 @@
 //! answer away risks losing the sign-in. Hence the task owns the account's
 //! cache lock and runs to the end even when every caller gave up (a client
 //! hung up, a login timed out), and a failed save is tried again a few
-//! times before the tokens are dropped.
+//! times before the tokens are dropped. [`TokenService::settle`] then turns
+//! the outcome into the answer, the account's state and the provider's health.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::OwnedMutexGuard;
 
+use super::TokenError;
 use super::cache::{Cached, TokenCache};
-use crate::oauth::{OAuthError, TokenEndpoint, TokenResponse};
-use crate::store::{Store, StoreError, Unlocked};
+use super::service::{CONFIG_FAULT_REASON, TokenService};
+use crate::oauth::{Fault, OAuthError, TokenEndpoint, TokenResponse, recorded_fault};
+use crate::store::{AccountState, Store, StoreError, Unlocked};
 
 /// Saves tried before the new tokens are dropped.
 pub const SAVE_TRIES: u32 = 3;
@@ -65,6 +68,72 @@ async fn fly(f: Flight) -> (OwnedMutexGuard<TokenCache>, Outcome) {
         Err(e) => Outcome::Refused(e),
     };
     (cache, outcome)
+}
+
+impl TokenService {
+    /// What a refresh's outcome does to the cache, the account and the
+    /// provider's health (see [`crate::oauth::Fault`]).
+    pub(super) async fn settle(
+        &self,
+        s: &mut TokenCache,
+        current: &Unlocked,
+        outcome: Outcome,
+    ) -> Result<Cached, TokenError> {
+        let account = &current.record.account;
+        let provider = &current.record.provider;
+        let e = match outcome {
+            Outcome::Saved(cached) => {
+                self.provider_ok(provider);
+                return Ok(cached);
+            }
+            Outcome::SaveFailed(e) => {
+                tracing::error!(account = %account, error = %e, "cannot save the rotated refresh token; not using the new access token");
+                return Err(s.fail("cannot save tokens".to_owned(), None));
+            }
+            Outcome::Refused(e) => e,
+        };
+        let key_id = &current.record.key_id;
+        match e.fault() {
+            Fault::Temporary { retry_after } => {
+                tracing::warn!(account = %account, error = %e, "token refresh failed; will retry later");
+                let err = s.fail(temporary_reason(&e), retry_after);
+                self.mark(
+                    account,
+                    key_id,
+                    AccountState::RefreshFailing,
+                    &e.to_string(),
+                )
+                .await;
+                Err(err)
+            }
+            Fault::ProviderConfig { fix } => {
+                self.config_fault(provider, &e, fix);
+                Err(s.fail(CONFIG_FAULT_REASON.to_owned(), None))
+            }
+            Fault::DeadGrant => {
+                s.access = None;
+                let hint = format!("the provider refused the stored sign-in ({e})");
+                self.mark(account, key_id, AccountState::NeedsLogin, &e.to_string())
+                    .await;
+                Err(self.needs_login(account, &hint, true))
+            }
+        }
+    }
+}
+
+/// The account is `needs-login` because an earlier version pinned a
+/// configuration or temporary fault on it: try again, the fault may be fixed.
+pub(super) fn marked_by_mistake(current: &Unlocked) -> bool {
+    let recorded = current.record.last_error.as_deref().map(recorded_fault);
+    recorded.is_some_and(|f| f != Fault::DeadGrant)
+}
+
+/// What a client is told about a temporary failure.
+pub(super) fn temporary_reason(e: &OAuthError) -> String {
+    match e {
+        OAuthError::Temporary { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Saves `answer`, trying again after a failure (a full disk, a lock held

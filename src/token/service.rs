@@ -28,12 +28,12 @@ use super::cache::{CacheKey, Cached, RefusalTable, TokenCache};
 use super::health::HealthTable;
 #[cfg(test)]
 use super::health::ProviderHealth;
-use super::refresh::{self, Flight, Outcome};
+use super::refresh::{self, Flight, marked_by_mistake};
 use super::{BoxFuture, Grant, TokenError, TokenRequest, TokenSource};
 use crate::accounts::{self, Accounts, Resolved};
 use crate::base::AccountName;
 use crate::config::Config;
-use crate::oauth::{Fault, OAuthError, TokenEndpoint, recorded_fault};
+use crate::oauth::TokenEndpoint;
 use crate::store::{self, AccountState, CryptoError, Store, StoreError, Unlocked};
 
 /// What a client is told while the provider's configuration is at fault.
@@ -196,53 +196,6 @@ impl TokenService {
         self.settle(&mut s, &current, outcome).await
     }
 
-    async fn settle(
-        &self,
-        s: &mut TokenCache,
-        current: &Unlocked,
-        outcome: Outcome,
-    ) -> Result<Cached, TokenError> {
-        let account = &current.record.account;
-        let provider = &current.record.provider;
-        let e = match outcome {
-            Outcome::Saved(cached) => {
-                self.provider_ok(provider);
-                return Ok(cached);
-            }
-            Outcome::SaveFailed(e) => {
-                tracing::error!(account = %account, error = %e, "cannot save the rotated refresh token; not using the new access token");
-                return Err(s.fail("cannot save tokens".to_owned(), None));
-            }
-            Outcome::Refused(e) => e,
-        };
-        let key_id = &current.record.key_id;
-        match e.fault() {
-            Fault::Temporary { retry_after } => {
-                tracing::warn!(account = %account, error = %e, "token refresh failed; will retry later");
-                let err = s.fail(temporary_reason(&e), retry_after);
-                self.mark(
-                    account,
-                    key_id,
-                    AccountState::RefreshFailing,
-                    &e.to_string(),
-                )
-                .await;
-                Err(err)
-            }
-            Fault::ProviderConfig { fix } => {
-                self.config_fault(provider, &e, fix);
-                Err(s.fail(CONFIG_FAULT_REASON.to_owned(), None))
-            }
-            Fault::DeadGrant => {
-                s.access = None;
-                let hint = format!("the provider refused the stored sign-in ({e})");
-                self.mark(account, key_id, AccountState::NeedsLogin, &e.to_string())
-                    .await;
-                Err(self.needs_login(account, &hint, true))
-            }
-        }
-    }
-
     async fn reopen(&self, held: &Unlocked) -> Result<Unlocked, TokenError> {
         let (store, account) = (self.store().clone(), held.record.account.clone());
         let (key, key_id) = (held.key.clone(), held.record.key_id.clone());
@@ -259,7 +212,13 @@ impl TokenService {
         }
     }
 
-    async fn mark(&self, account: &AccountName, key_id: &str, state: AccountState, error: &str) {
+    pub(super) async fn mark(
+        &self,
+        account: &AccountName,
+        key_id: &str,
+        state: AccountState,
+        error: &str,
+    ) {
         let (store, account, key_id, error) = (
             self.store().clone(),
             account.clone(),
@@ -371,21 +330,6 @@ fn disk_token(current: &Unlocked, margin: Duration) -> Option<Cached> {
         expires_at,
         fresh_until: Instant::now() + fresh_for,
     })
-}
-
-/// The account is `needs-login` because an earlier version pinned a
-/// configuration or temporary fault on it: try again, the fault may be fixed.
-fn marked_by_mistake(current: &Unlocked) -> bool {
-    let recorded = current.record.last_error.as_deref().map(recorded_fault);
-    recorded.is_some_and(|f| f != Fault::DeadGrant)
-}
-
-/// What a client is told about a temporary failure.
-pub(super) fn temporary_reason(e: &OAuthError) -> String {
-    match e {
-        OAuthError::Temporary { reason, .. } => reason.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn temporary(reason: &str) -> TokenError {

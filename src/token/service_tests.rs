@@ -1,7 +1,7 @@
 use std::sync::atomic::Ordering;
 
 use super::*;
-use crate::oauth::TokenEndpoint;
+use crate::oauth::{OAuthError, TokenEndpoint};
 use crate::secret::Secret;
 use crate::store::Enrolment;
 use crate::store::testutil::{
