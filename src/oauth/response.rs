@@ -21,7 +21,10 @@ use super::{OAuthError, TokenResponse};
 use crate::secret::Secret;
 
 /// Used when the provider omits `expires_in` (RFC 6749 §5.1 makes it optional);
-/// short, so that mailgate refreshes early rather than late.
+/// short, so that mailgate refreshes early rather than late. It is shorter
+/// than the default refresh margin, so the token cache caps the margin at
+/// half a token's life: such a token is reused for 5 minutes, not refreshed
+/// on every login.
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(600);
 /// Longest `expires_in` believed; Microsoft issues 60-90 minutes.
 pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(24 * 3600);

@@ -327,3 +327,51 @@ async fn a_failed_save_is_retried_before_the_tokens_are_dropped() {
     assert_eq!(u.tokens.refresh_token.expose(), "RT-1");
     assert_eq!(fake.refresh_count(), 1);
 }
+
+/// Client credentials refused (or not) as `refuse` says; refreshes unused.
+struct AppEndpoint {
+    refuse: std::sync::atomic::AtomicBool,
+}
+
+impl TokenEndpoint for AppEndpoint {
+    fn refresh<'a>(&'a self, _: &'a Secret<String>) -> crate::oauth::TokenFuture<'a> {
+        Box::pin(async { Err(OAuthError::Config("unused".into())) })
+    }
+
+    fn client_credentials(&self) -> crate::oauth::TokenFuture<'_> {
+        Box::pin(async {
+            if self.refuse.load(Ordering::SeqCst) {
+                Err(rejected(
+                    "invalid_client",
+                    Some("7000215"),
+                    "AADSTS7000215: Invalid client secret provided.",
+                ))
+            } else {
+                Ok(answer("APP", None, Duration::from_secs(3600)))
+            }
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn refused_app_credentials_are_a_provider_fault() {
+    let dir = TempDir::new("life-app");
+    let store = crate::store::testutil::test_store(dir.path());
+    let app = Arc::new(AppEndpoint {
+        refuse: true.into(),
+    });
+    let endpoints: HashMap<String, Arc<dyn TokenEndpoint>> =
+        HashMap::from([("ms".to_owned(), app.clone() as Arc<dyn TokenEndpoint>)]);
+    let svc = TokenService::new(&config(dir.path(), ""), store, endpoints).unwrap();
+    let e = grant(&svc, "archiver", "app-pw").await.unwrap_err();
+    assert!(matches!(e, TokenError::Temporary { .. }), "{e:?}");
+    assert!(matches!(
+        svc.provider_health().as_slice(),
+        [(_, ProviderHealth::ConfigFault { .. })]
+    ));
+    app.refuse.store(false, Ordering::SeqCst);
+    tokio::time::advance(BACKOFF_MAX).await;
+    let g = grant(&svc, "archiver", "app-pw").await.unwrap();
+    assert_eq!(g.access_token.expose(), "APP");
+    assert_eq!(svc.provider_health()[0].1, ProviderHealth::Ok);
+}
