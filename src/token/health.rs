@@ -54,19 +54,24 @@ impl TokenService {
         out
     }
 
-    /// Records a configuration fault; logs it when it is new or different.
-    pub(super) fn config_fault(&self, provider: &str, error: &OAuthError, fix: &str) {
+    /// Records a configuration fault; logs it (and returns `true`) when it
+    /// is new or needs a different fix. Microsoft's descriptions carry a
+    /// trace id and a timestamp, so the error text differs on every request.
+    pub(super) fn config_fault(&self, provider: &str, error: &OAuthError, fix: &str) -> bool {
         let now = ProviderHealth::ConfigFault {
             error: error.to_string(),
             fix: fix.to_owned(),
         };
-        if self.health.set(provider, now.clone()) != now {
+        let before = self.health.set(provider, now);
+        if !matches!(before, ProviderHealth::ConfigFault { fix: f, .. } if f == fix) {
             tracing::error!(
                 provider,
                 %error,
                 "identity provider refused mailgate's configuration; accounts keep their sign-ins and logins get a temporary answer until this is fixed: {fix}"
             );
+            return true;
         }
+        false
     }
 
     /// A grant succeeded: the provider's configuration works.

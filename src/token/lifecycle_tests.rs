@@ -375,3 +375,23 @@ async fn refused_app_credentials_are_a_provider_fault() {
     assert_eq!(g.access_token.expose(), "APP");
     assert_eq!(svc.provider_health()[0].1, ProviderHealth::Ok);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_config_fault_is_logged_once_though_each_answer_differs() {
+    let r = rig("life-once", Duration::ZERO, "");
+    let fault = |trace: &str| {
+        rejected(
+            "invalid_client",
+            Some("7000222"),
+            &format!(
+                "AADSTS7000222: The provided client secret keys are expired. Trace ID: {trace}"
+            ),
+        )
+    };
+    let fix = "renew the secret";
+    assert!(r.svc.config_fault("ms", &fault("1"), fix));
+    assert!(!r.svc.config_fault("ms", &fault("2"), fix));
+    assert!(r.svc.config_fault("ms", &fault("3"), "another fix"));
+    r.svc.provider_ok("ms");
+    assert!(r.svc.config_fault("ms", &fault("4"), "another fix"));
+}
