@@ -15,6 +15,9 @@ pub struct TokenResponse {
     /// Present when the provider rotated (or issued) a refresh token.
     pub refresh_token: Option<Secret<String>>,
     pub expires_in: Duration,
+    /// The provider omitted `expires_in`: `expires_in` is
+    /// [`DEFAULT_EXPIRES_IN`], a guess.
+    pub expires_in_assumed: bool,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

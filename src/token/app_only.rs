@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::TokenError;
-use super::cache::{CacheKey, Cached};
+use super::cache::{self, CacheKey, Cached};
 use super::refresh::temporary_reason;
 use super::service::{CONFIG_FAULT_REASON, TokenService};
 use crate::oauth::Fault;
@@ -37,6 +37,7 @@ impl TokenService {
         let e = match endpoint.client_credentials().await {
             Ok(a) => {
                 self.provider_ok(provider);
+                let margin = cache::margin_for(&a, margin);
                 return Ok(s.store(a.access_token, a.expires_in, margin));
             }
             Err(e) => e,

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::TokenError;
 use crate::base::AccountName;
+use crate::oauth::TokenResponse;
 use crate::secret::Secret;
 
 /// First back-off after a temporary failure; doubles per failure.
@@ -96,15 +97,13 @@ impl TokenCache {
         })
     }
 
-    /// Caches a new token. The margin is at most half the token's life: a
-    /// provider issuing short tokens (or omitting `expires_in`, see
-    /// [`crate::oauth::DEFAULT_EXPIRES_IN`]) must not cause a refresh per login.
+    /// Caches a new token; see [`margin_for`] for the margin.
     pub fn store(&mut self, token: Secret<String>, life: Duration, margin: Duration) -> Cached {
         let now = Instant::now();
         let cached = Cached {
             token,
             expires_at: SystemTime::now() + life,
-            fresh_until: now + life.saturating_sub(margin.min(life / 2)),
+            fresh_until: now + life.saturating_sub(margin),
         };
         self.access = Some(cached.clone());
         self.backoff = None;
@@ -128,6 +127,19 @@ impl TokenCache {
             reason,
             retry_after: Some(wait),
         }
+    }
+}
+
+/// The refresh margin for `answer`: the provider's, except when the
+/// provider omitted `expires_in`. Its assumed life
+/// ([`crate::oauth::DEFAULT_EXPIRES_IN`]) is shorter than the default
+/// margin, which would refresh on every login; such a token is used for half
+/// its assumed life instead.
+pub fn margin_for(answer: &TokenResponse, margin: Duration) -> Duration {
+    if answer.expires_in_assumed {
+        margin.min(answer.expires_in / 2)
+    } else {
+        margin
     }
 }
 

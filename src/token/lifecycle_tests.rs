@@ -11,6 +11,8 @@ use crate::oauth::{OAuthError, TokenEndpoint};
 use crate::secret::Secret;
 use crate::store::testutil::{FakeEndpoint, TEST_KDF, TempDir, answer, config, name, record_path};
 use crate::store::{FileStore, Key, Lease, Record, Stamp, TokenStore};
+use crate::token::ProviderHealth;
+use crate::token::cache::{BACKOFF_MAX, REFUSAL_BACKOFF_START};
 
 fn rejected(error: &str, aadsts: Option<&str>, description: &str) -> OAuthError {
     OAuthError::Rejected {
@@ -178,11 +180,14 @@ async fn refused_tokens_cost_at_most_one_refresh_per_interval() {
 async fn missing_expires_in_does_not_refresh_on_every_login() {
     let r = rig("life-noexp", Duration::ZERO, "");
     enrol_expired(&r.store, ALICE, "pw");
-    r.fake.push(Ok(answer(
-        "AT-short",
-        Some("RT-short"),
-        crate::oauth::DEFAULT_EXPIRES_IN,
-    )));
+    r.fake.push(Ok(crate::oauth::TokenResponse {
+        expires_in_assumed: true,
+        ..answer(
+            "AT-short",
+            Some("RT-short"),
+            crate::oauth::DEFAULT_EXPIRES_IN,
+        )
+    }));
     for _ in 0..5 {
         let g = grant(&r.svc, ALICE, "pw").await.unwrap();
         assert_eq!(g.access_token.expose(), "AT-short");

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::OwnedMutexGuard;
 
 use super::TokenError;
-use super::cache::{Cached, TokenCache};
+use super::cache::{Cached, TokenCache, margin_for};
 use super::service::{CONFIG_FAULT_REASON, TokenService};
 use crate::oauth::{Fault, OAuthError, TokenEndpoint, TokenResponse, recorded_fault};
 use crate::store::{AccountState, Store, StoreError, Unlocked};
@@ -61,6 +61,7 @@ async fn fly(f: Flight) -> (OwnedMutexGuard<TokenCache>, Outcome) {
         Ok(answer) => match save(&store, &current, &answer).await {
             Ok(()) => {
                 tracing::info!(account = %current.record.account, "access token refreshed");
+                let margin = margin_for(&answer, margin);
                 Outcome::Saved(cache.store(answer.access_token, answer.expires_in, margin))
             }
             Err(e) => Outcome::SaveFailed(e),

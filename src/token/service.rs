@@ -22,12 +22,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-#[cfg(test)]
-use super::cache::{BACKOFF_MAX, REFUSAL_BACKOFF_START};
 use super::cache::{CacheKey, Cached, RefusalTable, TokenCache};
 use super::health::HealthTable;
-#[cfg(test)]
-use super::health::ProviderHealth;
 use super::refresh::{self, Flight, marked_by_mistake};
 use super::{BoxFuture, Grant, TokenError, TokenRequest, TokenSource};
 use crate::accounts::{self, Accounts, Resolved};
