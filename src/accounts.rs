@@ -299,6 +299,16 @@ pub fn store_error(account: &AccountName, e: StoreError) -> AccountError {
             tracing::error!(%account, error = %e, "token store unavailable");
             temporary("token store unavailable")
         }
+        StoreError::Corrupt { .. } | StoreError::Version { .. } => {
+            // The error names the file: the log gets it, the client does not.
+            tracing::error!(%account, error = %e, "token store record unreadable");
+            AccountError::NeedsAuthorisation {
+                account: account.clone(),
+                hint: format!(
+                    "the stored sign-in of {account} cannot be read (the log says why); the administrator must run `mailgate login {account}`"
+                ),
+            }
+        }
         other => {
             tracing::error!(%account, error = %other, "token store record unusable");
             AccountError::NeedsAuthorisation {

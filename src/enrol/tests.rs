@@ -103,6 +103,7 @@ fn signed_in(id_claims: Option<serde_json::Value>, access_token: &str) -> Signed
             access_token: Secret::from(access_token),
             refresh_token: Some(Secret::from("rt")),
             expires_in: std::time::Duration::from_secs(3600),
+            expires_in_assumed: false,
         },
         id_token: id_claims.map(|c| Secret::new(jwt(c))),
     }

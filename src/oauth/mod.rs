@@ -15,6 +15,9 @@ pub struct TokenResponse {
     /// Present when the provider rotated (or issued) a refresh token.
     pub refresh_token: Option<Secret<String>>,
     pub expires_in: Duration,
+    /// The provider omitted `expires_in`: `expires_in` is
+    /// [`DEFAULT_EXPIRES_IN`], a guess.
+    pub expires_in_assumed: bool,
 }
 
 /// The answer to an interactive sign-in (device code or browser): the tokens,
@@ -35,8 +38,8 @@ impl SignedIn {
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum OAuthError {
-    /// The grant is dead (invalid_grant, AADSTS 700082/70043/50173/50076/54005...):
-    /// the account must sign in again.
+    /// The provider answered with an RFC 6749 §5.2 error. What it means
+    /// (dead grant, configuration fault, temporary) is [`OAuthError::fault`].
     #[error("{error}{}: {description}", aadsts.as_ref().map(|c| format!(" (AADSTS{c})")).unwrap_or_default())]
     Rejected {
         error: String,
@@ -75,9 +78,12 @@ pub mod authcode;
 pub mod client;
 pub mod credentials;
 pub mod device;
+mod fault;
 mod http;
 pub mod identity;
 mod redirect;
 mod response;
 
 pub use client::OAuthClient;
+pub use fault::{Fault, REQUEST_LOOP_BACKOFF, recorded_fault};
+pub use response::DEFAULT_EXPIRES_IN;

@@ -21,7 +21,9 @@ use super::{OAuthError, SignedIn, TokenResponse};
 use crate::secret::Secret;
 
 /// Used when the provider omits `expires_in` (RFC 6749 §5.1 makes it optional);
-/// short, so that mailgate refreshes early rather than late.
+/// short, so that mailgate refreshes early rather than late. It is shorter
+/// than the default refresh margin, so for such a token the token cache caps
+/// the margin at half of it: reused for 5 minutes, not refreshed per login.
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(600);
 /// Longest `expires_in` believed; Microsoft issues 60-90 minutes.
 pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(24 * 3600);
@@ -86,6 +88,7 @@ impl oauth2::TokenResponse for MsTokenResponse {
 impl From<MsTokenResponse> for TokenResponse {
     fn from(r: MsTokenResponse) -> Self {
         TokenResponse {
+            expires_in_assumed: r.expires_in.is_none(),
             access_token: Secret::new(r.access_token.into_secret()),
             refresh_token: r.refresh_token.map(|t| Secret::new(t.into_secret())),
             expires_in: r
@@ -197,10 +200,14 @@ mod tests {
             r#"{"access_token":"a","token_type":"Bearer","expires_in":3599}"#,
         ] {
             let r: MsTokenResponse = serde_json::from_str(body).unwrap();
-            assert_eq!(TokenResponse::from(r).expires_in, Duration::from_secs(3599));
+            let t = TokenResponse::from(r);
+            assert_eq!(t.expires_in, Duration::from_secs(3599));
+            assert!(!t.expires_in_assumed);
         }
         let r: MsTokenResponse = serde_json::from_str(r#"{"access_token":"a"}"#).unwrap();
-        assert_eq!(TokenResponse::from(r).expires_in, DEFAULT_EXPIRES_IN);
+        let t = TokenResponse::from(r);
+        assert_eq!(t.expires_in, DEFAULT_EXPIRES_IN);
+        assert!(t.expires_in_assumed);
         assert!(
             serde_json::from_str::<MsTokenResponse>(r#"{"access_token":"a","expires_in":"soon"}"#)
                 .is_err()

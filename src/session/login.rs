@@ -71,7 +71,9 @@ pub async fn login(
 
 /// Opens the hand-off with `grant`; when the provider refuses a token that
 /// has not expired (revoked, or issued before a policy change), refreshes it
-/// once and tries again.
+/// once and tries again, unless the token service says the account refreshed
+/// after a refusal too recently (a mailbox with IMAP disabled refuses every
+/// token; each login must not cost a refresh).
 async fn open_refreshing(
     ctx: &SessionContext,
     who: &Who<'_>,
@@ -86,15 +88,24 @@ async fn open_refreshing(
         };
         match open(ctx, login, client_name).await {
             Ok(submission) => {
+                ctx.tokens.accepted(&grant);
                 info!(account, mailbox = %grant.sasl_user, "logged in upstream");
                 return Ok(submission);
             }
             Err(UpstreamError::Rejected {
                 rejection: UpstreamRejection::AuthFailed(reason),
-                ..
+                addr,
             }) if attempt == 0 && grant.expires_at > SystemTime::now() => {
+                if !ctx.tokens.rejected(&grant).await {
+                    // Refreshed after a refusal recently: another refresh
+                    // would only hammer the identity provider.
+                    let error = UpstreamError::Rejected {
+                        rejection: UpstreamRejection::AuthFailed(reason),
+                        addr,
+                    };
+                    return Err(upstream_failure(ctx, &grant, who.mailbox, error));
+                }
                 warn!(account, %reason, "provider refused an unexpired token; refreshing once");
-                ctx.tokens.rejected(&grant).await;
                 grant = self::grant(ctx, who.name, who.credentials)
                     .await
                     .map_err(token_failure)?;

@@ -85,6 +85,10 @@ impl TokenStore for FileStore {
     }
 
     fn list(&self) -> Result<Vec<Record>, StoreError> {
+        self.list_each()?.into_iter().collect()
+    }
+
+    fn list_each(&self) -> Result<Vec<Result<Record, StoreError>>, StoreError> {
         let dir = &self.accounts_dir;
         let mut out = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io("read", dir))? {
@@ -93,10 +97,14 @@ impl TokenStore for FileStore {
             if !name.ends_with(".json") || name.starts_with(fsutil::TEMP_PREFIX) {
                 continue;
             }
-            if let Some(rec) = read_record(&path)? {
-                if file_name(&rec.account) != name {
-                    return Err(corrupt(&path, "holds the record of another account"));
-                }
+            if let Some(rec) = read_record(&path).transpose() {
+                let rec = rec.and_then(|rec| {
+                    if file_name(&rec.account) == name {
+                        Ok(rec)
+                    } else {
+                        Err(corrupt(&path, "holds the record of another account"))
+                    }
+                });
                 out.push(rec);
             }
         }

@@ -54,6 +54,12 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
     /// Every enrolled record, in no particular order.
     fn list(&self) -> Result<Vec<Record>, StoreError>;
 
+    /// Every enrolled record, each read on its own, so that background work
+    /// can skip an unreadable one and go on with the rest.
+    fn list_each(&self) -> Result<Vec<Result<Record, StoreError>>, StoreError> {
+        Ok(self.list()?.into_iter().map(Ok).collect())
+    }
+
     /// Exclusive right to change `account`'s record until the lease drops.
     fn lease(&self, account: &AccountName) -> Result<Lease, StoreError>;
 

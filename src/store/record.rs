@@ -187,8 +187,12 @@ pub fn to_unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// A stored time; one too large to represent (a corrupt record) reads as
+/// the epoch, "long ago", which makes callers refresh rather than panic.
 pub fn from_unix(secs: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(secs)
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(secs))
+        .unwrap_or(UNIX_EPOCH)
 }
 
 /// An error text fit to store: bounded, single line.

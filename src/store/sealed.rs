@@ -144,6 +144,16 @@ impl Store {
         Ok(out)
     }
 
+    /// Like [`Store::list`], but one unreadable record does not hide the
+    /// others: each comes back with its own result.
+    pub fn list_each(&self) -> Result<Vec<Result<AccountSummary, StoreError>>, StoreError> {
+        let each = self.backend.list_each()?;
+        Ok(each
+            .into_iter()
+            .map(|r| r.map(|rec| AccountSummary::from(&rec)))
+            .collect())
+    }
+
     pub fn remove(&self, account: &AccountName) -> Result<bool, StoreError> {
         let lease = self.backend.lease(account)?;
         self.backend.remove(&lease, account)

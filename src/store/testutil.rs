@@ -52,6 +52,7 @@ pub fn answer(access: &str, refresh: Option<&str>, life: Duration) -> TokenRespo
         access_token: Secret::from(access),
         refresh_token: refresh.map(Secret::from),
         expires_in: life,
+        expires_in_assumed: false,
     }
 }
 

@@ -1,6 +1,8 @@
 //! App-only accounts: one client-credentials token per provider serves every
 //! mailbox the app may open (scope `.default`; `docs/design.md`, "Microsoft facts"),
-//! cached and single-flighted like a delegated account's token.
+//! cached and single-flighted like a delegated account's token. A refusal is
+//! never an account's fault here: it sets the provider's health and logins
+//! get a temporary answer until the app registration is fixed.
 
 use std::time::Duration;
 
@@ -8,7 +10,13 @@ use tokio::time::Instant;
 
 use super::TokenError;
 use super::cache::{self, CacheKey, Cached};
-use super::service::TokenService;
+use super::refresh::temporary_reason;
+use super::service::{CONFIG_FAULT_REASON, TokenService};
+use crate::oauth::Fault;
+
+/// There is no user sign-in behind an app-only token: any refusal that is
+/// not temporary is about the app registration.
+const APP_FIX: &str = "the provider refused the app credentials: check client_secret / client_certificate and admin consent for the app";
 
 impl TokenService {
     pub(super) async fn app_only(&self, provider: &str) -> Result<Cached, TokenError> {
@@ -26,23 +34,27 @@ impl TokenService {
         if let Some(e) = s.backing_off(now) {
             return Err(e);
         }
-        match endpoint.client_credentials().await {
-            Ok(a) => Ok(s.store(a.access_token, a.expires_in, margin)),
-            Err(e) => match cache::temporary_parts(&e) {
-                Some((reason, retry_after)) => {
-                    tracing::warn!(provider, error = %e, "client credentials grant failed; will retry later");
-                    Err(s.fail(reason, retry_after))
-                }
-                None => {
-                    tracing::error!(provider, error = %e, "client credentials refused: check the app registration's secret or certificate and admin consent");
-                    Err(TokenError::NeedsAuthorisation {
-                        account: format!("app-only ({provider})"),
-                        hint: format!(
-                            "the provider refused the app credentials ({e}); check client_secret / client_certificate and admin consent for provider {provider}"
-                        ),
-                    })
-                }
-            },
+        let e = match endpoint.client_credentials().await {
+            Ok(a) => {
+                self.provider_ok(provider);
+                let margin = cache::margin_for(&a, margin);
+                return Ok(s.store(a.access_token, a.expires_in, margin));
+            }
+            Err(e) => e,
+        };
+        match e.fault() {
+            Fault::Temporary { retry_after } => {
+                tracing::warn!(provider, error = %e, "client credentials grant failed; will retry later");
+                Err(s.fail(temporary_reason(&e), retry_after))
+            }
+            Fault::ProviderConfig { fix } => {
+                self.config_fault(provider, &e, fix);
+                Err(s.fail(CONFIG_FAULT_REASON.to_owned(), None))
+            }
+            Fault::DeadGrant => {
+                self.config_fault(provider, &e, APP_FIX);
+                Err(s.fail(CONFIG_FAULT_REASON.to_owned(), None))
+            }
         }
     }
 }

@@ -2,24 +2,36 @@
 //! memory: the cached access token, the back-off after a failure, and when
 //! we last refreshed.
 //!
+//! [`RefusalTable`] remembers upstream refusals of fresh tokens, so that a
+//! mailbox whose upstream refuses every token (IMAP disabled, say) costs one
+//! refresh per quiet time instead of one per login.
+//!
 //! The cache runs on tokio's monotonic clock, so the paused clock in tests
 //! drives expiry deterministically; the wall-clock expiry stored on disk is
 //! consulted only once, when a process first meets an account (a token
 //! fetched before a restart is still good to use).
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
 use super::TokenError;
 use crate::base::AccountName;
-use crate::oauth::OAuthError;
+use crate::oauth::TokenResponse;
 use crate::secret::Secret;
 
 /// First back-off after a temporary failure; doubles per failure.
 pub const BACKOFF_START: Duration = Duration::from_secs(2);
 /// Longest back-off we choose ourselves.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
+/// After an upstream refused an unexpired token, no further refusal of the
+/// same account costs a refresh for this long; doubles per refusal.
+pub const REFUSAL_BACKOFF_START: Duration = Duration::from_secs(5 * 60);
+/// Longest pause between refusal-triggered refreshes.
+pub const REFUSAL_BACKOFF_MAX: Duration = Duration::from_secs(6 * 3600);
+/// Most accounts whose refusals are remembered at once.
+pub const REFUSAL_TABLE_MAX: usize = 4096;
 /// Longest provider-suggested `Retry-After` we honour (untrusted input).
 pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(15 * 60);
 
@@ -85,6 +97,7 @@ impl TokenCache {
         })
     }
 
+    /// Caches a new token; see [`margin_for`] for the margin.
     pub fn store(&mut self, token: Secret<String>, life: Duration, margin: Duration) -> Cached {
         let now = Instant::now();
         let cached = Cached {
@@ -117,14 +130,61 @@ impl TokenCache {
     }
 }
 
-/// `(reason, retry_after)` of a temporary OAuth failure; `None` if permanent.
-pub fn temporary_parts(e: &OAuthError) -> Option<(String, Option<Duration>)> {
-    match e {
-        OAuthError::Temporary {
-            reason,
-            retry_after,
-        } => Some((reason.clone(), *retry_after)),
-        OAuthError::Config(_) => Some((e.to_string(), None)),
-        OAuthError::Rejected { .. } => None,
+/// The refresh margin for `answer`: the provider's, except when the
+/// provider omitted `expires_in`. Its assumed life
+/// ([`crate::oauth::DEFAULT_EXPIRES_IN`]) is shorter than the default
+/// margin, which would refresh on every login; such a token is used for half
+/// its assumed life instead.
+pub fn margin_for(answer: &TokenResponse, margin: Duration) -> Duration {
+    if answer.expires_in_assumed {
+        margin.min(answer.expires_in / 2)
+    } else {
+        margin
+    }
+}
+
+/// Upstream refusals of fresh tokens for one account.
+#[derive(Debug, Clone)]
+struct Refusals {
+    quiet_until: Instant,
+    count: u32,
+}
+
+/// When an upstream refusal of an unexpired token may cost a refresh,
+/// per account (the grant's account: a mailbox, for app-only rules).
+#[derive(Debug, Default)]
+pub struct RefusalTable(std::sync::Mutex<HashMap<String, Refusals>>);
+
+impl RefusalTable {
+    /// An upstream refused `account`'s unexpired token: may it refresh?
+    /// Yes once; then not until a quiet time has passed, which doubles per
+    /// refusal from [`REFUSAL_BACKOFF_START`] to [`REFUSAL_BACKOFF_MAX`]
+    /// and starts over when the upstream accepts the account again.
+    pub fn refused(&self, account: &str, now: Instant) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let count = match map.get(account) {
+            Some(r) if now < r.quiet_until => return false,
+            Some(r) if now < r.quiet_until + REFUSAL_BACKOFF_MAX => r.count + 1,
+            _ => 1,
+        };
+        if map.len() >= REFUSAL_TABLE_MAX && !map.contains_key(account) {
+            map.retain(|_, r| now < r.quiet_until + REFUSAL_BACKOFF_MAX);
+            if map.len() >= REFUSAL_TABLE_MAX {
+                // Full of live entries: spare the identity provider.
+                return false;
+            }
+        }
+        let quiet = REFUSAL_BACKOFF_START
+            .saturating_mul(1 << (count - 1).min(16))
+            .min(REFUSAL_BACKOFF_MAX);
+        let quiet_until = now + quiet;
+        map.insert(account.to_owned(), Refusals { quiet_until, count });
+        true
+    }
+
+    /// The upstream accepted `account`: its next refusal may refresh again.
+    pub fn accepted(&self, account: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(account);
     }
 }

@@ -3,7 +3,8 @@
 //! would lose its sign-in. Every unlocked account (and, with
 //! `machine_key_wrap`, every machine-wrapped one, even before anyone logs in)
 //! is refreshed once per `keep_warm_interval` (default one day), far inside
-//! that limit.
+//! that limit. One unreadable record or a corrupt timestamp costs only that
+//! account its refresh (logged), never the loop.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -70,15 +71,32 @@ impl TokenService {
         if let Some(last) = self.last_refresh(&held.record.account).await {
             return last.elapsed() >= interval;
         }
+        // A corrupt timestamp (in the future, or too large for the clock)
+        // counts as "long ago": refreshing once too often is cheap.
         let on_disk = held.record.last_refresh.map(record::from_unix);
-        on_disk.is_none_or(|t| SystemTime::now().duration_since(t).unwrap_or_default() >= interval)
+        on_disk.is_none_or(|t| {
+            SystemTime::now()
+                .duration_since(t)
+                .map_or(true, |age| age >= interval)
+        })
     }
 
     async fn adopt_machine_wrapped(&self) {
         let store = self.store().clone();
         let found = tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
-            for summary in store.list().unwrap_or_default() {
+            let each = store.list_each().unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot list the token store");
+                Vec::new()
+            });
+            for summary in each {
+                let summary = match summary {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "skipping an unreadable token record");
+                        continue;
+                    }
+                };
                 if !summary.machine_wrapped || !store.wants_machine_wrap(&summary.provider) {
                     continue;
                 }

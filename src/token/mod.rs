@@ -8,7 +8,9 @@
 
 mod app_only;
 mod cache;
+mod health;
 mod keep_warm;
+mod refresh;
 pub mod service;
 
 use std::time::{Duration, SystemTime};
@@ -18,6 +20,7 @@ use crate::base::AccountName;
 use crate::secret::Secret;
 
 pub use crate::base::{BoxFuture, Protocol};
+pub use health::ProviderHealth;
 
 /// A local login to turn into an access token.
 #[derive(Debug)]
@@ -80,10 +83,6 @@ impl From<AccountError> for TokenError {
 pub trait TokenSource: Send + Sync + 'static {
     fn grant<'a>(&'a self, request: TokenRequest<'a>) -> BoxFuture<'a, Result<Grant, TokenError>>;
 
-    /// The upstream refused `grant` before it expired: forget it, so that the
-    /// next `grant` for the account fetches a fresh one.
-    fn rejected<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, ()>;
-
     /// What `request` would open, without checking its password: the guard
     /// counts failures against it. `None` when the source has no account
     /// rules (or the login resolves to nothing); the typed name counts then.
@@ -102,4 +101,14 @@ pub trait TokenSource: Send + Sync + 'static {
     ) -> Option<BoxFuture<'a, Result<(), TokenError>>> {
         None
     }
+
+    /// The upstream refused `grant` before it expired: forget it, so that the
+    /// next `grant` for the account fetches a fresh one. Returns `false` when
+    /// the account refreshed after a refusal too recently: the caller then
+    /// passes the upstream's answer on instead of trying again.
+    fn rejected<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, bool>;
+
+    /// The upstream accepted `grant`: the account's next refusal may cost a
+    /// refresh again.
+    fn accepted(&self, _grant: &Grant) {}
 }

@@ -8,9 +8,12 @@
 //! and the cache is re-checked after acquiring it, so any number of
 //! concurrent logins cause one refresh. The rotated refresh token is on disk
 //! before the new access token leaves this module (`docs/design.md`: refresh tokens
-//! rotate on every use). A dead grant marks the account `needs-login`; a
-//! temporary fault marks it `refresh-failing` and backs off, so a flapping
-//! identity provider is not hammered and clients are told to come back.
+//! rotate on every use). What a refusal does depends on what it means
+//! ([`crate::oauth::Fault`]): a dead grant marks the account `needs-login`; a
+//! fault in the provider's configuration leaves every account as it is and
+//! sets the provider's health ([`super::ProviderHealth`]); a temporary fault
+//! marks the account `refresh-failing`. Both of the latter back off, so a
+//! flapping identity provider is not hammered and clients are told to come back.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,13 +22,18 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::cache::{self, CacheKey, Cached, TokenCache};
+use super::cache::{CacheKey, Cached, RefusalTable, TokenCache};
+use super::health::HealthTable;
+use super::refresh::{self, Flight, marked_by_mistake};
 use super::{BoxFuture, Grant, TokenError, TokenRequest, TokenSource};
 use crate::accounts::{self, Accounts, Resolved};
 use crate::base::AccountName;
 use crate::config::Config;
-use crate::oauth::{OAuthError, TokenEndpoint};
+use crate::oauth::TokenEndpoint;
 use crate::store::{self, AccountState, CryptoError, Store, StoreError, Unlocked};
+
+/// What a client is told while the provider's configuration is at fault.
+pub const CONFIG_FAULT_REASON: &str = "the gateway's identity provider configuration needs attention; the administrator has been told";
 
 /// Write `last_used` to disk at most this often per account.
 pub const LAST_USED_INTERVAL: Duration = Duration::from_secs(5 * 60);
@@ -43,6 +51,8 @@ pub struct TokenService {
     pub(super) endpoints: HashMap<String, Arc<dyn TokenEndpoint>>,
     caches: std::sync::Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<TokenCache>>>>,
     config_path: OnceLock<String>,
+    pub(super) health: HealthTable,
+    refusals: RefusalTable,
 }
 
 impl TokenService {
@@ -72,6 +82,8 @@ impl TokenService {
             endpoints,
             caches: Default::default(),
             config_path: OnceLock::new(),
+            health: HealthTable::new(config.providers.iter().map(|p| p.name.as_str())),
+            refusals: RefusalTable::default(),
         }))
     }
 
@@ -169,7 +181,7 @@ impl TokenService {
         let timing = self.timing_of(&account, &held.record.provider)?;
         let endpoint = self.endpoint(&held.record.provider)?;
         let cache = self.cache(CacheKey::Account(account.clone()));
-        let mut s = cache.lock().await;
+        let mut s = cache.lock_owned().await;
         s.follow(&held.record.key_id);
         let now = Instant::now();
         self.note_use(&mut s, &account, now, force);
@@ -180,7 +192,7 @@ impl TokenService {
             return Err(e);
         }
         let current = self.reopen(held).await?;
-        if current.record.state == AccountState::NeedsLogin {
+        if current.record.state == AccountState::NeedsLogin && !marked_by_mistake(&current) {
             let why = "the stored sign-in was refused earlier";
             return Err(self.needs_login(&account, why, false));
         }
@@ -191,62 +203,17 @@ impl TokenService {
                 return Ok(c);
             }
         }
-        let answer = endpoint.refresh(&current.tokens.refresh_token).await;
-        self.settle(&mut s, &current, answer, timing.refresh_margin)
+        let flight = Flight {
+            cache: s,
+            endpoint,
+            store: self.store().clone(),
+            current: current.clone(),
+            margin: timing.refresh_margin,
+        };
+        let (mut s, outcome) = refresh::run(flight)
             .await
-    }
-
-    async fn settle(
-        &self,
-        s: &mut TokenCache,
-        current: &Unlocked,
-        answer: Result<crate::oauth::TokenResponse, OAuthError>,
-        margin: Duration,
-    ) -> Result<Cached, TokenError> {
-        let account = &current.record.account;
-        let key_id = current.record.key_id.clone();
-        match answer {
-            Ok(answer) => {
-                let (store, cur, life) = (self.store().clone(), current.clone(), answer.expires_in);
-                let token = answer.access_token.clone();
-                let saved = tokio::task::spawn_blocking(move || {
-                    store.save_refresh(&cur, &answer, SystemTime::now())
-                })
-                .await;
-                match saved {
-                    Ok(Ok(_)) => {
-                        tracing::info!(account = %account, "access token refreshed");
-                        Ok(s.store(token, life, margin))
-                    }
-                    Ok(Err(e)) => {
-                        tracing::error!(account = %account, error = %e, "cannot save the rotated refresh token; not using the new access token");
-                        Err(s.fail(format!("cannot save tokens: {e}"), None))
-                    }
-                    Err(_) => Err(s.fail("token save did not run".to_owned(), None)),
-                }
-            }
-            Err(e) => match cache::temporary_parts(&e) {
-                Some((reason, retry_after)) => {
-                    tracing::warn!(account = %account, error = %e, "token refresh failed; will retry later");
-                    let err = s.fail(reason, retry_after);
-                    self.mark(
-                        account,
-                        &key_id,
-                        AccountState::RefreshFailing,
-                        &e.to_string(),
-                    )
-                    .await;
-                    Err(err)
-                }
-                None => {
-                    s.access = None;
-                    let hint = format!("the provider refused the stored sign-in ({e})");
-                    self.mark(account, &key_id, AccountState::NeedsLogin, &e.to_string())
-                        .await;
-                    Err(self.needs_login(account, &hint, true))
-                }
-            },
-        }
+            .ok_or_else(|| temporary("token refresh did not run"))?;
+        self.settle(&mut s, &current, outcome).await
     }
 
     async fn reopen(&self, held: &Unlocked) -> Result<Unlocked, TokenError> {
@@ -265,7 +232,13 @@ impl TokenService {
         }
     }
 
-    async fn mark(&self, account: &AccountName, key_id: &str, state: AccountState, error: &str) {
+    pub(super) async fn mark(
+        &self,
+        account: &AccountName,
+        key_id: &str,
+        state: AccountState,
+        error: &str,
+    ) {
         let (store, account, key_id, error) = (
             self.store().clone(),
             account.clone(),
@@ -335,7 +308,13 @@ impl TokenService {
         cache.lock().await.last_refresh
     }
 
-    async fn drop_token(&self, grant: &Grant) {
+    /// Forgets `grant`'s token if a refusal may cost a refresh now; `false`
+    /// when the account refreshed after a refusal too recently.
+    async fn drop_token(&self, grant: &Grant) -> bool {
+        if !self.refusals.refused(&grant.account, Instant::now()) {
+            tracing::warn!(account = %grant.account, "upstream refused a fresh token again; no refresh until the refusal back-off ends");
+            return false;
+        }
         let own = AccountName::parse(&grant.account)
             .ok()
             .map(CacheKey::Account);
@@ -353,9 +332,10 @@ impl TokenService {
                 .is_some_and(|c| c.token == grant.access_token)
             {
                 s.access = None;
-                return;
+                return true;
             }
         }
+        true
     }
 }
 
@@ -384,7 +364,7 @@ impl TokenSource for TokenService {
         Box::pin(self.grant_inner(request))
     }
 
-    fn rejected<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, ()> {
+    fn rejected<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, bool> {
         Box::pin(self.drop_token(grant))
     }
 
@@ -399,6 +379,10 @@ impl TokenSource for TokenService {
         self.accounts
             .resolve(request.username, request.authzid, request.protocol)
             .ok()
+    }
+
+    fn accepted(&self, grant: &Grant) {
+        self.refusals.accepted(&grant.account);
     }
 }
 
@@ -422,3 +406,7 @@ fn served_here(account: &AccountName, provider: &str, listener: &str) -> Result<
 #[cfg(test)]
 #[path = "service_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod lifecycle_tests;

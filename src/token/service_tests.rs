@@ -1,7 +1,7 @@
 use std::sync::atomic::Ordering;
 
 use super::*;
-use crate::oauth::TokenEndpoint;
+use crate::oauth::{OAuthError, TokenEndpoint};
 use crate::secret::Secret;
 use crate::store::Enrolment;
 use crate::store::testutil::{
@@ -9,16 +9,16 @@ use crate::store::testutil::{
 };
 use crate::token::Protocol;
 
-const ALICE: &str = "alice@example.com";
+pub(super) const ALICE: &str = "alice@example.com";
 
-struct Rig {
-    dir: TempDir,
-    svc: Arc<TokenService>,
-    fake: Arc<FakeEndpoint>,
-    store: Store,
+pub(super) struct Rig {
+    pub(super) dir: TempDir,
+    pub(super) svc: Arc<TokenService>,
+    pub(super) fake: Arc<FakeEndpoint>,
+    pub(super) store: Store,
 }
 
-fn rig(tag: &str, delay: Duration, provider_extra: &str) -> Rig {
+pub(super) fn rig(tag: &str, delay: Duration, provider_extra: &str) -> Rig {
     let dir = TempDir::new(tag);
     let cfg = config(dir.path(), provider_extra);
     let store = test_store(dir.path());
@@ -36,7 +36,7 @@ fn rig(tag: &str, delay: Duration, provider_extra: &str) -> Rig {
 }
 
 /// Enrols with an access token that is already too old to use.
-fn enrol_expired(store: &Store, account: &str, password: &str) {
+pub(super) fn enrol_expired(store: &Store, account: &str, password: &str) {
     store
         .enrol(Enrolment {
             account: &name(account),
@@ -48,7 +48,7 @@ fn enrol_expired(store: &Store, account: &str, password: &str) {
         .unwrap();
 }
 
-async fn grant(svc: &TokenService, user: &str, pw: &str) -> Result<Grant, TokenError> {
+pub(super) async fn grant(svc: &TokenService, user: &str, pw: &str) -> Result<Grant, TokenError> {
     grant_as(svc, user, None, pw, Protocol::Imap).await
 }
 
@@ -70,7 +70,7 @@ async fn grant_as(
     .await
 }
 
-fn state_of(store: &Store, account: &str) -> (AccountState, Option<String>) {
+pub(super) fn state_of(store: &Store, account: &str) -> (AccountState, Option<String>) {
     let s = store.list().unwrap();
     let a = s.iter().find(|a| a.account == account).unwrap();
     (a.state, a.last_error.clone())

@@ -56,9 +56,10 @@ impl TokenSource for StaticTokens {
         })
     }
 
-    fn rejected<'a>(&'a self, _grant: &'a Grant) -> BoxFuture<'a, ()> {
+    fn rejected<'a>(&'a self, _grant: &'a Grant) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             self.rejected.fetch_add(1, Ordering::SeqCst);
+            true
         })
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::attempt::{attempt, succeeded};
 use super::harness::{ALICE, Env, Options, PASSWORD};
-use crate::support::idp::Failure;
+use crate::support::idp::{Failure, OAuthFault};
 use crate::support::mailgate;
 
 /// How long a test waits for mailgate to recover once the IdP is back
@@ -93,6 +93,78 @@ fn token_rejected_before_expiry_is_refreshed_once_per_rejection() {
         "{}",
         env.logs()
     );
+}
+
+#[test]
+fn an_upstream_refusing_every_token_costs_one_refresh_not_one_per_login() {
+    const LOGINS: usize = 6;
+    let env = Env::start();
+    let first = attempt(&env, "imap", ALICE, PASSWORD);
+    assert!(succeeded(&first), "{first}\n{}", env.logs());
+    env.idp.refuse_tokens_for(ALICE);
+    for n in 0..LOGINS {
+        let answer = attempt(&env, "imap", ALICE, PASSWORD);
+        assert!(
+            answer.starts_with("NO") && answer.contains("AUTHENTICATIONFAILED"),
+            "login {n}: {answer}\n{}",
+            env.logs()
+        );
+        assert!(
+            !answer.contains("mailgate login"),
+            "login {n}: the sign-in is not at fault: {answer}"
+        );
+    }
+    assert!(
+        env.refreshes() <= 1,
+        "{} refreshes for {LOGINS} refused logins\n{}",
+        env.refreshes(),
+        env.logs()
+    );
+}
+
+#[test]
+fn an_expired_client_secret_leaves_accounts_signed_in_and_is_logged_once() {
+    let env = Env::start();
+    env.idp.invalidate_access_tokens_for(ALICE);
+    env.idp.fail_refreshes_with(Some(OAuthFault::invalid_client(
+        7000222,
+        "The provided client secret keys for app 'mailgate' are expired.",
+    )));
+    let temporary = [
+        ("imap", "[UNAVAILABLE]"),
+        ("pop3", "-ERR [SYS/TEMP]"),
+        ("smtp", "ERR 454"),
+    ];
+    for (protocol, expected) in temporary {
+        let answer = attempt(&env, protocol, ALICE, PASSWORD);
+        assert!(
+            answer.contains(expected) && !answer.contains("mailgate login"),
+            "{protocol}: {answer}\n{}",
+            env.logs()
+        );
+    }
+    let accounts = env.accounts();
+    assert!(!accounts.contains("needs-login"), "{accounts}");
+    let logs = env.logs();
+    let said = logs.matches("refused mailgate's configuration").count();
+    assert_eq!(said, 1, "{logs}");
+    assert!(logs.contains("client secret"), "{logs}");
+
+    env.idp.fail_refreshes_with(None);
+    let deadline = Instant::now() + RECOVERY_TIMEOUT;
+    loop {
+        let answer = attempt(&env, "imap", ALICE, PASSWORD);
+        if succeeded(&answer) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery within {RECOVERY_TIMEOUT:?}: {answer}\n{}",
+            env.logs()
+        );
+        std::thread::sleep(RECOVERY_POLL);
+    }
+    assert!(env.accounts().contains("active"), "{}", env.accounts());
 }
 
 #[test]

@@ -133,6 +133,7 @@ async fn an_account_is_served_only_on_its_providers_listeners() {
                 access_token: Secret::new(minted.access_token.clone()),
                 refresh_token: Some(Secret::new(minted.refresh_token.clone())),
                 expires_in: Duration::from_secs(3600),
+                expires_in_assumed: false,
             },
         })
         .expect("enrol with provider p");

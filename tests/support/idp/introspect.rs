@@ -14,16 +14,18 @@ impl State {
     pub fn introspect(&mut self, token: &str) -> Value {
         self.introspections += 1;
         match self.access.get(token) {
-            Some(a) if a.active && now() < a.expires_at => json!({
-                "active": true,
-                "email": a.mailbox,
-                "sub": a.mailbox,
-                "username": a.mailbox,
-                "scope": a.scope,
-                "exp": a.expires_at,
-                "token_type": "Bearer",
-                "jti": token_id(token),
-            }),
+            Some(a) if a.active && now() < a.expires_at && !self.refused.contains(&a.mailbox) => {
+                json!({
+                    "active": true,
+                    "email": a.mailbox,
+                    "sub": a.mailbox,
+                    "username": a.mailbox,
+                    "scope": a.scope,
+                    "exp": a.expires_at,
+                    "token_type": "Bearer",
+                    "jti": token_id(token),
+                })
+            }
             _ => json!({"active": false}),
         }
     }

@@ -32,8 +32,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
-pub use state::Failure;
 use state::random as random_token;
+pub use state::{Failure, OAuthFault};
 
 /// Tenant segment of every endpoint path.
 pub const TENANT: &str = "test-tenant";
@@ -187,6 +187,17 @@ impl TestIdp {
 
     pub fn invalidate_access_tokens_for(&self, mailbox: &str) {
         self.with(|s| s.invalidate_access_for(mailbox));
+    }
+
+    /// Answers every refresh with `fault` (`None`: normally again).
+    pub fn fail_refreshes_with(&self, fault: Option<OAuthFault>) {
+        self.with(|s| s.refresh_fault = fault);
+    }
+
+    /// `/introspect` reports every token of `mailbox` inactive, also the
+    /// ones issued later: an upstream that refuses the mailbox outright.
+    pub fn refuse_tokens_for(&self, mailbox: &str) {
+        self.with(|s| s.refused.push(mailbox.to_owned()));
     }
 
     /// Device codes answer `authorization_pending` this many times, then

@@ -45,6 +45,13 @@ fn fault(status: u16, error: &str, aadsts: u32, text: &str) -> OAuthFault {
     }
 }
 
+impl OAuthFault {
+    /// The app's credentials are refused (an expired secret: 7000222).
+    pub fn invalid_client(aadsts: u32, text: &str) -> OAuthFault {
+        fault(401, "invalid_client", aadsts, text)
+    }
+}
+
 pub fn invalid_grant(aadsts: u32, text: &str) -> OAuthFault {
     fault(400, "invalid_grant", aadsts, text)
 }
@@ -111,6 +118,11 @@ pub struct State {
     /// Microsoft's behaviour: a redeemed refresh token keeps working until it
     /// expires or is revoked. Off by default (strict one-time use).
     pub keep_redeemed: bool,
+    /// Mailboxes whose access tokens introspect as inactive however fresh
+    /// (an upstream that refuses every token, e.g. IMAP disabled).
+    pub refused: Vec<String>,
+    /// Every refresh is answered with this error until it is cleared.
+    pub refresh_fault: Option<OAuthFault>,
     /// Refresh tokens issued per mailbox, oldest first.
     pub issued: HashMap<String, Vec<String>>,
     generations: HashMap<String, u64>,
@@ -250,6 +262,9 @@ impl State {
 
     /// `grant_type=refresh_token` with rotation: a refresh token works once.
     pub fn refresh(&mut self, rt: &str) -> Result<Value, OAuthFault> {
+        if let Some(fault) = &self.refresh_fault {
+            return Err(fault.clone());
+        }
         let Some(r) = self.refresh.get_mut(rt) else {
             return Err(invalid_grant(
                 9002313,
