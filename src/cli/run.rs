@@ -8,7 +8,9 @@ use super::text;
 use super::{Command, ConfigArg, LoginArgs};
 use crate::admin::{Admin, AdminError};
 use crate::config::{Config, ConfigError};
-use crate::enrol::{EnrolError, EnrolRequest, NewPassword, SignInPrompt, choose_flow};
+use crate::enrol::{
+    EnrolError, EnrolRequest, NewPassword, SignInPrompt, choose_flow, choose_provider,
+};
 use crate::serve::ServeError;
 
 /// Why a command failed. Errors from the layers below pass through
@@ -35,6 +37,9 @@ pub enum CliError {
     HashInput(#[source] std::io::Error),
     #[error("the password is not UTF-8 text")]
     NotUtf8,
+    /// The provider's `client_id` is the shipped placeholder; the text is the fix.
+    #[error("{0}")]
+    Unregistered(String),
 }
 
 /// Runs one parsed command to completion.
@@ -92,7 +97,9 @@ pub(super) async fn login(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let admin = admin(&args.config)?;
+    let config = Config::load(&args.config.config)?;
+    refuse_unregistered(&config, args)?;
+    let admin = Admin::new(Arc::new(config));
     let password = if args.password_stdin {
         NewPassword::Given(text::password_line(input).map_err(CliError::LoginInput)?)
     } else {
@@ -114,6 +121,19 @@ pub(super) async fn login(
     }
     let enrolled = pending.finish().await?;
     text::write_enrolled(&enrolled, out).map_err(CliError::Terminal)
+}
+
+/// The placeholder `client_id` cannot sign anyone in: say how to register
+/// the app before any request reaches the provider. Other provider choice
+/// errors are left to the enrolment, which reports them.
+fn refuse_unregistered(config: &Config, args: &LoginArgs) -> Result<(), CliError> {
+    match choose_provider(config, &args.account, args.provider.as_deref()) {
+        Ok(provider) => match provider.unregistered_app() {
+            Some(fix) => Err(CliError::Unregistered(fix)),
+            None => Ok(()),
+        },
+        Err(_) => Ok(()),
+    }
 }
 
 /// `mailgate hash-password`: one line in, one PHC string out.

@@ -5,6 +5,8 @@ mod account;
 mod listener;
 mod provider;
 
+pub use provider::{PLACEHOLDER_CLIENT_ID, unregistered_app};
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
