@@ -19,7 +19,7 @@ use crate::gate::MailboxGate;
 use crate::guard::LoginGuard;
 use crate::listener::{ConnectionLimits, accept_loop};
 use crate::oauth::{OAuthClient, TokenEndpoint};
-use crate::service::{self, notify, unregistered::Unregistered};
+use crate::service::{self, notify, unregistered};
 use crate::session::context::SessionContext;
 use crate::store::Store;
 use crate::tls::local::{LegacySessions, LocalAcceptor};
@@ -243,7 +243,7 @@ impl Server {
             listener: listener.clone(),
             limits: config.limits,
             hostname: config.hostname.clone(),
-            tokens: unregistered_or(config, listener, &self.tokens),
+            tokens: unregistered::or_shared(config, listener, &self.tokens),
             acceptor,
             submitter: crate::submit::for_listener(listener.protocol, &endpoint, &config.limits),
             endpoint,
@@ -268,22 +268,6 @@ impl Server {
             let _ = r.task.await;
         }
         self.limits.drain(self.grace).await
-    }
-}
-
-/// The token source for `listener`: the shared one, unless its provider
-/// still has the placeholder `client_id` (then every login gets the fix).
-fn unregistered_or(
-    config: &Config,
-    listener: &Listener,
-    tokens: &Arc<dyn TokenSource>,
-) -> Arc<dyn TokenSource> {
-    let fix = config
-        .provider(&listener.provider)
-        .and_then(|p| p.unregistered_app());
-    match fix {
-        Some(fix) => Arc::new(Unregistered::new(fix)),
-        None => tokens.clone(),
     }
 }
 
