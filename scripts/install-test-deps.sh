@@ -14,6 +14,7 @@ PACKAGES=(
     postfix
     curl fetchmail msmtp swaks isync mutt offlineimap3 python3-imaplib2
     python3 ca-certificates
+    systemd
     libssl-dev pkg-config
     libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl
 )
@@ -24,6 +25,7 @@ declare -A BINARIES=(
     [curl]=curl [fetchmail]=fetchmail [msmtp]=msmtp [swaks]=swaks
     [mbsync]=isync [mutt]=mutt [python3]=python3
     [offlineimap]=offlineimap3 [pkg-config]=pkg-config
+    [systemd-analyze]=systemd
 )
 POLICY=/usr/sbin/policy-rc.d
 POLICY_BACKUP=""

@@ -19,6 +19,7 @@ use crate::gate::MailboxGate;
 use crate::guard::{GuardSettings, LoginGuard, persist};
 use crate::listener::{ConnectionLimits, accept_loop};
 use crate::oauth::{OAuthClient, TokenEndpoint};
+use crate::service::{self, notify, unregistered};
 use crate::session::context::SessionContext;
 use crate::store::Store;
 use crate::tls::local::{LegacySessions, LocalAcceptor};
@@ -262,7 +263,7 @@ impl Server {
             listener: listener.clone(),
             limits: config.limits,
             hostname: config.hostname.clone(),
-            tokens: self.tokens.clone(),
+            tokens: unregistered::or_shared(config, listener, &self.tokens),
             acceptor,
             submitter: crate::submit::for_listener(listener.protocol, &endpoint, &config.limits),
             endpoint,
@@ -297,10 +298,14 @@ impl Server {
 
 /// Runs the proxy for `config` until a signal; `path` is re-read on SIGHUP.
 pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
+    service::limits::raise_and_report(config.limits.max_connections);
     let tokens = token_service(&config, &path)?;
     let mut server = Server::start(&config, tokens.clone()).await?;
     let keep_warm = tokens.spawn_keep_warm(server.shutdown.subscribe());
+    notify::ready();
+    let watchdog = notify::spawn_watchdog();
     wait_for_signals(&mut server, &tokens, &path).await?;
+    notify::stopping();
     info!(
         active = server.active_connections(),
         "shutting down; waiting for sessions to finish"
@@ -309,6 +314,7 @@ pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
         warn!("grace period over; closing the remaining sessions");
     }
     keep_warm.abort();
+    watchdog.inspect(JoinHandle::abort);
     Ok(())
 }
 
@@ -342,7 +348,11 @@ async fn wait_for_signals(
         tokio::select! {
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
-            _ = hup.recv() => reload(server, tokens, path).await,
+            _ = hup.recv() => {
+                notify::reloading();
+                reload(server, tokens, path).await;
+                notify::ready();
+            }
         }
     }
 }

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::logging::LogFormat;
+
 pub use run::{CliError, run};
 
 #[derive(Debug, Parser)]
@@ -22,6 +24,9 @@ pub struct Cli {
     /// Log filter (tracing EnvFilter syntax); overrides MAILGATE_LOG.
     #[arg(long, global = true)]
     pub log: Option<String>,
+    /// Log line format: readable text, or one JSON object per line for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -10,6 +10,7 @@ use crate::admin::{Admin, AdminError};
 use crate::config::{Config, ConfigError};
 use crate::enrol::{
     EnrolError, EnrolRequest, NewPassword, SignInPrompt, UNCHECKED_IDENTITY, choose_flow,
+    choose_provider,
 };
 use crate::serve::ServeError;
 
@@ -37,6 +38,9 @@ pub enum CliError {
     HashInput(#[source] std::io::Error),
     #[error("the password is not UTF-8 text")]
     NotUtf8,
+    /// The provider's `client_id` is the shipped placeholder; the text is the fix.
+    #[error("{0}")]
+    Unregistered(String),
 }
 
 /// Runs one parsed command to completion.
@@ -94,7 +98,9 @@ pub(super) async fn login(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let admin = admin(&args.config)?;
+    let config = Config::load(&args.config.config)?;
+    refuse_unregistered(&config, args)?;
+    let admin = Admin::new(Arc::new(config));
     let password = if args.password_stdin {
         NewPassword::Given(text::password_line(input).map_err(CliError::LoginInput)?)
     } else {
@@ -119,6 +125,19 @@ pub(super) async fn login(
         eprintln!("warning: {UNCHECKED_IDENTITY}");
     }
     text::write_enrolled(&enrolled, out).map_err(CliError::Terminal)
+}
+
+/// The placeholder `client_id` cannot sign anyone in: say how to register
+/// the app before any request reaches the provider. Other provider choice
+/// errors are left to the enrolment, which reports them.
+fn refuse_unregistered(config: &Config, args: &LoginArgs) -> Result<(), CliError> {
+    match choose_provider(config, &args.account, args.provider.as_deref()) {
+        Ok(provider) => match provider.unregistered_app() {
+            Some(fix) => Err(CliError::Unregistered(fix)),
+            None => Ok(()),
+        },
+        Err(_) => Ok(()),
+    }
 }
 
 /// `mailgate hash-password`: one line in, one PHC string out.

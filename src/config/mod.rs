@@ -13,7 +13,7 @@ use crate::base::{AccountName, Protocol};
 use crate::proto::ClientLimits;
 use crate::secret::Secret;
 
-pub use validate::{ConfigError, parse};
+pub use validate::{ConfigError, PLACEHOLDER_CLIENT_ID, parse};
 
 /// Environment variable that overrides the state directory.
 pub const STATE_DIR_ENV: &str = "MAILGATE_STATE_DIR";
@@ -42,11 +42,13 @@ impl Config {
         self.providers.iter().find(|p| p.name == name)
     }
 
-    /// Settings that are valid but weaken security, one sentence each, for
+    /// Settings that are valid but weaken security or cannot work yet (the
+    /// placeholder `client_id`), one sentence each, for
     /// `check-config` and the startup log.
     pub fn warnings(&self) -> Vec<String> {
-        self.listeners
-            .iter()
+        let unregistered = self.providers.iter().filter_map(Provider::unregistered_app);
+        unregistered
+            .chain(self.listeners.iter()
             .filter(|l| l.accepts_legacy_tls())
             .map(|l| {
                 format!(
@@ -55,7 +57,7 @@ impl Config {
                     l.name,
                     l.tls_min_version.as_str()
                 )
-            })
+            }))
             .collect()
     }
 }
@@ -149,6 +151,14 @@ pub struct Provider {
     pub refresh_margin: Duration,
     pub keep_warm_interval: Duration,
     pub machine_key_wrap: bool,
+}
+
+impl Provider {
+    /// The fix, when `client_id` is still the shipped placeholder: enrolment
+    /// refuses to start and `serve` answers logins with it.
+    pub fn unregistered_app(&self) -> Option<String> {
+        validate::unregistered_app(self)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

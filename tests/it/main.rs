@@ -18,3 +18,4 @@ mod oauth_flows;
 mod servers_smoke;
 mod hardening;
 mod layers;
+mod service;

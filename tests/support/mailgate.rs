@@ -38,6 +38,24 @@ pub fn command(args: &[&str], config: &Path) -> Command {
     cmd
 }
 
+/// `cmd` run by `sh -c` after `prefix` (e.g. "ulimit -S -n 256"), with the
+/// same program, arguments and environment.
+pub fn in_shell(prefix: &str, cmd: Command) -> Command {
+    let mut shell = Command::new("sh");
+    shell
+        .arg("-c")
+        .arg(format!("{prefix} && exec \"$0\" \"$@\""))
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => shell.env(key, value),
+            None => shell.env_remove(key),
+        };
+    }
+    shell
+}
+
 /// Waits for `child` at most `timeout`, killing it then; returns its status.
 fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + timeout;
@@ -103,36 +121,71 @@ impl Serve {
     /// Starts `serve --config config` and waits until every port in `ports`
     /// accepts connections on 127.0.0.1.
     pub fn start(config: &Path, ports: &[u16]) -> Result<Serve, String> {
+        Serve::spawn(config, |cmd| cmd)?.listening(ports)
+    }
+
+    /// Starts `serve --config config` with `adjust` applied to the command
+    /// (more arguments, environment, a wrapper such as [`in_shell`]), without
+    /// waiting for anything.
+    pub fn spawn(config: &Path, adjust: impl FnOnce(Command) -> Command) -> Result<Serve, String> {
         let dir = config.parent().unwrap_or(Path::new("."));
         let log = dir.join("mailgate-serve.log");
         let out = std::fs::File::create(&log).map_err(|e| format!("create log: {e}"))?;
         let err = out.try_clone().map_err(|e| format!("dup log: {e}"))?;
-        let child = command(&["--log", LOG_FILTER, "serve"], config)
+        let child = adjust(command(&["--log", LOG_FILTER, "serve"], config))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
             .map_err(|e| format!("spawn mailgate serve: {e}"))?;
-        let mut serve = Serve {
+        Ok(Serve {
             child: Some(child),
             log,
-        };
+        })
+    }
+
+    /// Waits until every port in `ports` accepts connections on 127.0.0.1.
+    pub fn listening(mut self, ports: &[u16]) -> Result<Serve, String> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Some(Ok(Some(status))) = serve.child.as_mut().map(Child::try_wait) {
-                return Err(format!("mailgate serve exited: {status}\n{}", serve.log()));
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                return Err(format!("mailgate serve exited: {status}\n{}", self.log()));
             }
             let ready = ports
                 .iter()
                 .all(|p| TcpStream::connect((Ipv4Addr::LOCALHOST, *p)).is_ok());
             if ready {
-                return Ok(serve);
+                return Ok(self);
             }
             if Instant::now() >= deadline {
                 return Err(format!(
                     "mailgate serve not listening after {START_TIMEOUT:?}\n{}",
-                    serve.log()
+                    self.log()
                 ));
+            }
+            thread::sleep(POLL);
+        }
+    }
+
+    /// Sends `signal` (a kill(1) name such as "HUP") to the process.
+    pub fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args([format!("-{signal}"), child.id().to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
+    /// Waits at most `timeout` for the log to contain `needle`; returns the
+    /// log either way.
+    pub fn log_until(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if log.contains(needle) || Instant::now() >= deadline {
+                return log;
             }
             thread::sleep(POLL);
         }

@@ -6,6 +6,8 @@ mod limits;
 mod listener;
 mod provider;
 
+pub use provider::{PLACEHOLDER_CLIENT_ID, unregistered_app};
+
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 

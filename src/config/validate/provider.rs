@@ -208,3 +208,24 @@ fn scopes(
     };
     Ok((scopes, app_scopes))
 }
+
+/// The `client_id` shipped in config/mailgate.toml: valid, so that the
+/// shipped config starts, but no application exists behind it.
+pub const PLACEHOLDER_CLIENT_ID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// For a provider still carrying [`PLACEHOLDER_CLIENT_ID`]: what to do in
+/// Microsoft Entra ID and where the id goes. One line of ASCII, because it
+/// is also the text of a protocol answer.
+pub fn unregistered_app(p: &Provider) -> Option<String> {
+    (p.client_id.trim() == PLACEHOLDER_CLIENT_ID).then(|| {
+        format!(
+            "provider {name}: client_id is the shipped placeholder, register the app first: \
+             in Microsoft Entra ID open App registrations > New registration, add the redirect URI \
+             http://localhost (Mobile and desktop applications), set Allow public client flows \
+             to Yes, add the delegated permissions IMAP.AccessAsUser.All, POP.AccessAsUser.All \
+             and SMTP.Send (Office 365 Exchange Online), then put its Application (client) ID \
+             in client_id of the [[providers]] entry named \"{name}\"",
+            name = p.name
+        )
+    })
+}
