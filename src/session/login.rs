@@ -126,7 +126,12 @@ async fn guarded_grant(
     credentials: &Credentials,
 ) -> Result<(AccountName, Grant), LoginFailure> {
     let account = credentials.username.as_str();
-    let name = AccountName::parse(account).ok();
+    // An authzid names an account too (a shared mailbox); one that could not
+    // (a control character such as the XOAUTH2 field separator `\x01`) makes
+    // the login no login at all: it fails whatever token source is behind,
+    // and counts against the address only, as it guesses no password.
+    let authzid_ok = (credentials.authzid.as_deref()).is_none_or(|z| AccountName::parse(z).is_ok());
+    let name = AccountName::parse(account).ok().filter(|_| authzid_ok);
     let target = name.as_ref().map(|n| guard_target(ctx, n, credentials));
     let patience = ctx.limits.upstream_login_timeout;
     let attempt = match ctx.guard.begin(peer.ip(), target.as_ref(), patience).await {
@@ -139,11 +144,7 @@ async fn guarded_grant(
             )));
         }
     };
-    // An authzid names an account too (a shared mailbox); one that could not
-    // (a control character such as the XOAUTH2 field separator `\x01`)
-    // fails here, whatever token source is behind.
-    let authzid_ok = (credentials.authzid.as_deref()).is_none_or(|z| AccountName::parse(z).is_ok());
-    let Some(name) = name.filter(|_| authzid_ok) else {
+    let Some(name) = name else {
         attempt.failed();
         warn!(%peer, account, "login failed: not an account name");
         return Err(LoginFailure::BadCredentials);
