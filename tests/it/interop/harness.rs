@@ -342,3 +342,24 @@ pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
     std::fs::write(&path, bytes).expect("write file");
     path.display().to_string()
 }
+
+/// Each of the IMAP and POP3 lines of a client script's `out` says the login
+/// was refused, carries the provider's `reason`, and does not read as a
+/// wrong password (archivers give up on accounts after those).
+pub fn assert_refused_with_reason(out: &str, reason: &str, context: &str) {
+    for protocol in ["imap", "pop3"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(protocol))
+            .unwrap_or_default();
+        assert!(line.contains("refused"), "{protocol}: {context}");
+        assert!(
+            line.contains(reason),
+            "{protocol}: the provider's reason is passed on\n{context}"
+        );
+        assert!(
+            !line.contains("wrong") && !line.contains("unknown account"),
+            "{protocol}: not a wrong password\n{context}"
+        );
+    }
+}
