@@ -57,4 +57,5 @@ pub mod proto;
 pub mod secret;
 pub mod fsutil;
 pub mod logging;
+pub mod metrics;
 pub mod base;
