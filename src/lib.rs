@@ -29,6 +29,7 @@
 // Commands: what an administrator runs.
 pub mod cli;
 pub mod serve;
+pub mod console;
 pub mod service;
 pub mod admin;
 pub mod enrol;

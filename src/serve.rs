@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -15,6 +16,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Listener};
+use crate::console::{self, Console, Probes};
 use crate::gate::MailboxGate;
 use crate::guard::{GuardSettings, LoginGuard, persist};
 use crate::listener::{ConnectionLimits, accept_loop};
@@ -46,6 +48,8 @@ pub enum ServeError {
     Tokens(String),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
 }
 
 struct Running {
@@ -300,11 +304,23 @@ impl Server {
 pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
     service::limits::raise_and_report(config.limits.max_connections);
     let tokens = token_service(&config, &path)?;
+    let mut admin = Admin {
+        probes: Arc::new(Probes {
+            tokens: tokens.clone(),
+            listeners_bound: Arc::new(AtomicBool::new(false)),
+        }),
+        console: None,
+    };
+    admin.console = Console::start(&config, admin.probes.clone()).await?;
     let mut server = Server::start(&config, tokens.clone()).await?;
+    admin.probes.listeners_bound.store(true, Ordering::Relaxed);
     let keep_warm = tokens.spawn_keep_warm(server.shutdown.subscribe());
     notify::ready();
     let watchdog = notify::spawn_watchdog();
-    wait_for_signals(&mut server, &tokens, &path).await?;
+    wait_for_signals(&mut server, &tokens, &mut admin, &path).await?;
+    if let Some(console) = admin.console.take() {
+        console.stop().await;
+    }
     notify::stopping();
     info!(
         active = server.active_connections(),
@@ -316,6 +332,12 @@ pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
     keep_warm.abort();
     watchdog.inspect(JoinHandle::abort);
     Ok(())
+}
+
+/// The admin listener and what its probes look at, kept across reloads.
+struct Admin {
+    probes: Arc<Probes>,
+    console: Option<Console>,
 }
 
 /// The token service for `config`: the encrypted store in the state
@@ -338,6 +360,7 @@ pub fn token_service(config: &Config, path: &Path) -> Result<Arc<TokenService>, 
 async fn wait_for_signals(
     server: &mut Server,
     tokens: &TokenService,
+    admin: &mut Admin,
     path: &Path,
 ) -> Result<(), ServeError> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -350,7 +373,7 @@ async fn wait_for_signals(
             _ = int.recv() => return Ok(()),
             _ = hup.recv() => {
                 notify::reloading();
-                reload(server, tokens, path).await;
+                reload(server, tokens, admin, path).await;
                 notify::ready();
             }
         }
@@ -361,12 +384,13 @@ async fn wait_for_signals(
 async fn wait_for_signals(
     _server: &mut Server,
     _tokens: &TokenService,
+    _admin: &mut Admin,
     _path: &Path,
 ) -> Result<(), ServeError> {
     tokio::signal::ctrl_c().await.map_err(ServeError::Signal)
 }
 
-async fn reload(server: &mut Server, tokens: &TokenService, path: &Path) {
+async fn reload(server: &mut Server, tokens: &TokenService, admin: &mut Admin, path: &Path) {
     info!(config = %path.display(), "reloading configuration");
     let config = match Config::load(path) {
         Ok(config) => config,
@@ -378,6 +402,10 @@ async fn reload(server: &mut Server, tokens: &TokenService, path: &Path) {
     match server.apply(&config).await {
         Ok(()) => {
             tokens.reconfigure(&config);
+            if let Err(e) = console::apply(&mut admin.console, &config, admin.probes.clone()).await
+            {
+                error!(error = %e, "admin listener not reconfigured");
+            }
             info!(listeners = server.running.len(), "configuration reloaded")
         }
         Err(e) => {
