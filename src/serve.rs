@@ -308,9 +308,11 @@ pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
         probes: Arc::new(Probes {
             tokens: tokens.clone(),
             listeners_bound: Arc::new(AtomicBool::new(false)),
+            unregistered: std::sync::Mutex::default(),
         }),
         console: None,
     };
+    admin.probes.configured(&config);
     admin.console = Console::start(&config, admin.probes.clone()).await?;
     let mut server = Server::start(&config, tokens.clone()).await?;
     admin.probes.listeners_bound.store(true, Ordering::Relaxed);
@@ -402,6 +404,7 @@ async fn reload(server: &mut Server, tokens: &TokenService, admin: &mut Admin, p
     match server.apply(&config).await {
         Ok(()) => {
             tokens.reconfigure(&config);
+            admin.probes.configured(&config);
             if let Err(e) = console::apply(&mut admin.console, &config, admin.probes.clone()).await
             {
                 error!(error = %e, "admin listener not reconfigured");

@@ -44,6 +44,26 @@ pub struct Probes {
     pub tokens: Arc<TokenService>,
     /// Set by `serve` once the mail listeners are bound.
     pub listeners_bound: Arc<AtomicBool>,
+    /// Providers the configuration itself leaves unusable (the shipped
+    /// placeholder `client_id`), with the fix; set at start and on reload.
+    pub unregistered: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl Probes {
+    /// Takes the providers `config` leaves unusable.
+    pub fn configured(&self, config: &Config) {
+        let unregistered = config
+            .providers
+            .iter()
+            .filter_map(|p| {
+                let fix = p.unregistered_app()?;
+                let prefix = format!("provider {}: ", p.name);
+                let fix = fix.strip_prefix(&prefix).map_or(fix.clone(), str::to_owned);
+                Some((p.name.clone(), fix))
+            })
+            .collect();
+        *self.unregistered.lock().unwrap_or_else(|p| p.into_inner()) = unregistered;
+    }
 }
 
 /// The part of the configuration a reload may change in place.

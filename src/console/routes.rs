@@ -96,6 +96,14 @@ async fn not_ready(probes: &Probes) -> Vec<String> {
         Ok(Err(error)) => problems.push(format!("store: unreadable: {error}")),
         Err(_) => problems.push("store: the read did not complete".to_owned()),
     }
+    let unregistered = probes
+        .unregistered
+        .lock()
+        .map(|u| u.clone())
+        .unwrap_or_default();
+    for (provider, fix) in unregistered {
+        problems.push(format!("provider {provider}: configuration fault: {fix}"));
+    }
     for (provider, health) in probes.tokens.provider_health() {
         if let ProviderHealth::ConfigFault { error, fix } = health {
             problems.push(format!(

@@ -2,12 +2,13 @@
 //! logins, sessions, relayed bytes and token requests, account names appear
 //! only with `per_account_metrics`; `/readyz` turns 503 with the reason when
 //! the provider refuses mailgate's configuration or the token store cannot
-//! be read; the allow-list drops other sources; TLS off loopback.
+//! be read, or the shipped placeholder `client_id` is still configured; the
+//! allow-list drops other sources; TLS off loopback.
 
 use std::time::{Duration, Instant};
 
 use crate::hardening::binary::{self, Enrolled, LOCAL_PASSWORD, MAILBOX, Serve};
-use crate::support::config::{ConfigBuilder, Listener, Upstream, free_port};
+use crate::support::config::{ConfigBuilder, IdpUrls, Listener, Upstream, free_port};
 use crate::support::fake_upstream::{FakeUpstream, Mode, Proto};
 use crate::support::idp::OAuthFault;
 use crate::support::scratch::Scratch;
@@ -84,6 +85,7 @@ async fn metrics_count_logins_sessions_bytes_and_name_accounts_only_when_allowed
     let (enrolled, serve, port, admin) = start("admin-metrics", &up, "").await;
     up.accept_token(&enrolled.access_token);
     assert_eq!(get(admin, "/healthz").await, (200, "ok\n".to_owned()));
+    refuses_what_it_does_not_serve(admin).await;
 
     let mut wrong = binary::connect(port).await;
     let no = binary::imap_login(&mut wrong, "not the password").await;
@@ -148,6 +150,21 @@ async fn metrics_count_logins_sessions_bytes_and_name_accounts_only_when_allowed
     let _ = serve.stop().await;
 }
 
+/// Unknown paths, other methods and request bodies.
+async fn refuses_what_it_does_not_serve(admin: u16) {
+    let url = |path: &str| format!("http://127.0.0.1:{admin}{path}");
+    let status = |r: reqwest::Response| r.status().as_u16();
+    let c = client();
+    assert_eq!(status(c.get(url("/nope")).send().await.unwrap()), 404);
+    let post = c.post(url("/metrics")).send().await.unwrap();
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
+    assert_eq!(status(post), 405);
+    let body = c.get(url("/healthz")).body("x=1").send().await.unwrap();
+    assert_eq!(status(body), 413);
+    let head = c.head(url("/metrics")).send().await.unwrap();
+    assert_eq!(status(head), 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_reports_a_provider_configuration_fault_and_an_unreadable_store() {
     // The upstream refuses the stored token, so a login refreshes.
@@ -206,7 +223,13 @@ async fn tls_admin_listener_serves_allowed_networks_only() {
     let (port, admin) = (free_port(), free_port());
     let text = ConfigBuilder::new()
         .state_dir(&scratch.state())
-        .provider_unused()
+        .provider_generic(
+            "test",
+            mailgate::config::PLACEHOLDER_CLIENT_ID,
+            &IdpUrls::unused(),
+            &["mail"],
+            "",
+        )
         .listener(Listener::local(
             "imap",
             port,
@@ -237,6 +260,19 @@ async fn tls_admin_listener_serves_allowed_networks_only() {
     let r = r.unwrap_or_else(|e| panic!("{e:?}\n{}", serve.log()));
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.text().await.unwrap(), "ok\n");
+    let ready = tls("127.0.0.1")
+        .get(format!("https://127.0.0.1:{admin}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    let body = ready.text().await.unwrap();
+    assert!(
+        body.starts_with(
+            "provider test: configuration fault: client_id is the shipped placeholder"
+        ),
+        "{body}"
+    );
     let refused = tls("127.0.0.2").get(&url).send().await;
     assert!(
         refused.is_err(),
