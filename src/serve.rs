@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::config::{Config, Listener};
-use crate::console::{self, Console, Probes};
+use crate::console::{Console, Probes};
 use crate::gate::MailboxGate;
 use crate::guard::{GuardSettings, LoginGuard, persist};
 use crate::listener::{ConnectionLimits, accept_loop};
@@ -28,6 +28,8 @@ use crate::tls::local::{LegacySessions, LocalAcceptor};
 use crate::token::TokenSource;
 use crate::token::service::TokenService;
 use crate::upstream::Endpoint;
+
+mod signals;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -319,7 +321,7 @@ pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
     let keep_warm = tokens.spawn_keep_warm(server.shutdown.subscribe());
     notify::ready();
     let watchdog = notify::spawn_watchdog();
-    wait_for_signals(&mut server, &tokens, &mut admin, &path).await?;
+    signals::wait_for_signals(&mut server, &tokens, &mut admin, &path).await?;
     if let Some(console) = admin.console.take() {
         console.stop().await;
     }
@@ -337,9 +339,9 @@ pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
 }
 
 /// The admin listener and what its probes look at, kept across reloads.
-struct Admin {
-    probes: Arc<Probes>,
-    console: Option<Console>,
+pub(crate) struct Admin {
+    pub(crate) probes: Arc<Probes>,
+    pub(crate) console: Option<Console>,
 }
 
 /// The token service for `config`: the encrypted store in the state
@@ -356,63 +358,4 @@ pub fn token_service(config: &Config, path: &Path) -> Result<Arc<TokenService>, 
         .map_err(|e| ServeError::Tokens(e.to_string()))?;
     service.set_config_path(path);
     Ok(service)
-}
-
-#[cfg(unix)]
-async fn wait_for_signals(
-    server: &mut Server,
-    tokens: &TokenService,
-    admin: &mut Admin,
-    path: &Path,
-) -> Result<(), ServeError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
-    let mut hup = signal(SignalKind::hangup()).map_err(ServeError::Signal)?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
-            _ = hup.recv() => {
-                notify::reloading();
-                reload(server, tokens, admin, path).await;
-                notify::ready();
-            }
-        }
-    }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signals(
-    _server: &mut Server,
-    _tokens: &TokenService,
-    _admin: &mut Admin,
-    _path: &Path,
-) -> Result<(), ServeError> {
-    tokio::signal::ctrl_c().await.map_err(ServeError::Signal)
-}
-
-async fn reload(server: &mut Server, tokens: &TokenService, admin: &mut Admin, path: &Path) {
-    info!(config = %path.display(), "reloading configuration");
-    let config = match Config::load(path) {
-        Ok(config) => config,
-        Err(e) => {
-            error!(error = %e, "new configuration rejected; keeping the running one");
-            return;
-        }
-    };
-    match server.apply(&config).await {
-        Ok(()) => {
-            tokens.reconfigure(&config);
-            admin.probes.configured(&config);
-            if let Err(e) = console::apply(&mut admin.console, &config, admin.probes.clone()).await
-            {
-                error!(error = %e, "admin listener not reconfigured");
-            }
-            info!(listeners = server.running.len(), "configuration reloaded")
-        }
-        Err(e) => {
-            error!(error = %e, "new configuration could not be applied; keeping the running one")
-        }
-    }
 }

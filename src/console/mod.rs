@@ -109,23 +109,25 @@ impl Console {
             return Ok(None);
         };
         let settings = Settings::new(admin, &config.state_dir, &config.hostname)?;
-        let socket = TcpListener::bind(admin.bind)
+        Self::bind(settings, probes).await.map(Some)
+    }
+
+    async fn bind(settings: Settings, probes: Arc<Probes>) -> Result<Self, ConsoleError> {
+        let addr = settings.admin.bind;
+        let socket = TcpListener::bind(addr)
             .await
-            .map_err(|source| ConsoleError::Bind {
-                addr: admin.bind,
-                source,
-            })?;
-        let local = socket.local_addr().unwrap_or(admin.bind);
-        info!(%local, tls = admin.tls, "admin listener listening");
+            .map_err(|source| ConsoleError::Bind { addr, source })?;
+        let local = socket.local_addr().unwrap_or(addr);
+        info!(%local, tls = settings.admin.tls, "admin listener listening");
         let (settings, settings_rx) = watch::channel(Arc::new(settings));
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(http::accept_loop(socket, settings_rx, probes, stop_rx));
-        Ok(Some(Self {
+        Ok(Self {
             settings,
             stop,
             task,
             local,
-        }))
+        })
     }
 
     /// The bound address (useful when the config binds port 0).
@@ -150,23 +152,24 @@ pub async fn apply(
     config: &Config,
     probes: Arc<Probes>,
 ) -> Result<(), ConsoleError> {
-    let settings = match &config.admin {
-        Some(admin) => Some(Settings::new(admin, &config.state_dir, &config.hostname)?),
-        None => None,
-    };
-    if let (Some(running), Some(settings)) = (slot.as_ref(), &settings)
-        && running.settings.borrow().admin.bind == settings.admin.bind
-    {
-        let settings = Settings {
-            admin: settings.admin.clone(),
-            acceptor: settings.acceptor.clone(),
-        };
-        let _ = running.settings.send(Arc::new(settings));
+    let Some(admin) = &config.admin else {
+        if let Some(old) = slot.take() {
+            info!("admin listener removed");
+            old.stop().await;
+        }
         return Ok(());
+    };
+    let settings = Settings::new(admin, &config.state_dir, &config.hostname)?;
+    if let Some(running) = slot.as_ref() {
+        let same_address = running.settings.borrow().admin.bind == admin.bind;
+        if same_address {
+            let _ = running.settings.send(Arc::new(settings));
+            return Ok(());
+        }
     }
     if let Some(old) = slot.take() {
         old.stop().await;
     }
-    *slot = Console::start(config, probes).await?;
+    *slot = Some(Console::bind(settings, probes).await?);
     Ok(())
 }
