@@ -155,7 +155,7 @@ impl Metrics {
         );
         registry.register(
             "relayed_bytes",
-            "Bytes relayed after login, per direction, counted when a session's relay ends",
+            "Bytes relayed after login, per direction, counted as they pass",
             m.relayed_bytes.clone(),
         );
         registry.register(
@@ -201,14 +201,11 @@ impl Metrics {
         self.token_requests.get_or_create(&labels).inc();
     }
 
-    pub fn relayed(&self, client_to_upstream: u64, upstream_to_client: u64) {
-        for (direction, n) in [
-            (Direction::client_to_upstream, client_to_upstream),
-            (Direction::upstream_to_client, upstream_to_client),
-        ] {
+    pub fn relayed(&self, direction: Direction, bytes: usize) {
+        if bytes > 0 {
             self.relayed_bytes
                 .get_or_create(&DirectionLabel { direction })
-                .inc_by(n);
+                .inc_by(u64::try_from(bytes).unwrap_or(u64::MAX));
         }
     }
 
@@ -267,7 +264,7 @@ mod tests {
         let m = global();
         let guard = m.session("imap-test-render");
         m.login(Protocol::Pop3, LoginOutcome::wrong_password);
-        m.relayed(5, 7);
+        m.relayed(Direction::upstream_to_client, 7);
         m.upstream_login(Protocol::Imap, Duration::from_millis(20));
         let text = render(&Registry::default());
         assert!(

@@ -37,9 +37,6 @@ pub async fn run(ctx: Arc<SessionContext>, tcp: TcpStream, peer: SocketAddr) {
         let active = metrics::global().session(&ctx.listener.name);
         let end = session(&ctx, tcp, peer).await;
         drop(active);
-        if let End::Relayed { stats, .. } = &end {
-            metrics::global().relayed(stats.client_to_upstream, stats.upstream_to_client);
-        }
         if end.is_clean() {
             info!(%end, "session closed");
         } else {
