@@ -29,6 +29,7 @@
 // Commands: what an administrator runs.
 pub mod cli;
 pub mod serve;
+pub mod console;
 pub mod service;
 pub mod admin;
 pub mod enrol;
@@ -57,4 +58,5 @@ pub mod proto;
 pub mod secret;
 pub mod fsutil;
 pub mod logging;
+pub mod metrics;
 pub mod base;

@@ -16,6 +16,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 
+use crate::metrics::{self, Direction};
+
 /// Size of each direction's copy buffer.
 pub const RELAY_BUFFER: usize = 64 * 1024;
 
@@ -46,6 +48,9 @@ where
     C: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
 {
+    let bytes = metrics::global();
+    bytes.relayed(Direction::client_to_upstream, client_leftover.len());
+    bytes.relayed(Direction::upstream_to_client, upstream_leftover.len());
     if !client_leftover.is_empty() {
         upstream.write_all(client_leftover).await?;
         upstream.flush().await?;
@@ -60,11 +65,13 @@ where
         inner: client,
         last: last.clone(),
         epoch,
+        direction: Direction::client_to_upstream,
     };
     let mut u = Activity {
         inner: upstream,
         last: last.clone(),
         epoch,
+        direction: Direction::upstream_to_client,
     };
     let copy = tokio::io::copy_bidirectional_with_sizes(&mut c, &mut u, RELAY_BUFFER, RELAY_BUFFER);
     tokio::pin!(copy);
@@ -89,11 +96,15 @@ where
     }
 }
 
-/// Records when data last arrived, once per read call (not per byte).
+/// Records when data last arrived, once per read call (not per byte), and
+/// counts what was read in `mailgate_relayed_bytes_total` as it passes, so
+/// a session relaying for hours shows in the metrics before it ends.
 struct Activity<'a, S> {
     inner: &'a mut S,
     last: Arc<AtomicU64>,
     epoch: Instant,
+    /// Where the bytes read from `inner` go.
+    direction: Direction,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Activity<'_, S> {
@@ -106,6 +117,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Activity<'_, S> {
         let before = buf.filled().len();
         let result = Pin::new(&mut *this.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
+            metrics::global().relayed(this.direction, buf.filled().len() - before);
             let ms = u64::try_from(this.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
             this.last.store(ms, Ordering::Relaxed);
         }

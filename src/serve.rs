@@ -8,13 +8,15 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::config::{Config, Listener};
+use crate::console::{Console, Probes};
 use crate::gate::MailboxGate;
 use crate::guard::{GuardSettings, LoginGuard, persist};
 use crate::listener::{ConnectionLimits, accept_loop};
@@ -26,6 +28,8 @@ use crate::tls::local::{LegacySessions, LocalAcceptor};
 use crate::token::TokenSource;
 use crate::token::service::TokenService;
 use crate::upstream::Endpoint;
+
+mod signals;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -46,6 +50,8 @@ pub enum ServeError {
     Tokens(String),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
 }
 
 struct Running {
@@ -300,11 +306,25 @@ impl Server {
 pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
     service::limits::raise_and_report(config.limits.max_connections);
     let tokens = token_service(&config, &path)?;
+    let mut admin = Admin {
+        probes: Arc::new(Probes {
+            tokens: tokens.clone(),
+            listeners_bound: Arc::new(AtomicBool::new(false)),
+            unregistered: std::sync::Mutex::default(),
+        }),
+        console: None,
+    };
+    admin.probes.configured(&config);
+    admin.console = Console::start(&config, admin.probes.clone()).await?;
     let mut server = Server::start(&config, tokens.clone()).await?;
+    admin.probes.listeners_bound.store(true, Ordering::Relaxed);
     let keep_warm = tokens.spawn_keep_warm(server.shutdown.subscribe());
     notify::ready();
     let watchdog = notify::spawn_watchdog();
-    wait_for_signals(&mut server, &tokens, &path).await?;
+    signals::wait_for_signals(&mut server, &tokens, &mut admin, &path).await?;
+    if let Some(console) = admin.console.take() {
+        console.stop().await;
+    }
     notify::stopping();
     info!(
         active = server.active_connections(),
@@ -316,6 +336,12 @@ pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
     keep_warm.abort();
     watchdog.inspect(JoinHandle::abort);
     Ok(())
+}
+
+/// The admin listener and what its probes look at, kept across reloads.
+pub(crate) struct Admin {
+    pub(crate) probes: Arc<Probes>,
+    pub(crate) console: Option<Console>,
 }
 
 /// The token service for `config`: the encrypted store in the state
@@ -332,56 +358,4 @@ pub fn token_service(config: &Config, path: &Path) -> Result<Arc<TokenService>, 
         .map_err(|e| ServeError::Tokens(e.to_string()))?;
     service.set_config_path(path);
     Ok(service)
-}
-
-#[cfg(unix)]
-async fn wait_for_signals(
-    server: &mut Server,
-    tokens: &TokenService,
-    path: &Path,
-) -> Result<(), ServeError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
-    let mut hup = signal(SignalKind::hangup()).map_err(ServeError::Signal)?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
-            _ = hup.recv() => {
-                notify::reloading();
-                reload(server, tokens, path).await;
-                notify::ready();
-            }
-        }
-    }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signals(
-    _server: &mut Server,
-    _tokens: &TokenService,
-    _path: &Path,
-) -> Result<(), ServeError> {
-    tokio::signal::ctrl_c().await.map_err(ServeError::Signal)
-}
-
-async fn reload(server: &mut Server, tokens: &TokenService, path: &Path) {
-    info!(config = %path.display(), "reloading configuration");
-    let config = match Config::load(path) {
-        Ok(config) => config,
-        Err(e) => {
-            error!(error = %e, "new configuration rejected; keeping the running one");
-            return;
-        }
-    };
-    match server.apply(&config).await {
-        Ok(()) => {
-            tokens.reconfigure(&config);
-            info!(listeners = server.running.len(), "configuration reloaded")
-        }
-        Err(e) => {
-            error!(error = %e, "new configuration could not be applied; keeping the running one")
-        }
-    }
 }

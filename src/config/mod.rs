@@ -26,6 +26,8 @@ pub struct Config {
     pub providers: Vec<Provider>,
     pub listeners: Vec<Listener>,
     pub accounts: Vec<AccountRule>,
+    /// The admin listener; `None` when the file has no `[admin]` table.
+    pub admin: Option<Admin>,
 }
 
 impl Config {
@@ -268,6 +270,26 @@ impl Listener {
         self.tls != LocalTls::None && self.tls_min_version < TlsMinVersion::Tls12
     }
 
+    pub fn admits(&self, peer: std::net::IpAddr) -> bool {
+        self.allowed_networks.is_empty() || self.allowed_networks.iter().any(|n| n.contains(peer))
+    }
+}
+
+/// The admin listener: `/healthz`, `/readyz`, `/metrics`. It answers in
+/// clear only on loopback; anywhere else it speaks TLS with the configured
+/// certificate or the generated local one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    pub bind: SocketAddr,
+    pub tls: bool,
+    /// Certificate and key; `None` means "generate one in the state dir".
+    pub cert: Option<(PathBuf, PathBuf)>,
+    pub allowed_networks: Vec<Network>,
+    /// Whether account names may appear as metric labels.
+    pub per_account_metrics: bool,
+}
+
+impl Admin {
     pub fn admits(&self, peer: std::net::IpAddr) -> bool {
         self.allowed_networks.is_empty() || self.allowed_networks.iter().any(|n| n.contains(peer))
     }

@@ -20,6 +20,22 @@ pub struct RawConfig {
     pub listeners: Vec<Spanned<RawListener>>,
     #[serde(default)]
     pub accounts: Vec<Spanned<RawAccount>>,
+    pub admin: Option<Spanned<RawAdmin>>,
+}
+
+/// `[admin]`: the HTTP listener for health, readiness and metrics.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub bind: String,
+    /// `none` (loopback only) or `tls`; default `none` on loopback, `tls` elsewhere.
+    pub tls: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    /// Client networks allowed to connect (CIDR); empty means everyone who can reach the port.
+    pub allowed_networks: Option<Vec<String>>,
+    /// Label the token gauges with account names (default false: aggregates only).
+    pub per_account_metrics: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

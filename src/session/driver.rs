@@ -18,8 +18,9 @@ use super::end::End;
 use super::login::{Handoff, LoginOutcome, login};
 use super::machine::client_machine;
 use crate::config::LocalTls;
+use crate::metrics::{self, LoginOutcome as Counted};
 use crate::net::{Dialogue, Interrupted, Phase, Stream, Tls, drive, write_all};
-use crate::proto::{ClientMachine, ClientOptions, ClientStep};
+use crate::proto::{ClientMachine, ClientOptions, ClientStep, LoginFailure};
 
 /// Largest read from a client before login; the machines bound whole commands.
 const READ_CHUNK: usize = 4096;
@@ -33,7 +34,9 @@ pub async fn run(ctx: Arc<SessionContext>, tcp: TcpStream, peer: SocketAddr) {
     let span = info_span!("conn", %peer, listener = %ctx.listener.name, proto = ctx.listener.protocol.as_str(), account = tracing::field::Empty);
     async move {
         let _ = tcp.set_nodelay(true);
+        let active = metrics::global().session(&ctx.listener.name);
         let end = session(&ctx, tcp, peer).await;
+        drop(active);
         if end.is_clean() {
             info!(%end, "session closed");
         } else {
@@ -103,8 +106,12 @@ async fn converse(
                 tracing::Span::current().record("account", credentials.username.as_str());
                 let name = machine.client_name().map(str::to_owned);
                 match login(ctx, peer, name.as_deref(), &credentials).await {
-                    LoginOutcome::Failed(failure) => machine.login_failed(&failure),
+                    LoginOutcome::Failed(failure) => {
+                        count_login(ctx, counted(&failure));
+                        machine.login_failed(&failure)
+                    }
                     LoginOutcome::Ok(handoff) => {
+                        count_login(ctx, Counted::ok);
                         return hand_off(machine, client, buf, handoff).await;
                     }
                 }
@@ -126,6 +133,20 @@ async fn converse(
             // handles every other step before yielding.
             ClientStep::NeedMore | ClientStep::StartTls(_) | ClientStep::Login(_) => {}
         }
+    }
+}
+
+fn count_login(ctx: &SessionContext, outcome: Counted) {
+    metrics::global().login(ctx.listener.protocol, outcome);
+}
+
+/// A failed login as `mailgate_logins_total` counts it.
+fn counted(failure: &LoginFailure) -> Counted {
+    match failure {
+        LoginFailure::BadCredentials => Counted::wrong_password,
+        LoginFailure::NeedsAuthorisation(_) => Counted::needs_login,
+        LoginFailure::Temporary(_) => Counted::temporary,
+        LoginFailure::UpstreamRejected(_) => Counted::upstream_rejected,
     }
 }
 

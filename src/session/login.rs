@@ -7,12 +7,14 @@ use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::context::SessionContext;
 use super::machine::upstream_machine;
 use crate::base::AccountName;
 use crate::guard::{Attempt, Target};
+use crate::metrics;
 use crate::proto::{Credentials, LoginFailure, UpstreamLogin, UpstreamRejection};
 use crate::submit::{Relayed, Submission};
 use crate::token::{Grant, TokenError, TokenRequest};
@@ -51,7 +53,10 @@ pub async fn login(
     };
     // A `user=` that is no address is capped with the login's account.
     let mailbox = AccountName::parse(&grant.sasl_user).unwrap_or(name.clone());
-    let permit = match ctx.gate.enter(&mailbox).await {
+    let queued = Instant::now();
+    let entered = ctx.gate.enter(&mailbox).await;
+    metrics::global().mailbox_queue_wait(queued.elapsed());
+    let permit = match entered {
         Ok(permit) => permit,
         Err(error) => {
             warn!(%peer, account, %error, "login deferred");
@@ -86,7 +91,10 @@ async fn open_refreshing(
             user: grant.sasl_user.clone(),
             access_token: grant.access_token.clone(),
         };
-        match open(ctx, login, client_name).await {
+        let started = Instant::now();
+        let opened = open(ctx, login, client_name).await;
+        metrics::global().upstream_login(ctx.listener.protocol, started.elapsed());
+        match opened {
             Ok(submission) => {
                 ctx.tokens.accepted(&grant);
                 info!(account, mailbox = %grant.sasl_user, "logged in upstream");
@@ -137,6 +145,7 @@ async fn guarded_grant(
     let attempt = match ctx.guard.begin(peer.ip(), target.as_ref(), patience).await {
         Ok(attempt) => attempt,
         Err(wait) => {
+            metrics::global().lockout_refusal();
             warn!(%peer, account, "login refused: too many failed logins");
             return Err(LoginFailure::Temporary(format!(
                 "Too many failed logins; try again in {} s",

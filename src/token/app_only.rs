@@ -12,6 +12,7 @@ use super::TokenError;
 use super::cache::{self, CacheKey, Cached};
 use super::refresh::temporary_reason;
 use super::service::{CONFIG_FAULT_REASON, TokenService};
+use crate::metrics::{self, GrantKind, TokenOutcome};
 use crate::oauth::Fault;
 
 /// There is no user sign-in behind an app-only token: any refusal that is
@@ -34,14 +35,21 @@ impl TokenService {
         if let Some(e) = s.backing_off(now) {
             return Err(e);
         }
+        let counted =
+            |outcome| metrics::global().token_request(GrantKind::client_credentials, outcome);
         let e = match endpoint.client_credentials().await {
             Ok(a) => {
+                counted(TokenOutcome::ok);
                 self.provider_ok(provider);
                 let margin = cache::margin_for(&a, margin);
                 return Ok(s.store(a.access_token, a.expires_in, margin));
             }
             Err(e) => e,
         };
+        counted(match e.fault() {
+            Fault::DeadGrant => TokenOutcome::config_fault,
+            fault => super::refresh::fault_outcome(&fault),
+        });
         match e.fault() {
             Fault::Temporary { retry_after } => {
                 tracing::warn!(provider, error = %e, "client credentials grant failed; will retry later");

@@ -6,6 +6,7 @@
 //!
 //! This layer sits on [`crate::accounts`], which sits on [`crate::store`].
 
+mod ages;
 mod app_only;
 mod cache;
 mod health;
@@ -20,6 +21,7 @@ use crate::base::AccountName;
 use crate::secret::Secret;
 
 pub use crate::base::{BoxFuture, Protocol};
+pub use ages::TokenAge;
 pub use health::ProviderHealth;
 
 /// A local login to turn into an access token.

@@ -17,6 +17,7 @@ use tokio::sync::OwnedMutexGuard;
 use super::TokenError;
 use super::cache::{Cached, TokenCache, margin_for};
 use super::service::{CONFIG_FAULT_REASON, TokenService};
+use crate::metrics::{self, GrantKind, TokenOutcome};
 use crate::oauth::{Fault, OAuthError, TokenEndpoint, TokenResponse, recorded_fault};
 use crate::store::{AccountState, Store, StoreError, Unlocked};
 
@@ -82,18 +83,22 @@ impl TokenService {
     ) -> Result<Cached, TokenError> {
         let account = &current.record.account;
         let provider = &current.record.provider;
+        let counted = |outcome| metrics::global().token_request(GrantKind::refresh_token, outcome);
         let e = match outcome {
             Outcome::Saved(cached) => {
+                counted(TokenOutcome::ok);
                 self.provider_ok(provider);
                 return Ok(cached);
             }
             Outcome::SaveFailed(e) => {
+                counted(TokenOutcome::save_failed);
                 tracing::error!(account = %account, error = %e, "cannot save the rotated refresh token; not using the new access token");
                 return Err(s.fail("cannot save tokens".to_owned(), None));
             }
             Outcome::Refused(e) => e,
         };
         let key_id = &current.record.key_id;
+        counted(fault_outcome(&e.fault()));
         match e.fault() {
             Fault::Temporary { retry_after } => {
                 tracing::warn!(account = %account, error = %e, "token refresh failed; will retry later");
@@ -119,6 +124,15 @@ impl TokenService {
                 Err(self.needs_login(account, &hint, true))
             }
         }
+    }
+}
+
+/// A refused token request as `mailgate_token_requests_total` counts it.
+pub(super) fn fault_outcome(fault: &Fault) -> TokenOutcome {
+    match fault {
+        Fault::Temporary { .. } => TokenOutcome::temporary,
+        Fault::ProviderConfig { .. } => TokenOutcome::config_fault,
+        Fault::DeadGrant => TokenOutcome::needs_login,
     }
 }
 

@@ -303,6 +303,12 @@ impl TokenService {
         map.entry(key).or_default().clone()
     }
 
+    /// The caches as they are now (for reports that must not wait on them).
+    pub(super) fn caches_snapshot(&self) -> Vec<(CacheKey, Arc<tokio::sync::Mutex<TokenCache>>)> {
+        let map = self.caches.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     pub(super) async fn last_refresh(&self, account: &AccountName) -> Option<Instant> {
         let cache = self.cache(CacheKey::Account(account.clone()));
         cache.lock().await.last_refresh

@@ -8,6 +8,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod admin;
 mod core_imap;
 mod core_pop3;
 mod config_files;

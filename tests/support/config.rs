@@ -17,6 +17,7 @@ pub struct ConfigBuilder {
     providers: Vec<String>,
     listeners: Vec<Listener>,
     accounts: Vec<String>,
+    admin: Vec<String>,
 }
 
 /// The endpoints of a `kind = "generic"` identity provider.
@@ -122,6 +123,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// Raw lines inside `[admin]` (the table is written when any are given).
+    pub fn admin(mut self, lines: &str) -> Self {
+        if !lines.trim().is_empty() {
+            self.admin.push(lines.to_owned());
+        }
+        self
+    }
+
     /// An `[[accounts]]` rule from `(key, string value)` pairs.
     pub fn account(mut self, keys: &[(&str, &str)]) -> Self {
         let mut table = String::new();
@@ -151,6 +160,9 @@ impl ConfigBuilder {
         }
         for account in &self.accounts {
             let _ = writeln!(text, "\n[[accounts]]\n{account}");
+        }
+        if !self.admin.is_empty() {
+            let _ = writeln!(text, "\n[admin]\n{}", self.admin.join("\n"));
         }
         text
     }

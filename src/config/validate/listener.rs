@@ -115,7 +115,7 @@ fn served_provider(
     }
 }
 
-fn networks(e: &Entry<'_>, given: &[String]) -> Result<Vec<Network>, ConfigError> {
+pub(super) fn networks(e: &Entry<'_>, given: &[String]) -> Result<Vec<Network>, ConfigError> {
     given
         .iter()
         .map(|n| {

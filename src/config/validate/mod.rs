@@ -2,6 +2,7 @@
 //! table it concerns, the key, and what to write instead.
 
 mod account;
+mod admin;
 mod limits;
 mod listener;
 mod provider;
@@ -184,7 +185,27 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError>
         (None, Some(dir)) => cx.path(&dir),
         (None, None) => default_state_dir(),
     };
+    let admin = match &raw.admin {
+        Some(table) => {
+            let e = Entry {
+                cx: &cx,
+                at: table.span().start,
+                prefix: "admin".to_owned(),
+            };
+            let admin = admin::admin(&e, table.get_ref())?;
+            if listeners.iter().any(|l| l.bind == admin.bind) {
+                return Err(e.err(
+                    "bind",
+                    format!("{} is also a mail listener's address", admin.bind),
+                    "give the admin listener its own port",
+                ));
+            }
+            Some(admin)
+        }
+        None => None,
+    };
     Ok(Config {
+        admin,
         state_dir,
         hostname: raw.hostname.unwrap_or_else(|| "mailgate".to_owned()),
         limits: limits::limits(&cx, &raw.limits)?,

@@ -5,7 +5,7 @@
 //! binary.
 
 mod bounds;
-mod binary;
+pub mod binary;
 mod connections;
 mod guard;
 mod literals;

@@ -1,0 +1,175 @@
+//! The admin listener: one small HTTP server beside the mail listeners for
+//! the people and machines that operate mailgate. Today it answers
+//! `/healthz`, `/readyz` and `/metrics` ([`routes`]); the web console's pages
+//! are further routes on the same listener, behind sign-in.
+//!
+//! What it serves describes the proxy, so it is guarded like a mail
+//! listener: loopback by default, TLS whenever it binds elsewhere (config
+//! validation refuses anything else), an allow-list of networks, and every
+//! connection bounded in size, time and number ([`http`]). A reload swaps
+//! the settings (networks, certificate, metric labels) without dropping the
+//! socket, and rebinds only when the address changed.
+
+pub mod http;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tracing::info;
+
+use crate::config::{Admin, Config};
+use crate::token::service::TokenService;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("admin listener: cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("admin listener: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+/// What the probes look at: the token service (store, provider health,
+/// token ages) and whether every mail listener is bound.
+pub struct Probes {
+    pub tokens: Arc<TokenService>,
+    /// Set by `serve` once the mail listeners are bound.
+    pub listeners_bound: Arc<AtomicBool>,
+    /// Providers the configuration itself leaves unusable (the shipped
+    /// placeholder `client_id`), with the fix; set at start and on reload.
+    pub unregistered: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl Probes {
+    /// Takes the providers `config` leaves unusable.
+    pub fn configured(&self, config: &Config) {
+        let unregistered = config
+            .providers
+            .iter()
+            .filter_map(|p| {
+                let fix = p.unregistered_app()?;
+                let prefix = format!("provider {}: ", p.name);
+                let fix = fix.strip_prefix(&prefix).map_or(fix.clone(), str::to_owned);
+                Some((p.name.clone(), fix))
+            })
+            .collect();
+        *self.unregistered.lock().unwrap_or_else(|p| p.into_inner()) = unregistered;
+    }
+}
+
+/// The part of the configuration a reload may change in place.
+pub struct Settings {
+    pub admin: Admin,
+    /// `None` when the listener speaks plain HTTP (loopback only).
+    pub acceptor: Option<TlsAcceptor>,
+}
+
+impl Settings {
+    /// Reads the certificate (or generates the local one) when TLS is on.
+    pub fn new(admin: &Admin, state_dir: &Path, hostname: &str) -> Result<Self, ConsoleError> {
+        let acceptor = if admin.tls {
+            let (cert, key) = match &admin.cert {
+                Some(pair) => pair.clone(),
+                None => crate::tls::ensure_local_cert(state_dir, hostname)?,
+            };
+            Some(TlsAcceptor::from(crate::tls::server_config(
+                &cert, &key, false,
+            )?))
+        } else {
+            None
+        };
+        Ok(Self {
+            admin: admin.clone(),
+            acceptor,
+        })
+    }
+}
+
+/// A running admin listener.
+pub struct Console {
+    settings: watch::Sender<Arc<Settings>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    local: SocketAddr,
+}
+
+impl Console {
+    /// Binds `config`'s admin listener, if it has one.
+    pub async fn start(config: &Config, probes: Arc<Probes>) -> Result<Option<Self>, ConsoleError> {
+        let Some(admin) = &config.admin else {
+            return Ok(None);
+        };
+        let settings = Settings::new(admin, &config.state_dir, &config.hostname)?;
+        Self::bind(settings, probes).await.map(Some)
+    }
+
+    async fn bind(settings: Settings, probes: Arc<Probes>) -> Result<Self, ConsoleError> {
+        let addr = settings.admin.bind;
+        let socket = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ConsoleError::Bind { addr, source })?;
+        let local = socket.local_addr().unwrap_or(addr);
+        info!(%local, tls = settings.admin.tls, "admin listener listening");
+        let (settings, settings_rx) = watch::channel(Arc::new(settings));
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(http::accept_loop(socket, settings_rx, probes, stop_rx));
+        Ok(Self {
+            settings,
+            stop,
+            task,
+            local,
+        })
+    }
+
+    /// The bound address (useful when the config binds port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Stops accepting and waits for the accept loop to end.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Brings the admin listener in `slot` in line with a reloaded `config`:
+/// new settings in place when the address stays; otherwise the old
+/// listener closes and the new one binds. The certificate is read before
+/// anything changes, so a bad one keeps the running listener; a failure to
+/// bind a new address leaves none, which the caller logs.
+pub async fn apply(
+    slot: &mut Option<Console>,
+    config: &Config,
+    probes: Arc<Probes>,
+) -> Result<(), ConsoleError> {
+    let Some(admin) = &config.admin else {
+        if let Some(old) = slot.take() {
+            info!("admin listener removed");
+            old.stop().await;
+        }
+        return Ok(());
+    };
+    let settings = Settings::new(admin, &config.state_dir, &config.hostname)?;
+    if let Some(running) = slot.as_ref() {
+        let same_address = running.settings.borrow().admin.bind == admin.bind;
+        if same_address {
+            let _ = running.settings.send(Arc::new(settings));
+            return Ok(());
+        }
+    }
+    if let Some(old) = slot.take() {
+        old.stop().await;
+    }
+    *slot = Some(Console::bind(settings, probes).await?);
+    Ok(())
+}
