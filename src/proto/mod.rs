@@ -19,6 +19,7 @@ pub(crate) mod line_client;
 pub mod machine;
 pub mod pop3;
 pub mod proxy_header;
+pub mod proxy_refusal;
 pub mod sasl;
 pub mod smtp;
 pub mod text;
