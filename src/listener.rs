@@ -240,6 +240,24 @@ mod tests {
     }
 
     #[test]
+    fn a_reservation_holds_a_total_slot_until_its_client_is_known() {
+        let limits = ConnectionLimits::new(2, 1, 64);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let waiting = limits.reserve().unwrap();
+        let _held = limits.admit(a).unwrap();
+        assert!(limits.reserve().is_none(), "the waiting header counts");
+        assert!(
+            waiting.admit(a).is_none(),
+            "per-address cap of the named client"
+        );
+        assert_eq!(limits.active(), 1, "a refused reservation frees its slot");
+        assert!(limits.per_ip.lock().unwrap().len() == 1);
+        let b = limits.reserve().unwrap().admit("10.0.0.2".parse().unwrap());
+        assert!(b.is_some());
+        assert_eq!(limits.active(), 2);
+    }
+
+    #[test]
     fn ipv6_clients_count_per_prefix() {
         let limits = ConnectionLimits::new(10, 2, 64);
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
