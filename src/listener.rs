@@ -190,7 +190,12 @@ async fn proxied(
             .limits
             .tls_handshake_timeout
             .min(ctx.limits.preauth_timeout);
-    let peer = match read_proxy_header(&mut tcp, deadline).await {
+    let mut shutdown = ctx.shutdown.clone();
+    let read = tokio::select! {
+        read = read_proxy_header(&mut tcp, deadline) => read,
+        () = stopped(&mut shutdown) => return,
+    };
+    let peer = match read {
         Ok(ProxyHeader::Proxied { source }) => source,
         Ok(ProxyHeader::Local) => balancer,
         Err(error) => {
