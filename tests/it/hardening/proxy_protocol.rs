@@ -74,6 +74,19 @@ async fn wrong_login(haproxy: &Haproxy, source: &str) -> String {
         .expect("answered in time")
 }
 
+/// The captured log once it holds `needle` (a session logs its end just
+/// after the client saw the close), or after a bounded wait.
+async fn logged(captured: &Captured, needle: &str) -> String {
+    for _ in 0..100 {
+        let log = captured.text();
+        if log.contains(needle) {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    captured.text()
+}
+
 #[test]
 fn through_haproxy_v2_the_guard_and_the_logs_see_the_client() {
     with_logs(|captured| async move {
@@ -82,7 +95,7 @@ fn through_haproxy_v2_the_guard_and_the_logs_see_the_client() {
         let mut c = client_via(&haproxy, "127.0.0.2").await;
         login_ok(Proto::Imap, &mut c).await;
         drop(c);
-        let log = captured.text();
+        let log = logged(&captured, "peer=127.0.0.2:").await;
         assert!(log.contains("peer=127.0.0.2:"), "{log}");
         assert!(log.contains("via=127.0.0.1:"), "{log}");
 
@@ -107,7 +120,7 @@ fn through_haproxy_v1_the_logs_see_the_client() {
         let mut c = client_via(&haproxy, "127.0.0.3").await;
         login_ok(Proto::Imap, &mut c).await;
         drop(c);
-        let log = captured.text();
+        let log = logged(&captured, "peer=127.0.0.3:").await;
         assert!(log.contains("peer=127.0.0.3:"), "{log}");
         assert!(log.contains("via=127.0.0.1:"), "{log}");
     });
@@ -161,5 +174,31 @@ fn a_listed_balancer_without_a_header_gets_no_greeting() {
         let greeting = c.line().await;
         assert!(greeting_ok(Proto::Imap, &greeting), "{greeting:?}");
         login_ok(Proto::Imap, &mut c).await;
+    });
+}
+
+#[test]
+fn a_proxied_client_is_loopback_only_if_the_client_is() {
+    with_logs(|captured| async move {
+        let p = proxy().await;
+        // The balancer is on loopback; the client it names is not, so
+        // passwords may not cross this plain listener.
+        let mut c = Client::from_tcp(connect_from("127.0.0.1", p.addr).await);
+        c.send("PROXY TCP4 192.0.2.7 127.0.0.1 40000 143\r\n").await;
+        let greeting = c.line().await;
+        assert!(greeting_ok(Proto::Imap, &greeting), "{greeting:?}");
+        c.send("a CAPABILITY\r\n").await;
+        let lines = c.until("a ").await;
+        assert!(lines[0].contains("LOGINDISABLED"), "{lines:?}");
+        c.send("z LOGOUT\r\n").await;
+        assert!(c.closed_within(STEP).await);
+        let log = logged(&captured, "peer=192.0.2.7:40000").await;
+        assert!(log.contains("peer=192.0.2.7:40000"), "{log}");
+        // The same through HAProxy from a loopback client: allowed.
+        let haproxy = Haproxy::start(p.addr, SendProxy::V2).unwrap();
+        let mut c = client_via(&haproxy, "127.0.0.2").await;
+        c.send("a CAPABILITY\r\n").await;
+        let lines = c.until("a ").await;
+        assert!(!lines[0].contains("LOGINDISABLED"), "{lines:?}");
     });
 }
