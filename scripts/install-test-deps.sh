@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Installs the real mail servers and clients that mailgate's interoperability
-# tests start privately (see tests/support/servers/). Debian/Ubuntu, run as root.
+# tests start privately (see tests/support/servers/), and the HAProxy load
+# balancer the PROXY protocol tests put in front of mailgate. Debian/Ubuntu, run as root.
 #
 # Idempotent and non-interactive. The packages' own system services are kept
 # from starting (a temporary policy-rc.d), Postfix is preseeded with
-# "No configuration", and any system dovecot/postfix that started anyway is
-# stopped. The tests never read /etc/dovecot or /etc/postfix: they write their
+# "No configuration", and any system dovecot/postfix/haproxy that started anyway is
+# stopped. The tests never read /etc/dovecot, /etc/postfix or /etc/haproxy: they write their
 # own configuration into a temporary directory.
 set -euo pipefail
 
 PACKAGES=(
     dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
     postfix
+    haproxy
     curl fetchmail msmtp swaks isync mutt offlineimap3 python3-imaplib2
     python3 ca-certificates
     systemd
@@ -22,6 +24,7 @@ PACKAGES=(
 declare -A BINARIES=(
     [dovecot]=dovecot-core [doveadm]=dovecot-core
     [postfix]=postfix [postconf]=postfix [postmap]=postfix
+    [haproxy]=haproxy
     [curl]=curl [fetchmail]=fetchmail [msmtp]=msmtp [swaks]=swaks
     [mbsync]=isync [mutt]=mutt [python3]=python3
     [offlineimap]=offlineimap3 [pkg-config]=pkg-config
@@ -84,7 +87,7 @@ block_service_starts() {
 
 stop_system_services() {
     local svc
-    for svc in dovecot postfix; do
+    for svc in dovecot postfix haproxy; do
         if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "${svc}" 2>/dev/null; then
             systemctl stop "${svc}" && say "stopped the system ${svc} service"
         fi

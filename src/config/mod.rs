@@ -249,6 +249,10 @@ pub struct Listener {
     pub provider: String,
     pub allow_plaintext_auth: bool,
     pub allowed_networks: Vec<Network>,
+    /// Load balancers whose connections must start with a PROXY protocol
+    /// header (v1 or v2); the header's source is then the client for every
+    /// check. Empty: PROXY protocol off, and a header is refused.
+    pub proxy_protocol_from: Vec<Network>,
     pub max_upstream_per_mailbox: usize,
     pub tls_min_version: TlsMinVersion,
     /// TLS 1.3 NewSessionTicket messages after the handshake. Off by default:
@@ -272,6 +276,12 @@ impl Listener {
 
     pub fn admits(&self, peer: std::net::IpAddr) -> bool {
         self.allowed_networks.is_empty() || self.allowed_networks.iter().any(|n| n.contains(peer))
+    }
+
+    /// Whether a connection from `peer` comes through a listed load balancer
+    /// and so must start with a PROXY protocol header.
+    pub fn expects_proxy_header(&self, peer: std::net::IpAddr) -> bool {
+        self.proxy_protocol_from.iter().any(|n| n.contains(peer))
     }
 }
 

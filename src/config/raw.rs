@@ -100,6 +100,9 @@ pub struct RawListener {
     pub allow_plaintext_auth: Option<bool>,
     /// Client networks allowed to connect (CIDR); empty means everyone who can reach the port.
     pub allowed_networks: Option<Vec<String>>,
+    /// Load balancers (CIDR) whose connections start with a PROXY protocol
+    /// header naming the real client; empty means PROXY protocol off.
+    pub proxy_protocol_from: Option<Vec<String>>,
     pub max_upstream_per_mailbox: Option<usize>,
     /// Oldest TLS version accepted from clients: "1.2" (default), "1.1" or "1.0".
     pub tls_min_version: Option<String>,

@@ -1,15 +1,17 @@
 //! The network layer both sides of a session stand on: the [`Stream`] that
 //! may turn into TLS half-way, the read-ahead under upstream TLS, TLS accept
-//! and connect with their bounds, and [`drive()`], the one loop that feeds a
+//! and connect with their bounds, the PROXY header a load balancer sends first, and [`drive()`], the one loop that feeds a
 //! protocol machine from a socket. `session` (the client side) and
 //! `upstream` (the provider side) both use it; nothing here knows about
 //! either, so no layer below calls back up.
 
 pub mod drive;
+pub mod proxy_header;
 pub mod read_ahead;
 pub mod stream;
 
 pub use drive::{Dialogue, Interrupted, Phase, Tls, drive, write_all};
+pub use proxy_header::{ProxyHeader, ProxyHeaderError, read_proxy_header};
 pub use stream::Stream;
 
 use tokio::sync::watch;

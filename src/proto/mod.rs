@@ -18,6 +18,8 @@ pub mod line;
 pub(crate) mod line_client;
 pub mod machine;
 pub mod pop3;
+pub mod proxy_header;
+pub mod proxy_refusal;
 pub mod sasl;
 pub mod smtp;
 pub mod text;

@@ -20,6 +20,7 @@ use super::machine::client_machine;
 use crate::config::LocalTls;
 use crate::metrics::{self, LoginOutcome as Counted};
 use crate::net::{Dialogue, Interrupted, Phase, Stream, Tls, drive, write_all};
+use crate::proto::proxy_refusal::SPOOFED_HEADER;
 use crate::proto::{ClientMachine, ClientOptions, ClientStep, LoginFailure};
 
 /// Largest read from a client before login; the machines bound whole commands.
@@ -29,9 +30,18 @@ const READ_CHUNK: usize = 4096;
 const FINAL_WRITE_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs one connection to completion. Never panics on client input; every
-/// exit path is logged once.
-pub async fn run(ctx: Arc<SessionContext>, tcp: TcpStream, peer: SocketAddr) {
-    let span = info_span!("conn", %peer, listener = %ctx.listener.name, proto = ctx.listener.protocol.as_str(), account = tracing::field::Empty);
+/// exit path is logged once. `peer` is the client: the TCP peer, or the
+/// address the PROXY header of `via`, a listed load balancer, named.
+pub async fn run(
+    ctx: Arc<SessionContext>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    via: Option<SocketAddr>,
+) {
+    let span = info_span!("conn", %peer, via = tracing::field::Empty, listener = %ctx.listener.name, proto = ctx.listener.protocol.as_str(), account = tracing::field::Empty);
+    if let Some(via) = via {
+        span.record("via", tracing::field::display(via));
+    }
     async move {
         let _ = tcp.set_nodelay(true);
         let active = metrics::global().session(&ctx.listener.name);
@@ -125,6 +135,12 @@ async fn converse(
                 }
             }
             ClientStep::Close { reply, reason } => {
+                if reason == SPOOFED_HEADER {
+                    warn!(
+                        reason,
+                        "refused a PROXY header from the client: a spoofing attempt, or a balancer missing from proxy_protocol_from"
+                    );
+                }
                 let _ = write_all(&mut client, &reply, dialogue.deadline).await;
                 let _ = client.shutdown().await;
                 return End::Closed(reason);

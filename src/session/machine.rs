@@ -2,16 +2,29 @@
 //! traits live in `proto`; the driver only sees the traits.
 
 use crate::base::Protocol;
+use crate::proto::proxy_refusal::RefuseProxyHeader;
 use crate::proto::{ClientOptions, UpstreamLogin};
 
 pub use crate::proto::{ClientMachine, UpstreamMachine};
 
+/// The client machine for `protocol`, refusing a PROXY header as the
+/// client's first bytes (`proto::proxy_refusal`).
 pub fn client_machine(protocol: Protocol, options: ClientOptions) -> Box<dyn ClientMachine> {
-    match protocol {
-        Protocol::Imap => Box::new(crate::proto::imap::ImapClient::new(options)),
-        Protocol::Pop3 => Box::new(crate::proto::pop3::Pop3Client::new(options)),
-        Protocol::Smtp => Box::new(crate::proto::smtp::SmtpClient::new(options)),
-    }
+    let (machine, refusal): (Box<dyn ClientMachine>, &[u8]) = match protocol {
+        Protocol::Imap => (
+            Box::new(crate::proto::imap::ImapClient::new(options)),
+            b"* BYE PROXY protocol header refused\r\n",
+        ),
+        Protocol::Pop3 => (
+            Box::new(crate::proto::pop3::Pop3Client::new(options)),
+            b"-ERR PROXY protocol header refused\r\n",
+        ),
+        Protocol::Smtp => (
+            Box::new(crate::proto::smtp::SmtpClient::new(options)),
+            b"554 5.7.1 PROXY protocol header refused\r\n",
+        ),
+    };
+    Box::new(RefuseProxyHeader::new(machine, refusal))
 }
 
 pub fn upstream_machine(

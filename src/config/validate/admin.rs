@@ -61,7 +61,11 @@ pub(super) fn admin(e: &Entry<'_>, a: &RawAdmin) -> Result<Admin, ConfigError> {
         bind,
         tls,
         cert,
-        allowed_networks: networks(e, a.allowed_networks.as_deref().unwrap_or_default())?,
+        allowed_networks: networks(
+            e,
+            "allowed_networks",
+            a.allowed_networks.as_deref().unwrap_or_default(),
+        )?,
         per_account_metrics: a.per_account_metrics.unwrap_or(false),
     })
 }

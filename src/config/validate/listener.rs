@@ -84,7 +84,16 @@ pub(super) fn listener(
         cert,
         provider,
         allow_plaintext_auth,
-        allowed_networks: networks(e, l.allowed_networks.as_deref().unwrap_or_default())?,
+        allowed_networks: networks(
+            e,
+            "allowed_networks",
+            l.allowed_networks.as_deref().unwrap_or_default(),
+        )?,
+        proxy_protocol_from: networks(
+            e,
+            "proxy_protocol_from",
+            l.proxy_protocol_from.as_deref().unwrap_or_default(),
+        )?,
         max_upstream_per_mailbox: super::limits::count(
             e,
             "max_upstream_per_mailbox",
@@ -115,13 +124,17 @@ fn served_provider(
     }
 }
 
-pub(super) fn networks(e: &Entry<'_>, given: &[String]) -> Result<Vec<Network>, ConfigError> {
+pub(super) fn networks(
+    e: &Entry<'_>,
+    key: &str,
+    given: &[String],
+) -> Result<Vec<Network>, ConfigError> {
     given
         .iter()
         .map(|n| {
             network(n).ok_or_else(|| {
                 e.err(
-                    "allowed_networks",
+                    key,
                     format!("{n:?} is not a network"),
                     "write CIDR, e.g. \"192.168.1.0/24\" or \"fd00::/8\"",
                 )

@@ -358,6 +358,37 @@ mod tests {
     }
 
     #[test]
+    fn proxy_protocol_from_lists_balancers() {
+        let provider = "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\n";
+        let c = parse_ok(&format!("{provider}{LISTENER}"));
+        assert!(
+            c.listeners[0].proxy_protocol_from.is_empty(),
+            "off by default"
+        );
+        assert!(!c.listeners[0].expects_proxy_header("127.0.0.1".parse().unwrap()));
+        let c = parse_ok(&format!(
+            "{provider}{LISTENER}proxy_protocol_from = [\"10.0.0.5\", \"192.168.1.0/24\", \"127.0.0.1\"]\n"
+        ));
+        let l = &c.listeners[0];
+        for (ip, listed) in [
+            ("10.0.0.5", true),
+            ("10.0.0.6", false),
+            ("192.168.1.200", true),
+            ("127.0.0.1", true),
+            ("127.0.0.2", false),
+        ] {
+            assert_eq!(l.expects_proxy_header(ip.parse().unwrap()), listed, "{ip}");
+        }
+        let e = parse_err(&format!(
+            "{provider}{LISTENER}proxy_protocol_from = [\"lb.example\"]\n"
+        ));
+        assert!(
+            e.contains("proxy_protocol_from") && e.contains("CIDR"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn ipv6_prefix_defaults_to_64_and_is_bounded() {
         let provider = "[[providers]]\nname=\"m\"\nkind=\"microsoft\"\nclient_id=\"c\"\n";
         let with = |limits: &str| format!("{limits}{provider}{LISTENER}");

@@ -2,7 +2,7 @@
 //! the input that should trip it, the answer is checked, and a normal login
 //! afterwards proves the process is still healthy. Also redaction at TRACE
 //! level, configuration reload and the brute-force guard through the real
-//! binary.
+//! binary, and the PROXY protocol through a real HAProxy.
 
 mod bounds;
 pub mod binary;
@@ -12,5 +12,6 @@ mod literals;
 mod memory;
 mod names;
 mod plaintext;
+mod proxy_protocol;
 mod redaction;
 mod reload;

@@ -1,6 +1,7 @@
 //! TEST-ONLY harness: real upstream mail servers from the distribution's
 //! packages (Dovecot for IMAP/POP3/LMTP/SASL, Postfix for submission),
-//! started privately per test on 127.0.0.1 high ports, each instance in its
+//! started privately per test on 127.0.0.1 high ports (and HAProxy, the
+//! load balancer in front of mailgate for the PROXY protocol tests), each instance in its
 //! own temporary directory so tests can run them in parallel.
 //!
 //! They stand in for Microsoft 365: IMAP and POP3 over implicit TLS, SMTP
@@ -26,6 +27,7 @@
 
 mod access;
 mod dovecot;
+mod haproxy;
 mod maildir;
 mod postfix;
 mod process;
@@ -42,6 +44,7 @@ use maildir::Maildirs;
 use postfix::PostfixPlan;
 use process::GroupChild;
 
+pub use haproxy::{Haproxy, SendProxy};
 pub use postfix::MESSAGE_SIZE_LIMIT;
 pub use process::{INSTALL_HINT, find_binary, free_ports};
 pub use tls::{LOCAL_NAMES, LeafCert, LeafPaths, TestCa};
@@ -320,6 +323,15 @@ impl Drop for MailServers {
         self.stop();
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A fresh directory of its own for a server outside [`MailServers`].
+fn instance_dir(tag: &str) -> Result<PathBuf, String> {
+    let n = INSTANCES.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("{tag}-{}-{n}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    Ok(dir)
 }
 
 fn section(dir: &Path, name: &str) -> String {
