@@ -39,17 +39,7 @@ pub(super) fn admin(e: &Entry<'_>, a: &RawAdmin) -> Result<Admin, ConfigError> {
             ));
         }
     };
-    let cert = match (&a.cert, &a.key) {
-        (Some(c), Some(k)) => Some((e.path(c), e.path(k))),
-        (None, None) => None,
-        _ => {
-            return Err(e.err(
-                "cert",
-                "cert and key go together",
-                "give both PEM files, or neither to have one generated",
-            ));
-        }
-    };
+    let cert = e.cert_pair(a.cert.as_deref(), a.key.as_deref())?;
     if cert.is_some() && !tls {
         return Err(e.err(
             "cert",

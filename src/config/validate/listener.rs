@@ -55,17 +55,7 @@ pub(super) fn listener(
         )
     })?;
     let tls = e.keyword("tls", l.tls.as_deref().unwrap_or("none"), &LOCAL_TLS)?;
-    let cert = match (&l.cert, &l.key) {
-        (Some(c), Some(k)) => Some((e.path(c), e.path(k))),
-        (None, None) => None,
-        _ => {
-            return Err(e.err(
-                "cert",
-                "cert and key go together",
-                "give both PEM files, or neither to have one generated",
-            ));
-        }
-    };
+    let cert = e.cert_pair(l.cert.as_deref(), l.key.as_deref())?;
     let provider = served_provider(e, l.provider.as_deref(), providers)?;
     let allow_plaintext_auth = l.allow_plaintext_auth.unwrap_or(false);
     if tls == LocalTls::None && !bind.ip().is_loopback() && !allow_plaintext_auth {

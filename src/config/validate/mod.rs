@@ -116,6 +116,24 @@ impl<'a> Entry<'a> {
         self.cx.path(p)
     }
 
+    /// `cert` and `key`: both (resolved against the config's directory) or
+    /// neither (a certificate is generated).
+    fn cert_pair(
+        &self,
+        cert: Option<&str>,
+        key: Option<&str>,
+    ) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
+        match (cert, key) {
+            (Some(c), Some(k)) => Ok(Some((self.path(c), self.path(k)))),
+            (None, None) => Ok(None),
+            _ => Err(self.err(
+                "cert",
+                "cert and key go together",
+                "give both PEM files, or neither to have one generated",
+            )),
+        }
+    }
+
     /// The value of a keyword setting, or "unknown `what`" with the fix.
     fn keyword<T: Copy>(&self, key: &str, value: &str, kw: &Keywords<T>) -> Result<T, ConfigError> {
         kw.choices
