@@ -16,7 +16,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 
-use crate::metrics::{self, Direction};
+use prometheus_client::metrics::counter::Counter;
+
+use crate::metrics::{self, Direction, count_bytes};
 
 /// Size of each direction's copy buffer.
 pub const RELAY_BUFFER: usize = 64 * 1024;
@@ -48,9 +50,11 @@ where
     C: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
 {
-    let bytes = metrics::global();
-    bytes.relayed(Direction::client_to_upstream, client_leftover.len());
-    bytes.relayed(Direction::upstream_to_client, upstream_leftover.len());
+    let registry = metrics::global();
+    let to_upstream = registry.relayed_counter(Direction::client_to_upstream);
+    let to_client = registry.relayed_counter(Direction::upstream_to_client);
+    count_bytes(&to_upstream, client_leftover.len());
+    count_bytes(&to_client, upstream_leftover.len());
     if !client_leftover.is_empty() {
         upstream.write_all(client_leftover).await?;
         upstream.flush().await?;
@@ -65,13 +69,13 @@ where
         inner: client,
         last: last.clone(),
         epoch,
-        direction: Direction::client_to_upstream,
+        counted: to_upstream,
     };
     let mut u = Activity {
         inner: upstream,
         last: last.clone(),
         epoch,
-        direction: Direction::upstream_to_client,
+        counted: to_client,
     };
     let copy = tokio::io::copy_bidirectional_with_sizes(&mut c, &mut u, RELAY_BUFFER, RELAY_BUFFER);
     tokio::pin!(copy);
@@ -103,8 +107,8 @@ struct Activity<'a, S> {
     inner: &'a mut S,
     last: Arc<AtomicU64>,
     epoch: Instant,
-    /// Where the bytes read from `inner` go.
-    direction: Direction,
+    /// Counts the bytes read from `inner` (their direction's counter).
+    counted: Counter,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Activity<'_, S> {
@@ -117,7 +121,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Activity<'_, S> {
         let before = buf.filled().len();
         let result = Pin::new(&mut *this.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            metrics::global().relayed(this.direction, buf.filled().len() - before);
+            count_bytes(&this.counted, buf.filled().len() - before);
             let ms = u64::try_from(this.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
             this.last.store(ms, Ordering::Relaxed);
         }
