@@ -40,6 +40,20 @@ fn value(scrape: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// `/readyz` once the listeners count as bound (at most [`WAIT`]):
+/// `Serve::start` returns as soon as the ports accept connections, a moment
+/// before `serve` marks its listeners bound.
+async fn readyz_once_bound(fetch: impl AsyncFn() -> (u16, String)) -> (u16, String) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let answer = fetch().await;
+        if !answer.1.contains("listeners: not bound yet") || Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Scrapes until `done` holds for the scrape (at most [`WAIT`]).
 async fn scrape_until(port: u16, done: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + WAIT;
@@ -173,7 +187,8 @@ async fn readyz_reports_a_provider_configuration_fault_and_an_unreadable_store()
     // The upstream refuses the stored token, so a login refreshes.
     let up = FakeUpstream::start(Proto::Imap, Mode::Plain, None).await;
     let (enrolled, serve, port, admin) = start("admin-ready", &up, "").await;
-    assert_eq!(get(admin, "/readyz").await, (200, "ready\n".to_owned()));
+    let ready = readyz_once_bound(async || get(admin, "/readyz").await).await;
+    assert_eq!(ready, (200, "ready\n".to_owned()));
 
     enrolled
         .idp
@@ -263,13 +278,16 @@ async fn tls_admin_listener_serves_allowed_networks_only() {
     let r = r.unwrap_or_else(|e| panic!("{e:?}\n{}", serve.log()));
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.text().await.unwrap(), "ok\n");
-    let ready = tls("127.0.0.1")
-        .get(format!("https://127.0.0.1:{admin}/readyz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status().as_u16(), 503);
-    let body = ready.text().await.unwrap();
+    let (status, body) = readyz_once_bound(async || {
+        let r = tls("127.0.0.1")
+            .get(format!("https://127.0.0.1:{admin}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    })
+    .await;
+    assert_eq!(status, 503);
     assert!(
         body.starts_with(
             "provider test: configuration fault: client_id is the shipped placeholder"
