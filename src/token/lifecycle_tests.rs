@@ -12,6 +12,7 @@ use crate::secret::Secret;
 use crate::store::testutil::{FakeEndpoint, TEST_KDF, TempDir, answer, config, name, record_path};
 use crate::store::{FileStore, Key, Lease, Record, Stamp, TokenStore};
 use crate::token::ProviderHealth;
+use crate::token::TokenSource;
 use crate::token::cache::{BACKOFF_MAX, REFUSAL_BACKOFF_START};
 
 fn rejected(error: &str, aadsts: Option<&str>, description: &str) -> OAuthError {

@@ -12,6 +12,7 @@ mod cache;
 mod health;
 mod keep_warm;
 mod refresh;
+mod source;
 pub mod service;
 
 use std::time::{Duration, SystemTime};

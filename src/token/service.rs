@@ -25,7 +25,8 @@ use tokio::time::Instant;
 use super::cache::{CacheKey, Cached, RefusalTable, TokenCache};
 use super::health::HealthTable;
 use super::refresh::{self, Flight, marked_by_mistake};
-use super::{BoxFuture, Grant, TokenError, TokenRequest, TokenSource};
+use super::source::served_here;
+use super::{Grant, TokenError, TokenRequest};
 use crate::accounts::{self, Accounts, Resolved};
 use crate::base::AccountName;
 use crate::config::Config;
@@ -52,7 +53,7 @@ pub struct TokenService {
     caches: std::sync::Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<TokenCache>>>>,
     config_path: OnceLock<String>,
     pub(super) health: HealthTable,
-    refusals: RefusalTable,
+    pub(super) refusals: RefusalTable,
 }
 
 impl TokenService {
@@ -108,29 +109,7 @@ impl TokenService {
         self.accounts.held().await.len()
     }
 
-    /// The password check of [`TokenService::grant_inner`] alone.
-    async fn verify_password(&self, req: TokenRequest<'_>) -> Result<(), TokenError> {
-        match self
-            .accounts
-            .resolve(req.username, req.authzid, req.protocol)?
-        {
-            Resolved::Delegated { account, .. } => {
-                self.accounts.unlock(&account, req.password).await?;
-            }
-            Resolved::AppOnly {
-                rule,
-                password_hash,
-                ..
-            } => {
-                self.accounts
-                    .check_app_password(&rule, &password_hash, req.password)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn grant_inner(&self, req: TokenRequest<'_>) -> Result<Grant, TokenError> {
+    pub(super) async fn grant_inner(&self, req: TokenRequest<'_>) -> Result<Grant, TokenError> {
         match self
             .accounts
             .resolve(req.username, req.authzid, req.protocol)?
@@ -316,7 +295,7 @@ impl TokenService {
 
     /// Forgets `grant`'s token if a refusal may cost a refresh now; `false`
     /// when the account refreshed after a refusal too recently.
-    async fn drop_token(&self, grant: &Grant) -> bool {
+    pub(super) async fn drop_token(&self, grant: &Grant) -> bool {
         if !self.refusals.refused(&grant.account, Instant::now()) {
             tracing::warn!(account = %grant.account, "upstream refused a fresh token again; no refresh until the refusal back-off ends");
             return false;
@@ -363,50 +342,6 @@ fn temporary(reason: &str) -> TokenError {
         reason: reason.to_owned(),
         retry_after: None,
     }
-}
-
-impl TokenSource for TokenService {
-    fn grant<'a>(&'a self, request: TokenRequest<'a>) -> BoxFuture<'a, Result<Grant, TokenError>> {
-        Box::pin(self.grant_inner(request))
-    }
-
-    fn rejected<'a>(&'a self, grant: &'a Grant) -> BoxFuture<'a, bool> {
-        Box::pin(self.drop_token(grant))
-    }
-
-    fn verify<'a>(
-        &'a self,
-        request: TokenRequest<'a>,
-    ) -> Option<BoxFuture<'a, Result<(), TokenError>>> {
-        Some(Box::pin(self.verify_password(request)))
-    }
-
-    fn resolve(&self, request: &TokenRequest<'_>) -> Option<Resolved> {
-        self.accounts
-            .resolve(request.username, request.authzid, request.protocol)
-            .ok()
-    }
-
-    fn accepted(&self, grant: &Grant) {
-        self.refusals.accepted(&grant.account);
-    }
-}
-
-/// Refuses, before any token is fetched, an account whose provider is not
-/// the one the listener serves: its token is for another provider's
-/// upstream. Asked only once the password was right, so the answer may say
-/// why.
-fn served_here(account: &AccountName, provider: &str, listener: &str) -> Result<(), TokenError> {
-    if provider == listener {
-        return Ok(());
-    }
-    tracing::warn!(%account, provider, listener_provider = listener, "login refused: account not served on this listener");
-    Err(TokenError::NeedsAuthorisation {
-        account: account.to_string(),
-        hint: format!(
-            "{account} is not served on this listener: it belongs to provider {provider:?}, this listener serves {listener:?}; use a listener of provider {provider:?}"
-        ),
-    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use crate::store::Enrolment;
 use crate::store::testutil::{
     FakeEndpoint, TempDir, answer, config, name, record_path, test_store,
 };
-use crate::token::Protocol;
+use crate::token::{Protocol, TokenSource};
 
 pub(super) const ALICE: &str = "alice@example.com";
 
