@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::redaction::Captured;
+use super::redaction::{self, Captured};
 use crate::support::client::{Client, connect_from};
 use crate::support::fake_upstream::Proto;
 use crate::support::proxy::{Proxy, Setup, USER, greeting_ok, login_ok};
@@ -20,25 +20,9 @@ const BALANCER: &str = "proxy_protocol_from = [\"127.0.0.1\"]\n";
 const HEADER_LIMITS: &str = "tls_handshake_timeout_secs = 2\n";
 const STEP: Duration = Duration::from_secs(30);
 
-/// Runs `test` on a current-thread runtime with every log line captured.
+/// Runs `test` with every log line up to DEBUG captured.
 fn with_logs<F: std::future::Future<Output = ()>>(test: impl FnOnce(Captured) -> F) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(240), test(captured))
-            .await
-            .expect("the test finished in time");
-    });
+    redaction::with_logs(tracing::Level::DEBUG, Duration::from_secs(240), test);
 }
 
 async fn proxy() -> Proxy {

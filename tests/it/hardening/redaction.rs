@@ -115,12 +115,17 @@ async fn read_all(c: &mut Client) -> Vec<String> {
     lines
 }
 
-#[test]
-fn trace_logs_of_full_sessions_hold_no_secret() {
+/// Runs `test` on a current-thread runtime with every log line up to
+/// `level` captured, bounded by `limit`; returns what was logged.
+pub fn with_logs<F: std::future::Future<Output = ()>>(
+    level: tracing::Level,
+    limit: std::time::Duration,
+    test: impl FnOnce(Captured) -> F,
+) -> Captured {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
+        .with_max_level(level)
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
@@ -130,11 +135,22 @@ fn trace_logs_of_full_sessions_hold_no_secret() {
         .build()
         .unwrap();
     runtime.block_on(async {
+        tokio::time::timeout(limit, test(captured.clone()))
+            .await
+            .expect("the test finished in time");
+    });
+    drop(runtime);
+    captured
+}
+
+#[test]
+fn trace_logs_of_full_sessions_hold_no_secret() {
+    let limit = std::time::Duration::from_secs(240);
+    let captured = with_logs(tracing::Level::TRACE, limit, |_| async {
         for proto in [Proto::Imap, Proto::Pop3, Proto::Smtp] {
             sessions(proto).await;
         }
     });
-    drop(runtime);
     let log = captured.text();
     assert!(log.contains("refreshing once"), "the refresh path ran");
     assert!(log.contains("wrong local password"), "failures were logged");
