@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real mail servers and clients that mailgate's interoperability
 # tests start privately (see tests/support/servers/), and the HAProxy load
-# balancer the PROXY protocol tests put in front of mailgate. Debian/Ubuntu, run as root.
+# balancer the PROXY protocol tests put in front of mailgate, the PostgreSQL server
+# the shared-store tests run a temporary cluster of, headless Chromium and its
+# WebDriver for the web console tests, and socat (the plain TLS relay the
+# benchmark compares against). Debian/Ubuntu, run as root.
 #
 # Idempotent and non-interactive. The packages' own system services are kept
 # from starting (a temporary policy-rc.d), Postfix is preseeded with
@@ -14,6 +17,9 @@ PACKAGES=(
     dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
     postfix
     haproxy
+    postgresql
+    chromium chromium-driver
+    socat
     curl fetchmail msmtp swaks isync mutt offlineimap3 python3-imaplib2
     python3 ca-certificates
     systemd
@@ -25,6 +31,8 @@ declare -A BINARIES=(
     [dovecot]=dovecot-core [doveadm]=dovecot-core
     [postfix]=postfix [postconf]=postfix [postmap]=postfix
     [haproxy]=haproxy
+    [chromium]=chromium [chromedriver]=chromium-driver
+    [socat]=socat
     [curl]=curl [fetchmail]=fetchmail [msmtp]=msmtp [swaks]=swaks
     [mbsync]=isync [mutt]=mutt [python3]=python3
     [offlineimap]=offlineimap3 [pkg-config]=pkg-config
@@ -87,7 +95,7 @@ block_service_starts() {
 
 stop_system_services() {
     local svc
-    for svc in dovecot postfix haproxy; do
+    for svc in dovecot postfix haproxy postgresql; do
         if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "${svc}" 2>/dev/null; then
             systemctl stop "${svc}" && say "stopped the system ${svc} service"
         fi

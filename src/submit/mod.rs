@@ -18,6 +18,7 @@
 //! The session keeps the per-mailbox slot until `run` ends and logs the end
 //! once; a backend logs nothing that could hold a secret.
 
+pub mod accept;
 pub mod relay;
 
 use std::sync::Arc;
