@@ -40,8 +40,9 @@ pub const MAX_COMMAND_LINE: usize = 512;
 pub const MAX_RECIPIENTS: usize = 100;
 /// Longest reverse- or forward-path, brackets included (RFC 5321 §4.5.3.1.3).
 pub const MAX_PATH: usize = 256;
-/// Refused commands on one connection before it is closed (a client that is
-/// not speaking SMTP should not get unlimited tries).
+/// Refused commands before the connection is closed, counted from the last
+/// accepted message (Postfix's `smtpd_hard_error_limit`): a client that is
+/// not speaking SMTP should not get unlimited tries.
 pub const MAX_ERRORS: usize = 20;
 
 /// The extensions mailgate offers in EHLO when it is the server, for a
@@ -204,7 +205,10 @@ impl SmtpServer {
         }
         self.stage = Stage::Command;
         match verdict {
-            Ok(()) => self.say("250 2.0.0 Message accepted for delivery\r\n"),
+            Ok(()) => {
+                self.errors = 0;
+                self.say("250 2.0.0 Message accepted for delivery\r\n");
+            }
             Err(refusal) => self.refuse(&refusal),
         }
     }

@@ -349,6 +349,14 @@ fn too_many_errors_close() {
             .ends_with("421 4.7.0 Too many errors, closing connection\r\n")
     );
     assert_eq!(r.closed, Some("too many errors"));
+    let mut wire = b"XYZZY\r\n".repeat(MAX_ERRORS - 1);
+    wire.extend_from_slice(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nx\r\n.\r\n");
+    wire.extend_from_slice(&b"XYZZY\r\n".repeat(MAX_ERRORS - 1));
+    assert_eq!(
+        run(&wire).closed,
+        None,
+        "an accepted message starts the count again"
+    );
 }
 
 #[test]
