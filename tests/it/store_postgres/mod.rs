@@ -11,6 +11,7 @@
 mod contract;
 mod lease;
 mod migrate;
+mod refresh;
 mod schema;
 mod tls;
 

@@ -74,13 +74,15 @@ fn concurrent_starters_migrate_once() {
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
     let results = rt.block_on(async {
-        let starters = (0..6).map(|_| {
-            let s = s.clone();
-            tokio::spawn(async move {
-                let db = Database::new(&s).unwrap();
-                db.ping().await
+        let starters: Vec<_> = (0..6)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let db = Database::new(&s).unwrap();
+                    db.ping().await
+                })
             })
-        });
+            .collect();
         let mut out = Vec::new();
         for s in starters {
             out.push(s.await.unwrap());
