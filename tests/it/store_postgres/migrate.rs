@@ -121,6 +121,12 @@ async fn migrate_both_ways_with_logins_and_readyz_follows_the_database() {
     let down = readyz_until(admin_port, |(status, _)| *status == 503).await;
     assert_eq!(down.0, 503, "{down:?}");
     assert!(down.1.contains("store: unreachable"), "{down:?}");
+    // The account unlocked before keeps its cached token meanwhile; a
+    // password that cannot be checked gets a temporary answer, never "wrong".
+    login_works(port, &serve).await;
+    let mut other = binary::connect(port).await;
+    let no = binary::imap_login(&mut other, "another password").await;
+    assert!(no.contains("[UNAVAILABLE]"), "{no}");
     cluster.start_again().unwrap();
     let back = readyz_until(admin_port, |(status, _)| *status == 200).await;
     assert_eq!(back.0, 200, "{back:?}\n{}", serve.log());
