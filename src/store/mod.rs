@@ -8,12 +8,14 @@
 //!   key, sealing and opening the tokens. It never touches a disk itself.
 //! - a [`TokenStore`] backend keeps sealed [`Record`]s and nothing else: load,
 //!   list, save and remove under a per-account [`Lease`]. [`FileStore`] (one
-//!   JSON file per account under `<state_dir>/accounts/`) is the first; a
-//!   database shared by several gateways can be the next without the
-//!   cryptography changing, because a backend only ever sees sealed bytes.
+//!   JSON file per account under `<state_dir>/accounts/`) is the default;
+//!   [`PgStore`] shares the records between several gateways through
+//!   PostgreSQL without the cryptography changing, because a backend only
+//!   ever sees sealed bytes.
 //!
-//! The backend is synchronous: every caller already runs store work on a
-//! blocking thread, because Argon2id is slow by design.
+//! The backend is synchronous: callers run the slow store work on a
+//! blocking thread, because Argon2id is slow by design ([`postgres`] says
+//! how the database backend bridges to its async client).
 
 pub mod crypto;
 mod file;

@@ -111,6 +111,12 @@ async fn migrate_both_ways_with_logins_and_readyz_follows_the_database() {
     for entry in std::fs::read_dir(state.join("accounts")).unwrap() {
         std::fs::remove_file(entry.unwrap().path()).unwrap();
     }
+    // `accounts` reads the database too.
+    let listed = crate::support::mailgate::command(&["accounts"], &enrolled.scratch.config)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(listed.contains("alice@example.test"), "{listed}");
     let serve = Serve::start(&enrolled.scratch);
     serve.wait_for("admin listener listening", 1).await;
     login_works(port, &serve).await;
