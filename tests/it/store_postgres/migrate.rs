@@ -1,13 +1,12 @@
-//! `mailgate store migrate` through the real binary, with a real login
-//! through the proxy after each step, and `/readyz` following the
+//! `mailgate store migrate` through the real binary, with a real IMAP
+//! login through the proxy to the private Dovecot after each step, and `/readyz` following the
 //! database: not ready while it is stopped, ready again once it is back.
 
 use std::time::{Duration, Instant};
 
 use crate::hardening::binary::{self, Enrolled, LOCAL_PASSWORD, Serve};
-use crate::support::config::free_port;
-use crate::support::fake_upstream::{FakeUpstream, Mode, Proto};
-use crate::support::servers::PgCluster;
+use crate::support::config::{Listener, Upstream, free_port};
+use crate::support::servers::{MailServers, PgCluster};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -64,11 +63,19 @@ async fn readyz_until(port: u16, done: impl Fn(&(u16, String)) -> bool) -> (u16,
 async fn migrate_both_ways_with_logins_and_readyz_follows_the_database() {
     let mut cluster = PgCluster::start(false).unwrap();
     let db = cluster.database().unwrap();
-    let up = FakeUpstream::start(Proto::Imap, Mode::Plain, None).await;
     let port = free_port();
-    let imap = binary::listener("imap", "imap", port, up.port);
-    let enrolled = Enrolled::new("pg-migrate", "pg.test", std::slice::from_ref(&imap)).await;
-    up.accept_token(&enrolled.access_token);
+    let placeholder = binary::listener("imap", "imap", port, free_port());
+    let enrolled = Enrolled::new("pg-migrate", "pg.test", &[placeholder]).await;
+    // The private Dovecot checks each XOAUTH2 token with the test IdP.
+    let introspect = enrolled.idp.introspect_url();
+    let servers = tokio::task::spawn_blocking(move || {
+        MailServers::start(&introspect, &[binary::MAILBOX])
+            .unwrap_or_else(|e| panic!("mail servers did not start:\n{e}"))
+    })
+    .await
+    .unwrap();
+    let upstream = Upstream::new(servers.imaps_port(), "implicit").ca_file(servers.ca_pem_path());
+    let imap = Listener::local("imap", port, upstream).name("imap");
     let state = enrolled.scratch.state();
     let admin_port = free_port();
     let base = binary::config(
