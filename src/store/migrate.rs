@@ -66,3 +66,51 @@ fn decide(source: &Record, dest: Option<&Record>) -> Action {
         Action::KeptNewer
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FileStore;
+    use crate::store::testutil::{TempDir, enrol, name, test_store};
+
+    /// Both directions of an idempotent copy, and the newer record winning.
+    #[test]
+    fn copies_once_skips_identical_and_keeps_the_newer() {
+        let (a, b) = (TempDir::new("migrate-a"), TempDir::new("migrate-b"));
+        enrol(&test_store(a.path()), "x@example.com", "ms", "pw", "RT-1");
+        let (from, to) = (
+            FileStore::open(a.path()).unwrap(),
+            FileStore::open(b.path()).unwrap(),
+        );
+        let dry = copy_records(&from, &to, true).unwrap();
+        assert_eq!(dry, [(name("x@example.com"), Action::Copied)]);
+        assert!(to.list().unwrap().is_empty(), "a dry run wrote");
+        assert_eq!(
+            copy_records(&from, &to, false).unwrap()[0].1,
+            Action::Copied
+        );
+        assert_eq!(
+            copy_records(&from, &to, false).unwrap()[0].1,
+            Action::Identical
+        );
+
+        // The destination refreshed later: copying back keeps it.
+        let mut newer = to.load(&name("x@example.com")).unwrap().unwrap();
+        newer.last_refresh = newer.last_refresh.map(|t| t + 60);
+        let lease = to.lease(&newer.account).unwrap();
+        to.save(&lease, &newer).unwrap();
+        drop(lease);
+        assert_eq!(
+            copy_records(&from, &to, false).unwrap()[0].1,
+            Action::KeptNewer
+        );
+        assert_eq!(
+            copy_records(&to, &from, false).unwrap()[0].1,
+            Action::Copied
+        );
+        assert_eq!(
+            from.load(&newer.account).unwrap().unwrap().last_refresh,
+            newer.last_refresh
+        );
+    }
+}

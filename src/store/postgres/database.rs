@@ -258,3 +258,40 @@ fn label_of(pg: &tokio_postgres::Config) -> String {
     let db = pg.get_dbname().unwrap_or(user);
     format!("postgres {user}@{host}:{port}/{db}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testutil::TempDir;
+
+    #[test]
+    fn password_comes_from_a_file_or_the_environment_and_never_from_an_unset_one() {
+        let dir = TempDir::new("pg-password");
+        let file = dir.path().join("db.password");
+        std::fs::write(&file, "s3cret pass\n").unwrap();
+        let from_file = read_password(&PasswordSource::File(file.clone())).unwrap();
+        assert_eq!(from_file, "s3cret pass");
+        let missing = PasswordSource::File(dir.path().join("absent"));
+        assert!(matches!(
+            read_password(&missing),
+            Err(StoreError::Unavailable { .. })
+        ));
+        let unset = PasswordSource::Env("MAILGATE_TEST_SURELY_UNSET_PASSWORD".to_owned());
+        let e = read_password(&unset).unwrap_err().to_string();
+        assert!(e.contains("MAILGATE_TEST_SURELY_UNSET_PASSWORD"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_database_is_made_without_connecting_and_named_without_secrets() {
+        let settings = Postgres {
+            url: "postgres://mg@127.0.0.1:1/mgdb".to_owned(),
+            password: None,
+            tls: PgTls::Disable,
+            ca_file: None,
+            timeout: Duration::from_secs(1),
+            max_connections: 2,
+        };
+        let db = Database::new(&settings).unwrap();
+        assert_eq!(db.label(), "postgres mg@127.0.0.1:1/mgdb");
+    }
+}
