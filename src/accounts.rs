@@ -105,12 +105,14 @@ impl Accounts {
         account: &AccountName,
         password: &Secret<String>,
     ) -> Result<Unlocked, AccountError> {
-        if self
-            .store
-            .stamp(account)
-            .map_err(|e| store_error(account, e))?
-            .is_none()
-        {
+        let stamp = match self.store.stamp(account) {
+            Ok(stamp) => stamp,
+            Err(e @ StoreError::Unavailable { .. }) => {
+                return self.warm_while_unavailable(account, password, e).await;
+            }
+            Err(e) => return Err(store_error(account, e)),
+        };
+        if stamp.is_none() {
             let (store, pw) = (self.store.clone(), password.clone());
             self.blocking_kdf(Lane::Unknown, move || store.dummy_unlock(&pw))
                 .await?;
@@ -225,6 +227,26 @@ impl Accounts {
         Ok(())
     }
 
+    /// The shared store cannot be reached: an account already unlocked
+    /// here with this very password keeps working on what memory holds (its
+    /// cached access token); anyone else gets the temporary answer.
+    async fn warm_while_unavailable(
+        &self,
+        account: &AccountName,
+        password: &Secret<String>,
+        e: StoreError,
+    ) -> Result<Unlocked, AccountError> {
+        let entry = self.entry(account)?;
+        let entry = entry.lock().await;
+        if let (Some(held), Some(tag)) = (&entry.held, &entry.tag)
+            && self.verifier.matches(account.as_str(), password, tag)
+        {
+            tracing::warn!(%account, error = %e, "token store unavailable; using the account as unlocked earlier");
+            return Ok(held.clone());
+        }
+        Err(store_error(account, e))
+    }
+
     fn warm_hit(
         &self,
         entry: &mut warm::WarmEntry,
@@ -295,7 +317,10 @@ pub fn store_error(account: &AccountName, e: StoreError) -> AccountError {
         StoreError::BadPassword | StoreError::UnknownAccount(_) | StoreError::InvalidAccount(_) => {
             AccountError::BadCredentials
         }
-        StoreError::Io { .. } | StoreError::Crypto(_) => {
+        StoreError::Io { .. }
+        | StoreError::Crypto(_)
+        | StoreError::Unavailable { .. }
+        | StoreError::Conflict { .. } => {
             tracing::error!(%account, error = %e, "token store unavailable");
             temporary("token store unavailable")
         }

@@ -8,22 +8,27 @@
 //!   key, sealing and opening the tokens. It never touches a disk itself.
 //! - a [`TokenStore`] backend keeps sealed [`Record`]s and nothing else: load,
 //!   list, save and remove under a per-account [`Lease`]. [`FileStore`] (one
-//!   JSON file per account under `<state_dir>/accounts/`) is the first; a
-//!   database shared by several gateways can be the next without the
-//!   cryptography changing, because a backend only ever sees sealed bytes.
+//!   JSON file per account under `<state_dir>/accounts/`) is the default;
+//!   [`PgStore`] shares the records between several gateways through
+//!   PostgreSQL without the cryptography changing, because a backend only
+//!   ever sees sealed bytes.
 //!
-//! The backend is synchronous: every caller already runs store work on a
-//! blocking thread, because Argon2id is slow by design.
+//! The backend is synchronous: callers run the slow store work on a
+//! blocking thread, because Argon2id is slow by design ([`postgres`] says
+//! how the database backend bridges to its async client).
 
 pub mod crypto;
 mod file;
 mod layout;
+pub mod migrate;
+pub mod postgres;
 pub mod record;
 mod sealed;
 #[cfg(test)]
 pub(crate) mod testutil;
 mod types;
 
+use std::any::Any;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -32,8 +37,9 @@ use crate::base::AccountName;
 pub use crypto::{CryptoError, KdfParams, Key};
 pub use file::FileStore;
 pub use layout::Stamp;
+pub use postgres::{Database, PgStore};
 pub use record::{AccountState, Record, Tokens};
-pub use sealed::{Store, machine_wrapped_providers};
+pub use sealed::{Store, backend_for, machine_wrapped_providers};
 pub use types::{AccountSummary, Enrolment, StoreError, Unlocked};
 
 /// Where sealed records live: the seam a second backend plugs into.
@@ -77,18 +83,37 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
 
     /// Where `account`'s record lives, for error messages.
     fn location(&self, account: &AccountName) -> PathBuf;
+
+    /// Other processes on other hosts share this backend: a refresh then
+    /// holds the account's lease from its re-read to its save, so that one
+    /// instance refreshes and the others pick up its tokens.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Whether the backend can serve requests now, for `/readyz`; the error
+    /// says why not.
+    fn check(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Proof of a held [`TokenStore::lease`]; the lease ends when this drops.
 pub struct Lease {
-    _held: Box<dyn Send>,
+    held: Box<dyn Any + Send>,
 }
 
 impl Lease {
     pub fn new(held: impl Send + 'static) -> Lease {
         Lease {
-            _held: Box::new(held),
+            held: Box::new(held),
         }
+    }
+
+    /// What the backend put in, for a backend that keeps state in its
+    /// leases (the record version a compare-and-swap expects).
+    pub fn held<T: 'static>(&self) -> Option<&T> {
+        self.held.downcast_ref()
     }
 }
 
