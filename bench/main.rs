@@ -19,6 +19,7 @@ mod idle;
 mod logins;
 mod report;
 mod rig;
+mod socat;
 mod submit;
 mod throughput;
 mod wire;
