@@ -94,6 +94,16 @@ impl Rig {
         self.mailgate.id()
     }
 
+    /// Replaces `mailgate serve` with a fresh process on the same
+    /// configuration, so a memory measure starts from a clean heap.
+    pub async fn restart_mailgate(&mut self) {
+        let _ = self.mailgate.kill();
+        let _ = self.mailgate.wait();
+        let dir = self.servers.dir().to_path_buf();
+        self.mailgate = spawn_mailgate(&dir.join("mailgate.toml"), &dir);
+        self.wait_listening().await;
+    }
+
     async fn wait_listening(&self) {
         let deadline = Instant::now() + START_TIMEOUT;
         for addr in [
