@@ -19,6 +19,7 @@ mod idle;
 mod logins;
 mod report;
 mod rig;
+mod socat;
 mod submit;
 mod throughput;
 mod wire;
@@ -30,7 +31,8 @@ use serde_json::json;
 use report::Report;
 use rig::{ALICE, Rig};
 
-/// Comma-separated phases to run (burst, latency, throughput, smtp, idle);
+/// Comma-separated phases to run (burst, latency, throughput, smtp, idle,
+/// idle-active);
 /// all when unset. For working on one phase; published figures use all.
 const ONLY_ENV: &str = "MAILGATE_BENCH_ONLY";
 /// Access token lifetime once the bursts are done (warm token from then on).
@@ -77,7 +79,7 @@ async fn main() {
         }
         on
     };
-    let rig = Rig::start(logins::BURST_TOKEN_LIFETIME).await;
+    let mut rig = Rig::start(logins::BURST_TOKEN_LIFETIME).await;
     if phase("burst") {
         logins::bursts(&rig, WARM_LIFETIME, &mut report).await;
     }
@@ -93,8 +95,14 @@ async fn main() {
     if phase("smtp") {
         submit::run(&rig, &token, &mut report).await;
     }
-    if phase("idle") {
-        idle::run(&rig, &mut report).await;
+    for (name, kind) in [
+        ("idle", idle::Kind::Noop),
+        ("idle-active", idle::Kind::Idle),
+    ] {
+        if phase(name) {
+            rig.restart_mailgate().await;
+            idle::run(&rig, kind, &mut report).await;
+        }
     }
     let load_after = report::loadavg();
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::idp::TestIdp;
 use crate::servers::{LOCAL_NAMES, MailServers, StartOptions};
+use crate::socat::Socat;
 use crate::wire::{self, Conn};
 
 pub const ALICE: &str = "alice@example.test";
@@ -38,6 +39,8 @@ pub struct Rig {
     pub tls: Arc<rustls::ClientConfig>,
     pub mailgate: Child,
     pub enrolled_at: Instant,
+    /// The plain-relay baseline.
+    pub socat: Socat,
 }
 
 impl Rig {
@@ -60,7 +63,7 @@ impl Rig {
         })
         .unwrap_or_else(|e| panic!("mail servers did not start:\n{e}"));
         let tls = wire::tls_config(&std::fs::read_to_string(servers.ca_pem_path()).expect("CA"));
-        let free = free_ports(3);
+        let free = free_ports(6);
         let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
         let ports = Ports {
             imap_plain: loopback(free[0]),
@@ -73,6 +76,7 @@ impl Rig {
         tokio::task::block_in_place(|| enrol(&config));
         let enrolled_at = Instant::now();
         let mailgate = spawn_mailgate(&config, servers.dir());
+        let socat = start_socat(&servers, &free[3..]);
         let rig = Rig {
             idp,
             servers,
@@ -80,6 +84,7 @@ impl Rig {
             tls,
             mailgate,
             enrolled_at,
+            socat,
         };
         rig.wait_listening().await;
         rig
@@ -89,8 +94,14 @@ impl Rig {
         self.mailgate.id()
     }
 
-    pub fn mailgate_cpu(&self, ticks: f64) -> f64 {
-        crate::report::cpu_seconds(self.pid(), ticks)
+    /// Replaces `mailgate serve` with a fresh process on the same
+    /// configuration, so a memory measure starts from a clean heap.
+    pub async fn restart_mailgate(&mut self) {
+        let _ = self.mailgate.kill();
+        let _ = self.mailgate.wait();
+        let dir = self.servers.dir().to_path_buf();
+        self.mailgate = spawn_mailgate(&dir.join("mailgate.toml"), &dir);
+        self.wait_listening().await;
     }
 
     async fn wait_listening(&self) {
@@ -117,11 +128,13 @@ impl Rig {
             Via::Direct(_) => Conn::connect(self.ports.imaps_direct, Some(&self.tls), buffer),
             Via::Plain => Conn::connect(self.ports.imap_plain, None, buffer),
             Via::Tls => Conn::connect(self.ports.imap_tls, Some(&self.tls), buffer),
+            Via::SocatPlain(_) => Conn::connect(self.socat.imap_plain.addr, None, buffer),
+            Via::SocatTls(_) => Conn::connect(self.socat.imap_tls.addr, Some(&self.tls), buffer),
         }
         .await?;
         conn.greeting().await?;
         match via {
-            Via::Direct(token) => {
+            Via::Direct(token) | Via::SocatPlain(token) | Via::SocatTls(token) => {
                 conn.command(&format!(
                     "AUTHENTICATE XOAUTH2 {}",
                     wire::xoauth2(ALICE, token)
@@ -149,6 +162,10 @@ pub enum Via<'a> {
     Direct(&'a str),
     Plain,
     Tls,
+    /// Through socat, client on plaintext; XOAUTH2 with the token, as direct.
+    SocatPlain(&'a str),
+    /// Through socat, client on TLS; XOAUTH2 with the token, as direct.
+    SocatTls(&'a str),
 }
 
 impl Via<'_> {
@@ -157,8 +174,25 @@ impl Via<'_> {
             Via::Direct(_) => "direct",
             Via::Plain => "mailgate-plain",
             Via::Tls => "mailgate-tls",
+            Via::SocatPlain(_) => "socat-plain",
+            Via::SocatTls(_) => "socat-tls",
         }
     }
+}
+
+/// socat relays to the same servers, with their own certificate (same CA).
+fn start_socat(servers: &MailServers, ports: &[u16]) -> Socat {
+    let leaf = servers
+        .ca()
+        .write_leaf(servers.dir(), "socat", LOCAL_NAMES)
+        .expect("socat certificate");
+    Socat::start(
+        ports,
+        servers.imaps_port(),
+        servers.submission_port(),
+        &leaf.cert.display().to_string(),
+        &leaf.key.display().to_string(),
+    )
 }
 
 fn free_ports(n: usize) -> Vec<u16> {

@@ -209,6 +209,35 @@ impl Conn {
         Ok(bytes)
     }
 
+    /// Starts IDLE (RFC 2177) and waits for the server's continuation;
+    /// returns the command's tag for [`Conn::idle_done`].
+    pub async fn idle_start(&mut self) -> io::Result<String> {
+        self.next_tag += 1;
+        let tag = format!("b{}", self.next_tag);
+        self.send(format!("{tag} IDLE\r\n").as_bytes()).await?;
+        let line = timeout(EXCHANGE_TIMEOUT, self.line())
+            .await
+            .map_err(|_| bad("IDLE: timed out"))??;
+        if line.starts_with('+') {
+            Ok(tag)
+        } else {
+            Err(bad(format!("IDLE: {line:.200}")))
+        }
+    }
+
+    /// Ends IDLE with DONE; the IDLE command's tagged answer must be OK.
+    pub async fn idle_done(&mut self, tag: &str) -> io::Result<()> {
+        self.send(b"DONE\r\n").await?;
+        let (status, _) = timeout(EXCHANGE_TIMEOUT, self.until_tagged(tag))
+            .await
+            .map_err(|_| bad("DONE: timed out"))??;
+        if status.starts_with("OK") {
+            Ok(())
+        } else {
+            Err(bad(format!("DONE: {status:.200}")))
+        }
+    }
+
     /// Reads the IMAP greeting.
     pub async fn greeting(&mut self) -> io::Result<()> {
         let line = timeout(EXCHANGE_TIMEOUT, self.line())
