@@ -73,18 +73,7 @@ pub async fn page(ctx: &Ctx<'_>) -> Answer {
         let state = ctx.probes.web.reachable(&target).await;
         upstreams.push((target, state));
     }
-    let mut certificates = vec![(
-        "local certificate".to_owned(),
-        local_cert_words(&config.state_dir),
-    )];
-    for l in &config.listeners {
-        if let Some((cert, _)) = &l.cert {
-            certificates.push((
-                format!("listener {}", l.name),
-                format!("{}: {}", cert.display(), modified(cert)),
-            ));
-        }
-    }
+    let certificates = certificates(&config);
     let sections = vec![
         Section {
             id: "listeners",
@@ -141,29 +130,55 @@ async fn last_token_per_provider(ctx: &Ctx<'_>) -> std::collections::HashMap<Str
         .collect()
 }
 
-fn local_cert_words(state_dir: &std::path::Path) -> String {
-    match std::fs::metadata(state_dir.join("tls").join("cert.pem")).and_then(|m| m.modified()) {
-        Ok(made) => format!(
-            "generated {}",
-            pages::utc(
-                made.duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs())
-            )
-        ),
-        Err(_) => "none generated (listeners use configured files or plain text)".to_owned(),
+/// Every certificate the gateway uses, with its expiry in words.
+fn certificates(config: &crate::config::Config) -> Vec<(String, String)> {
+    let local = config.state_dir.join("tls").join("cert.pem");
+    let mut out = vec![(
+        "local certificate".to_owned(),
+        if local.exists() {
+            expiry_words(&local)
+        } else {
+            "none generated yet".to_owned()
+        },
+    )];
+    for l in &config.listeners {
+        if let Some((cert, _)) = &l.cert {
+            out.push((format!("listener {}", l.name), expiry_words(cert)));
+        }
     }
+    if let Some((cert, _)) = config.admin.as_ref().and_then(|a| a.cert.as_ref()) {
+        out.push(("admin listener".to_owned(), expiry_words(cert)));
+    }
+    for p in &config.providers {
+        if let Some(cert) = &p.client_certificate {
+            out.push((
+                format!("provider {} client certificate", p.name),
+                expiry_words(cert),
+            ));
+        } else if p.client_secret.is_some() {
+            out.push((
+                format!("provider {} client secret", p.name),
+                "expiry not known to mailgate: see the app registration's Certificates & secrets"
+                    .to_owned(),
+            ));
+        }
+    }
+    out
 }
 
-fn modified(path: &std::path::Path) -> String {
-    match std::fs::metadata(path).and_then(|m| m.modified()) {
-        Ok(t) => format!(
-            "file changed {}",
-            pages::utc(
-                t.duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs())
-            )
+fn expiry_words(path: &std::path::Path) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match super::certs::not_after(path) {
+        Ok(at) if at <= now => format!("{}: EXPIRED {} UTC", path.display(), pages::utc(at)),
+        Ok(at) => format!(
+            "{}: expires {} UTC (in {})",
+            path.display(),
+            pages::utc(at),
+            pages::ago(at - now)
         ),
-        Err(error) => format!("unreadable: {error}"),
+        Err(error) => format!("{}: cannot read: {error}", path.display()),
     }
 }
 

@@ -11,6 +11,7 @@
 //! socket, and rebinds only when the address changed.
 
 mod actions;
+mod certs;
 mod flows;
 pub mod form;
 mod health;

@@ -188,4 +188,6 @@ async fn under_tls_the_cookies_are_secure() {
         "{cookie}"
     );
     assert_eq!(b.get("/accounts").await.status, 200);
+    let health = b.get("/health").await.body;
+    assert!(health.contains("tls/cert.pem: expires "), "{health}");
 }
