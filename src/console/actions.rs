@@ -49,6 +49,9 @@ pub async fn public_post(ctx: &Ctx<'_>) -> Answer {
     {
         Ok(id) => {
             if let Ok(mut m) = ctx.probes.web.self_flows.lock() {
+                if m.len() >= super::links::MAX_LINKS {
+                    m.retain(|_, id| ctx.probes.web.flows.exists(id));
+                }
                 m.insert(token.to_owned(), id);
             }
             redirect(&format!("/self/{token}/flow"), None)

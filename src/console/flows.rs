@@ -159,6 +159,11 @@ impl Flows {
         })
     }
 
+    /// Whether enrolment `id` is still kept.
+    pub fn exists(&self, id: &str) -> bool {
+        self.lock().contains_key(id)
+    }
+
     fn sweep(&self) {
         let now = Instant::now();
         self.lock().retain(|_, e| {

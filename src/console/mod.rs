@@ -1,7 +1,8 @@
 //! The admin listener: one small HTTP server beside the mail listeners for
-//! the people and machines that operate mailgate. Today it answers
-//! `/healthz`, `/readyz` and `/metrics` ([`routes`]); the web console's pages
-//! are further routes on the same listener, behind sign-in.
+//! the people and machines that operate mailgate. It answers `/healthz`,
+//! `/readyz` and `/metrics` ([`routes`]) and, once `[admin] password_hash`
+//! is set, the web console ([`web`]: sign-in, [`session`]s and CSRF, then
+//! the pages), whose every change goes through [`crate::admin::Admin`].
 //!
 //! What it serves describes the proxy, so it is guarded like a mail
 //! listener: loopback by default, TLS whenever it binds elsewhere (config
@@ -74,7 +75,9 @@ pub struct Web {
     pub sessions: session::Sessions,
     flows: Arc<flows::Flows>,
     links: links::Links,
-    /// Self-service link token → its enrolment's id.
+    /// Self-service link token → its enrolment's id: one entry per link,
+    /// and entries whose enrolment is gone are dropped once it holds
+    /// [`links::MAX_LINKS`].
     self_flows: std::sync::Mutex<std::collections::HashMap<String, String>>,
     pub audit: Arc<AuditLog>,
     guard: std::sync::OnceLock<Arc<LoginGuard>>,
@@ -97,7 +100,8 @@ impl Web {
         }
     }
 
-    /// The running server's login guard and per-mailbox gates.
+    /// The running server's login guard and per-mailbox gates (again after
+    /// a reload, which may add gates; the guard stays the same).
     pub fn attach(&self, guard: Arc<LoginGuard>, gates: Vec<Arc<MailboxGate>>) {
         let _ = self.guard.set(guard);
         *self.gates.lock().unwrap_or_else(|p| p.into_inner()) = gates;

@@ -236,9 +236,9 @@ pub fn with_cookie(mut r: Answer, cookie: &str) -> Answer {
     r
 }
 
-/// A flash message carried through the 303 in a short-lived cookie would
-/// need its own signing; a query parameter is simpler and shows only text
-/// the console chose (looked up by key, never echoed).
+/// The flash message after an action. It travels through the 303 as a key
+/// in the query (`?flash=unlocked`), and the page shows only the text the
+/// console chose for that key: nothing from the URL is echoed.
 pub fn flash_text(key: &str) -> Option<&'static str> {
     Some(match key {
         "signed-out" => "The account was signed out: its tokens are removed.",

@@ -23,7 +23,11 @@ async fn health_and_events_pages_have_their_sections() {
         "{}",
         health.body
     );
-    assert!(health.body.contains("local certificate</th><td>"), "{}", health.body);
+    assert!(
+        health.body.contains("local certificate</th><td>"),
+        "{}",
+        health.body
+    );
     let events = b.get("/events").await;
     assert!(events.body.contains("<table id=\"events\">"));
     assert!(events.body.contains("signed in to the console"));
