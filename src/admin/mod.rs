@@ -181,6 +181,21 @@ impl Admin {
     ) -> Result<PendingEnrolment, EnrolError> {
         enrol::start(&self.config, request).await
     }
+
+    /// Waits for the sign-in of `pending` and stores the account
+    /// ([`PendingEnrolment::finish`]), recording the outcome.
+    pub async fn finish_enrolment(
+        &self,
+        pending: PendingEnrolment,
+    ) -> Result<enrol::Enrolled, EnrolError> {
+        let account = pending.account().to_owned();
+        let finished = pending.finish().await;
+        match &finished {
+            Ok(_) => self.record("enrolled (signed in with the provider)", Some(&account)),
+            Err(error) => self.record(&format!("enrolment failed: {error}"), Some(&account)),
+        }
+        finished
+    }
 }
 
 async fn blocking<T: Send + 'static>(

@@ -100,22 +100,16 @@ impl Flows {
         let flows = Arc::clone(self);
         let task_id = id.clone();
         tokio::spawn(async move {
-            let state = match pending.finish().await {
-                Ok(enrolled) => {
-                    admin.record("enrolled (signed in with the provider)", Some(&account));
-                    View::Enrolled {
-                        account,
-                        generated: enrolled.generated_password.is_some(),
-                        password: enrolled.generated_password,
-                    }
-                }
-                Err(error) => {
-                    admin.record(&format!("enrolment failed: {error}"), Some(&account));
-                    View::Failed {
-                        account,
-                        reason: error.to_string(),
-                    }
-                }
+            let state = match admin.finish_enrolment(pending).await {
+                Ok(enrolled) => View::Enrolled {
+                    account,
+                    generated: enrolled.generated_password.is_some(),
+                    password: enrolled.generated_password,
+                },
+                Err(error) => View::Failed {
+                    account,
+                    reason: error.to_string(),
+                },
             };
             let ok = matches!(state, View::Enrolled { .. });
             if let Some(entry) = flows.lock().get_mut(&task_id) {
