@@ -287,3 +287,23 @@ fn links_page_with(ctx: &Ctx<'_>, new_link: Option<String>, error: Option<&str>)
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+    use crate::console::views::encode;
+
+    #[test]
+    fn account_names_survive_the_url_path() {
+        for name in [
+            "alice@example.test",
+            "a+b@x.test",
+            "ü ß@x.test",
+            "50%@x.test",
+        ] {
+            let encoded = encode(name);
+            assert!(!encoded.contains(['/', ' ', '+', '@']), "{encoded}");
+            assert_eq!(percent_decode(&encoded), name);
+        }
+    }
+}
