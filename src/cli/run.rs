@@ -152,7 +152,7 @@ pub(super) async fn login(
             sign_in.show(out, !args.no_open).map_err(EnrolError::from)?
         }
     }
-    let enrolled = pending.finish().await?;
+    let enrolled = admin.finish_enrolment(pending).await?;
     if enrolled.signed_in_as.is_none() {
         eprintln!("warning: {UNCHECKED_IDENTITY}");
     }

@@ -201,6 +201,11 @@ impl PendingEnrolment {
         &self.prompt
     }
 
+    /// The account being enrolled.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
     /// Waits for the sign-in (bounded by the flow's own limits), then stores
     /// the account's tokens under its local password.
     pub async fn finish(self) -> Result<Enrolled, EnrolError> {

@@ -59,6 +59,10 @@ async fn reload(server: &mut Server, tokens: &TokenService, admin: &mut Admin, p
         Ok(()) => {
             tokens.reconfigure(&config);
             admin.probes.configured(&config);
+            admin.probes.web.attach(
+                server.guard.clone(),
+                server.gates.values().cloned().collect(),
+            );
             if let Err(e) = console::apply(&mut admin.console, &config, admin.probes.clone()).await
             {
                 error!(error = %e, "admin listener not reconfigured");
