@@ -12,6 +12,7 @@ mod admin;
 mod core_imap;
 mod core_pop3;
 mod config_files;
+mod console_browser;
 mod core_smtp;
 mod crash;
 mod interop;
