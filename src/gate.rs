@@ -89,6 +89,19 @@ impl MailboxGate {
         }
     }
 
+    /// Upstream sessions holding a slot, per mailbox that has any.
+    pub fn open_sessions(&self) -> Vec<(AccountName, usize)> {
+        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        table
+            .entries
+            .iter()
+            .filter_map(|(name, e)| {
+                let used = self.cap - e.slots.as_ref()?.available_permits().min(self.cap);
+                (used > 0).then(|| (name.clone(), used))
+            })
+            .collect()
+    }
+
     /// Records the provider's request to back off for `mailbox`.
     pub fn back_off(&self, mailbox: &AccountName, suggested: Option<Duration>) {
         let wait = suggested.unwrap_or(DEFAULT_BACKOFF).min(MAX_BACKOFF);

@@ -56,6 +56,7 @@ pub mod tls;
 pub mod config;
 pub mod proto;
 pub mod secret;
+pub mod audit;
 pub mod fsutil;
 pub mod logging;
 pub mod metrics;

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -306,17 +306,19 @@ impl Server {
 pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
     service::limits::raise_and_report(config.limits.max_connections);
     let tokens = token_service(&config, &path)?;
+    let audit = Arc::new(crate::audit::AuditLog::new(&config.state_dir));
     let mut admin = Admin {
-        probes: Arc::new(Probes {
-            tokens: tokens.clone(),
-            listeners_bound: Arc::new(AtomicBool::new(false)),
-            unregistered: std::sync::Mutex::default(),
-        }),
+        probes: Arc::new(Probes::new(tokens.clone(), &config, audit.clone())),
         console: None,
     };
     admin.probes.configured(&config);
     admin.console = Console::start(&config, admin.probes.clone()).await?;
     let mut server = Server::start(&config, tokens.clone()).await?;
+    server.guard.record_in(audit);
+    admin.probes.web.attach(
+        server.guard.clone(),
+        server.gates.values().cloned().collect(),
+    );
     admin.probes.listeners_bound.store(true, Ordering::Relaxed);
     let keep_warm = tokens.spawn_keep_warm(server.shutdown.subscribe());
     notify::ready();

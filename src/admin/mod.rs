@@ -11,9 +11,11 @@ mod password;
 
 use std::sync::Arc;
 
+use crate::audit::{AuditLog, Event};
 use crate::base::AccountName;
 use crate::config::Config;
 use crate::enrol::{self, EnrolError, EnrolRequest, PendingEnrolment};
+use crate::guard::{LoginGuard, Target};
 use crate::secret::Secret;
 use crate::store::crypto::KdfParams;
 use crate::store::{AccountSummary, Store, StoreError};
@@ -32,19 +34,107 @@ pub enum AdminError {
     PasswordTooLong,
     #[error("cannot hash the password: {0}")]
     Hash(String),
+    #[error("unlocking needs the running server: use the web console")]
+    NotRunning,
     #[error("the admin task stopped before it finished: {0}")]
     Interrupted(String),
 }
 
-/// Account administration for one gateway.
+/// Who acts, for the audit log: `admin` at the console, `cli` at a shell,
+/// `self-service` through an enrolment link; and from which address.
 #[derive(Debug, Clone)]
+pub struct Actor {
+    pub who: String,
+    pub from: Option<String>,
+}
+
+/// Account administration for one gateway.
+#[derive(Clone)]
 pub struct Admin {
     config: Arc<Config>,
+    audit: Arc<AuditLog>,
+    actor: Actor,
+    /// The running server's login guard, when there is one (the console).
+    guard: Option<Arc<LoginGuard>>,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Admin {
     pub fn new(config: Arc<Config>) -> Self {
-        Self { config }
+        let audit = Arc::new(AuditLog::new(&config.state_dir));
+        Self {
+            config,
+            audit,
+            actor: Actor {
+                who: "cli".to_owned(),
+                from: None,
+            },
+            guard: None,
+        }
+    }
+
+    /// The service of a running server: its audit log and login guard.
+    pub fn running(
+        config: Arc<Config>,
+        audit: Arc<AuditLog>,
+        guard: Option<Arc<LoginGuard>>,
+    ) -> Self {
+        Self {
+            guard,
+            audit,
+            ..Self::new(config)
+        }
+    }
+
+    /// The same service acting for `actor`.
+    pub fn acting(&self, actor: Actor) -> Self {
+        Self {
+            actor,
+            ..self.clone()
+        }
+    }
+
+    /// Records `what` about `account` as done by the current actor.
+    pub fn record(&self, what: &str, account: Option<&str>) {
+        let mut event = Event::now(&self.actor.who, what);
+        if let Some(account) = account {
+            event = event.account(account);
+        }
+        if let Some(from) = &self.actor.from {
+            event = event.from(from);
+        }
+        self.audit.record(event);
+    }
+
+    /// Up to `limit` audit events, newest first.
+    pub async fn events(&self, limit: usize) -> Vec<Event> {
+        let audit = Arc::clone(&self.audit);
+        tokio::task::spawn_blocking(move || audit.recent(limit))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Whether the running guard holds `account` locked out.
+    pub fn locked_out(&self, account: &AccountName) -> bool {
+        self.guard
+            .as_ref()
+            .is_some_and(|g| g.target_locked(&Target::Account(account.clone())))
+    }
+
+    /// Ends `account`'s lock-out in the running guard.
+    pub fn unlock(&self, account: &str) -> Result<bool, AdminError> {
+        let name = AccountName::parse(account).map_err(StoreError::from)?;
+        let guard = self.guard.as_ref().ok_or(AdminError::NotRunning)?;
+        let had = guard.unlock(&Target::Account(name));
+        self.record("unlocked (lock-out ended)", Some(account));
+        Ok(had)
     }
 
     pub fn config(&self) -> &Config {
@@ -60,6 +150,7 @@ impl Admin {
     /// Signs an account out: removes its stored tokens.
     pub async fn logout(&self, account: &str) -> Result<(), AdminError> {
         let config = Arc::clone(&self.config);
+        let name = account.to_owned();
         let account = account.to_owned();
         blocking(move || {
             let name = AccountName::parse(&account).map_err(StoreError::from)?;
@@ -69,7 +160,9 @@ impl Admin {
                 Err(AdminError::UnknownAccount(account))
             }
         })
-        .await
+        .await?;
+        self.record("signed out (tokens removed)", Some(&name));
+        Ok(())
     }
 
     /// The Argon2id PHC string of `password`, for an app-only account's

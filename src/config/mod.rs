@@ -297,6 +297,13 @@ pub struct Admin {
     pub allowed_networks: Vec<Network>,
     /// Whether account names may appear as metric labels.
     pub per_account_metrics: bool,
+    /// The console's sign-in password hash (Argon2id PHC); `None` keeps
+    /// the console pages closed.
+    pub password_hash: Option<String>,
+    /// A console session ends after this long without a request...
+    pub session_idle: std::time::Duration,
+    /// ...and after this long in any case.
+    pub session_max: std::time::Duration,
 }
 
 impl Admin {

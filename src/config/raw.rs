@@ -36,6 +36,15 @@ pub struct RawAdmin {
     pub allowed_networks: Option<Vec<String>>,
     /// Label the token gauges with account names (default false: aggregates only).
     pub per_account_metrics: Option<bool>,
+    /// The console's sign-in password, as an Argon2id PHC string
+    /// (`mailgate hash-password`); without it the console pages stay closed.
+    pub password_hash: Option<String>,
+    /// A file holding `password_hash` (one line), instead of the key.
+    pub password_hash_file: Option<String>,
+    /// Seconds a console session lives without a request (default 1800).
+    pub session_idle_secs: Option<u64>,
+    /// Seconds a console session lives at most (default 43200).
+    pub session_max_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

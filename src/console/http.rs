@@ -1,6 +1,7 @@
 //! Serving admin connections: the allow-list, the connection cap, optional
 //! TLS, then HTTP/1.1 through hyper with a bounded request head, no request
-//! body and one request per connection. Every limit is a constant here.
+//! body (a bounded form body for console POSTs) and one request per
+//! connection. Every limit is a constant here.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,8 +15,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, warn};
 
-use super::routes;
+use http_body_util::BodyExt as _;
+
 use super::{Probes, Settings};
+use super::{form, routes, web};
 
 /// Admin connections served at once; more are closed on accept. Probes
 /// and scrapes are few; this only stops a flood from costing memory.
@@ -69,10 +72,14 @@ pub async fn accept_loop(
 }
 
 async fn serve(tcp: TcpStream, peer: SocketAddr, settings: Arc<Settings>, probes: Arc<Probes>) {
-    let per_account = settings.admin.per_account_metrics;
+    let tls = settings.acceptor.is_some();
+    let config = settings.clone();
     let service = hyper::service::service_fn(move |req| {
         let probes = probes.clone();
-        async move { Ok::<_, std::convert::Infallible>(answer(req, &probes, per_account).await) }
+        let settings = config.clone();
+        async move {
+            Ok::<_, std::convert::Infallible>(answer(req, &probes, &settings, peer, tls).await)
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -94,18 +101,45 @@ async fn serve(tcp: TcpStream, peer: SocketAddr, settings: Arc<Settings>, probes
     }
 }
 
-/// The response to one request; a request that carries a body is refused
-/// before routing (no admin route takes one yet).
+/// The response to one request. The probes take no body; a console form
+/// body is read up to [`form::MAX_BODY`] (a larger one is refused unread).
 async fn answer(
     req: Request<Incoming>,
-    probes: &Probes,
-    per_account: bool,
+    probes: &Arc<Probes>,
+    settings: &Settings,
+    peer: SocketAddr,
+    tls: bool,
 ) -> Response<Full<Bytes>> {
-    if !req.body().is_end_stream() {
-        return routes::text(
-            hyper::StatusCode::PAYLOAD_TOO_LARGE,
-            "request bodies are not accepted\n",
-        );
+    let path = req.uri().path().to_owned();
+    if routes::is_probe(&path) {
+        if !req.body().is_end_stream() {
+            return routes::text(
+                hyper::StatusCode::PAYLOAD_TOO_LARGE,
+                "request bodies are not accepted\n",
+            );
+        }
+        let per_account = settings.admin.per_account_metrics;
+        return routes::route(req.method(), &path, probes, per_account).await;
     }
-    routes::route(req.method(), req.uri().path(), probes, per_account).await
+    let (parts, body) = req.into_parts();
+    let limited = http_body_util::Limited::new(body, form::MAX_BODY);
+    let body = match limited.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return routes::text(
+                hyper::StatusCode::PAYLOAD_TOO_LARGE,
+                "the form is too large\n",
+            );
+        }
+    };
+    let req = web::Req {
+        method: parts.method,
+        path,
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers: parts.headers,
+        body,
+        peer,
+        tls,
+    };
+    web::handle(probes, &settings.admin, req).await
 }

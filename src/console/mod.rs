@@ -10,8 +10,17 @@
 //! the settings (networks, certificate, metric labels) without dropping the
 //! socket, and rebinds only when the address changed.
 
+mod actions;
+mod flows;
+pub mod form;
+mod health;
 pub mod http;
+mod links;
+mod pages;
 pub mod routes;
+pub mod session;
+mod views;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -24,7 +33,11 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tracing::info;
 
+use crate::audit::AuditLog;
+use crate::base::AccountName;
 use crate::config::{Admin, Config};
+use crate::gate::MailboxGate;
+use crate::guard::LoginGuard;
 use crate::token::service::TokenService;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,11 +60,113 @@ pub struct Probes {
     /// Providers the configuration itself leaves unusable (the shipped
     /// placeholder `client_id`), with the fix; set at start and on reload.
     pub unregistered: std::sync::Mutex<Vec<(String, String)>>,
+    /// The running configuration; replaced on reload.
+    pub config: std::sync::Mutex<Arc<Config>>,
+    /// The web console's state and its view of the running server.
+    pub web: Arc<Web>,
+}
+
+/// What the console pages keep and what they see of the running server,
+/// which `serve` hands over once it runs (so the console imports nothing
+/// above it).
+pub struct Web {
+    pub sessions: session::Sessions,
+    flows: Arc<flows::Flows>,
+    links: links::Links,
+    /// Self-service link token → its enrolment's id.
+    self_flows: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    pub audit: Arc<AuditLog>,
+    guard: std::sync::OnceLock<Arc<LoginGuard>>,
+    gates: std::sync::Mutex<Vec<Arc<MailboxGate>>>,
+    reachability:
+        std::sync::Mutex<std::collections::HashMap<String, (tokio::time::Instant, String)>>,
+}
+
+impl Web {
+    pub fn new(state_dir: &Path, audit: Arc<AuditLog>) -> Self {
+        Self {
+            sessions: session::Sessions::default(),
+            flows: Arc::default(),
+            links: links::Links::load(state_dir),
+            self_flows: std::sync::Mutex::default(),
+            audit,
+            guard: std::sync::OnceLock::new(),
+            gates: std::sync::Mutex::default(),
+            reachability: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The running server's login guard and per-mailbox gates.
+    pub fn attach(&self, guard: Arc<LoginGuard>, gates: Vec<Arc<MailboxGate>>) {
+        let _ = self.guard.set(guard);
+        *self.gates.lock().unwrap_or_else(|p| p.into_inner()) = gates;
+    }
+
+    pub fn guard(&self) -> Option<&Arc<LoginGuard>> {
+        self.guard.get()
+    }
+
+    /// Upstream sessions open per mailbox, over every gate.
+    pub fn open_sessions(&self) -> std::collections::HashMap<AccountName, usize> {
+        let mut out = std::collections::HashMap::new();
+        for gate in self.gates.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            for (name, n) in gate.open_sessions() {
+                *out.entry(name).or_insert(0) += n;
+            }
+        }
+        out
+    }
+
+    /// `target`'s reachability, checked at most every [`health::CHECK_CACHE`].
+    async fn reachable(&self, target: &str) -> String {
+        let now = tokio::time::Instant::now();
+        if let Some((at, state)) = self
+            .reachability
+            .lock()
+            .ok()
+            .and_then(|m| m.get(target).cloned())
+            && now.duration_since(at) < health::CHECK_CACHE
+        {
+            return state;
+        }
+        let state = health::connect_check(target).await;
+        if let Ok(mut m) = self.reachability.lock() {
+            m.insert(target.to_owned(), (now, state.clone()));
+        }
+        state
+    }
 }
 
 impl Probes {
+    pub fn new(tokens: Arc<TokenService>, config: &Config, audit: Arc<AuditLog>) -> Self {
+        Self {
+            tokens,
+            listeners_bound: Arc::new(AtomicBool::new(false)),
+            unregistered: std::sync::Mutex::default(),
+            config: std::sync::Mutex::new(Arc::new(config.clone())),
+            web: Arc::new(Web::new(&config.state_dir, audit)),
+        }
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The admin service for the running server.
+    pub fn admin(&self) -> crate::admin::Admin {
+        crate::admin::Admin::running(
+            self.config(),
+            Arc::clone(&self.web.audit),
+            self.web.guard().cloned(),
+        )
+    }
+
     /// Takes the providers `config` leaves unusable.
     pub fn configured(&self, config: &Config) {
+        *self.config.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(config.clone());
         let unregistered = config
             .providers
             .iter()

@@ -35,6 +35,11 @@ fn find(path: &str) -> Option<Route> {
     }
 }
 
+/// Whether `path` is a probe (everything else is a console page).
+pub fn is_probe(path: &str) -> bool {
+    find(path).is_some()
+}
+
 pub async fn route(
     method: &Method,
     path: &str,

@@ -33,12 +33,13 @@ mod table;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::accounts::Resolved;
+use crate::audit::{AuditLog, Event};
 use crate::base::{AccountName, DEFAULT_IPV6_PREFIX, source_of};
 use table::Table;
 
@@ -90,6 +91,12 @@ pub enum Target {
 }
 
 impl Target {
+    /// The web console's sign-in: one shared password, so one target. A
+    /// rule login always holds an `@`, so this name is no rule's.
+    pub fn console() -> Target {
+        Target::Rule("admin console".to_owned())
+    }
+
     pub fn of(resolved: &Resolved) -> Target {
         match resolved {
             Resolved::Delegated { account, .. } => Target::Account(account.clone()),
@@ -129,6 +136,8 @@ pub struct LoginGuard {
     settings: GuardSettings,
     /// Woken whenever an attempt is settled (busy checks wait on it).
     settled: tokio::sync::Notify,
+    /// Where lock-outs of a target are recorded, once `serve` set it.
+    audit: std::sync::OnceLock<Arc<AuditLog>>,
 }
 
 impl Default for LoginGuard {
@@ -161,7 +170,28 @@ impl LoginGuard {
             }),
             settings,
             settled: tokio::sync::Notify::new(),
+            audit: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Records each new lock-out of a target in `audit` from now on.
+    pub fn record_in(&self, audit: Arc<AuditLog>) {
+        let _ = self.audit.set(audit);
+    }
+
+    /// Whether `target` is locked out now (for sources it does not trust).
+    pub fn target_locked(&self, target: &Target) -> bool {
+        self.lock().by_target.locked(target, Instant::now())
+    }
+
+    /// Forgets `target`'s failures, ending its lock-out (an admin's unlock);
+    /// whether it had any. Sources keep their own counts.
+    pub fn unlock(&self, target: &Target) -> bool {
+        let mut t = self.lock();
+        let had = t.by_target.forget(target);
+        t.pairs.retain(|(_, k), _| k != target);
+        t.dirty |= had;
+        had
     }
 
     /// [`LoginGuard::try_begin`], waiting up to `patience` while checks in
@@ -239,9 +269,14 @@ impl LoginGuard {
         let failed = outcome == Outcome::Failed;
         let mut t = self.lock();
         t.by_source.settle(&a.source, failed, now);
+        let mut locked_now = None;
         if let Some((k, counted)) = &a.target {
             if *counted {
+                let before = t.by_target.locked(k, now);
                 t.by_target.settle(k, failed, now);
+                if !before && t.by_target.locked(k, now) {
+                    locked_now = Some(k.clone());
+                }
             }
             match outcome {
                 Outcome::Failed => t.note_pair(a.source, k, self.settings.capacity),
@@ -257,6 +292,14 @@ impl LoginGuard {
         t.dirty |= outcome != Outcome::Released;
         drop(t);
         self.settled.notify_waiters();
+        if let (Some(target), Some(audit)) = (locked_now, self.audit.get()) {
+            let event =
+                Event::now("mailgate", "locked out after repeated wrong passwords").from(a.source);
+            audit.record(match &target {
+                Target::Account(name) => event.account(name.as_str()),
+                Target::Rule(rule) => event.account(rule),
+            });
+        }
     }
 }
 

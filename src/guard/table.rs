@@ -151,6 +151,11 @@ impl<K: Hash + Eq + Clone> Table<K> {
         }
     }
 
+    /// Drops `key`'s entry; whether there was one.
+    pub fn forget(&mut self, key: &K) -> bool {
+        self.map.remove(key).is_some()
+    }
+
     pub fn contains(&self, key: &K) -> bool {
         self.map.contains_key(key)
     }

@@ -9,6 +9,7 @@
 mod support;
 
 mod admin;
+mod console;
 mod core_imap;
 mod core_pop3;
 mod config_files;

@@ -57,7 +57,59 @@ pub(super) fn admin(e: &Entry<'_>, a: &RawAdmin) -> Result<Admin, ConfigError> {
             a.allowed_networks.as_deref().unwrap_or_default(),
         )?,
         per_account_metrics: a.per_account_metrics.unwrap_or(false),
+        password_hash: password_hash(e, a)?,
+        session_idle: seconds(e, "session_idle_secs", a.session_idle_secs, 30 * 60)?,
+        session_max: seconds(e, "session_max_secs", a.session_max_secs, 12 * 3600)?,
     })
+}
+
+/// `password_hash` or the first line of `password_hash_file`, checked to be
+/// an Argon2id PHC string so that a typo shows at start, not at sign-in.
+fn password_hash(e: &Entry<'_>, a: &RawAdmin) -> Result<Option<String>, ConfigError> {
+    let (key, hash) = match (&a.password_hash, &a.password_hash_file) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(e.err(
+                "password_hash_file",
+                "both password_hash and password_hash_file are set",
+                "keep one of them",
+            ));
+        }
+        (Some(hash), None) => ("password_hash", hash.clone()),
+        (None, Some(file)) => {
+            let path = e.path(file);
+            let text = std::fs::read_to_string(&path).map_err(|error| {
+                e.err(
+                    "password_hash_file",
+                    format!("cannot read {}: {error}", path.display()),
+                    "write the output of `mailgate hash-password` into it",
+                )
+            })?;
+            let line = text.lines().next().unwrap_or_default().trim().to_owned();
+            ("password_hash_file", line)
+        }
+    };
+    if !hash.starts_with("$argon2id$") || argon2::password_hash::PasswordHash::new(&hash).is_err() {
+        return Err(e.err(
+            key,
+            "not an Argon2id password hash",
+            "paste the line `mailgate hash-password` prints (it starts with $argon2id$)",
+        ));
+    }
+    Ok(Some(hash))
+}
+
+fn seconds(
+    e: &Entry<'_>,
+    key: &str,
+    value: Option<u64>,
+    default: u64,
+) -> Result<std::time::Duration, ConfigError> {
+    match value.unwrap_or(default) {
+        0 => Err(e.err(key, "must be at least 1", "give a number of seconds")),
+        s if s > 7 * 24 * 3600 => Err(e.err(key, "longer than a week", "give at most 604800")),
+        s => Ok(std::time::Duration::from_secs(s)),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,122 @@
+//! The health page: what an admin checks first when mail stops. Listener
+//! addresses and sessions come from the running server, provider state from
+//! the token service, certificate expiry from the files, and upstream
+//! reachability from a TCP connect bounded by [`CONNECT_CHECK`] and cached
+//! for [`CHECK_CACHE`], so reloading the page never floods a provider.
+
+use std::time::Duration;
+
+use hyper::StatusCode;
+
+use super::pages::{self, Section};
+use super::views::provider_words;
+use super::web::{Answer, Ctx, html};
+
+/// Longest a reachability check waits for a TCP connect.
+pub const CONNECT_CHECK: Duration = Duration::from_secs(2);
+/// How long a reachability result is reused.
+pub const CHECK_CACHE: Duration = Duration::from_secs(60);
+
+pub async fn page(ctx: &Ctx<'_>) -> Answer {
+    let config = ctx.probes.config();
+    let listeners = config
+        .listeners
+        .iter()
+        .map(|l| {
+            (
+                l.name.clone(),
+                format!("{} on {} ({:?})", l.protocol.as_str(), l.bind, l.tls),
+            )
+        })
+        .collect();
+    let mut providers: Vec<(String, String)> = config
+        .providers
+        .iter()
+        .map(|p| (p.name.clone(), "ok".to_owned()))
+        .collect();
+    for (name, health) in ctx.probes.tokens.provider_health() {
+        if let Some(row) = providers.iter_mut().find(|r| r.0 == name) {
+            row.1 = provider_words(&health);
+        }
+    }
+    let unregistered = ctx
+        .probes
+        .unregistered
+        .lock()
+        .map(|u| u.clone())
+        .unwrap_or_default();
+    for (name, fix) in unregistered {
+        if let Some(row) = providers.iter_mut().find(|r| r.0 == name) {
+            row.1 = format!("configuration fault: {fix}");
+        }
+    }
+    let mut upstreams = Vec::new();
+    let mut seen = Vec::new();
+    for l in &config.listeners {
+        let target = format!("{}:{}", l.upstream.host, l.upstream.port);
+        if seen.contains(&target) {
+            continue;
+        }
+        seen.push(target.clone());
+        let state = ctx.probes.web.reachable(&target).await;
+        upstreams.push((target, state));
+    }
+    let certificates = vec![(
+        "local certificate".to_owned(),
+        local_cert_words(&config.state_dir),
+    )];
+    let sections = vec![
+        Section {
+            id: "listeners",
+            title: "Listeners",
+            rows: listeners,
+        },
+        Section {
+            id: "providers",
+            title: "Providers",
+            rows: providers,
+        },
+        Section {
+            id: "certificates",
+            title: "Certificates",
+            rows: certificates,
+        },
+        Section {
+            id: "upstreams",
+            title: "Upstreams",
+            rows: upstreams,
+        },
+    ];
+    html(
+        StatusCode::OK,
+        &pages::Health {
+            f: ctx.frame("Health"),
+            sections,
+        },
+    )
+}
+
+fn local_cert_words(state_dir: &std::path::Path) -> String {
+    match std::fs::metadata(state_dir.join("tls").join("cert.pem")).and_then(|m| m.modified()) {
+        Ok(made) => format!(
+            "generated {}",
+            pages::utc(
+                made.duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+            )
+        ),
+        Err(_) => "none generated (listeners use configured files or plain text)".to_owned(),
+    }
+}
+
+/// Whether `target` accepts a TCP connection within [`CONNECT_CHECK`].
+pub async fn connect_check(target: &str) -> String {
+    match tokio::time::timeout(CONNECT_CHECK, tokio::net::TcpStream::connect(target)).await {
+        Ok(Ok(_)) => "reachable".to_owned(),
+        Ok(Err(error)) => format!("unreachable: {error}"),
+        Err(_) => format!(
+            "unreachable: no answer within {} s",
+            CONNECT_CHECK.as_secs()
+        ),
+    }
+}
