@@ -195,6 +195,14 @@ impl Metrics {
         SessionGuard(gauge)
     }
 
+    /// Sessions of `listener` being served now (the console's health page).
+    pub fn sessions_now(&self, listener: &str) -> i64 {
+        let label = ListenerLabel {
+            listener: listener.to_owned(),
+        };
+        self.sessions_active.get(&label).map_or(0, |g| g.get())
+    }
+
     pub fn login(&self, protocol: Protocol, outcome: LoginOutcome) {
         let labels = LoginLabels {
             protocol: protocol.as_str(),

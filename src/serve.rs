@@ -314,7 +314,8 @@ pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
     admin.probes.configured(&config);
     admin.console = Console::start(&config, admin.probes.clone()).await?;
     let mut server = Server::start(&config, tokens.clone()).await?;
-    server.guard.record_in(audit);
+    server.guard.record_in(audit.clone());
+    tokens.record_in(audit);
     admin.probes.web.attach(
         server.guard.clone(),
         server.gates.values().cloned().collect(),

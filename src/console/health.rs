@@ -25,7 +25,13 @@ pub async fn page(ctx: &Ctx<'_>) -> Answer {
         .map(|l| {
             (
                 l.name.clone(),
-                format!("{} on {} ({:?})", l.protocol.as_str(), l.bind, l.tls),
+                format!(
+                    "{} on {} ({:?}): {} sessions now",
+                    l.protocol.as_str(),
+                    l.bind,
+                    l.tls,
+                    crate::metrics::global().sessions_now(&l.name)
+                ),
             )
         })
         .collect();
@@ -34,6 +40,12 @@ pub async fn page(ctx: &Ctx<'_>) -> Answer {
         .iter()
         .map(|p| (p.name.clone(), "ok".to_owned()))
         .collect();
+    let last_ok = last_token_per_provider(ctx).await;
+    for row in &mut providers {
+        if let Some(at) = last_ok.get(&row.0) {
+            row.1 = format!("{}; last token {}", row.1, at);
+        }
+    }
     for (name, health) in ctx.probes.tokens.provider_health() {
         if let Some(row) = providers.iter_mut().find(|r| r.0 == name) {
             row.1 = provider_words(&health);
@@ -61,10 +73,18 @@ pub async fn page(ctx: &Ctx<'_>) -> Answer {
         let state = ctx.probes.web.reachable(&target).await;
         upstreams.push((target, state));
     }
-    let certificates = vec![(
+    let mut certificates = vec![(
         "local certificate".to_owned(),
         local_cert_words(&config.state_dir),
     )];
+    for l in &config.listeners {
+        if let Some((cert, _)) = &l.cert {
+            certificates.push((
+                format!("listener {}", l.name),
+                format!("{}: {}", cert.display(), modified(cert)),
+            ));
+        }
+    }
     let sections = vec![
         Section {
             id: "listeners",
@@ -96,6 +116,31 @@ pub async fn page(ctx: &Ctx<'_>) -> Answer {
     )
 }
 
+/// Per provider: how long ago its latest successful token request was
+/// (delegated accounts' last refresh, or its app-only token's).
+async fn last_token_per_provider(ctx: &Ctx<'_>) -> std::collections::HashMap<String, String> {
+    let now = std::time::SystemTime::now();
+    let mut newest: std::collections::HashMap<String, Duration> = std::collections::HashMap::new();
+    let mut note = |provider: &str, age: Duration| {
+        let e = newest.entry(provider.to_owned()).or_insert(age);
+        *e = (*e).min(age);
+    };
+    for s in ctx.probes.admin().accounts().await.unwrap_or_default() {
+        if let Some(age) = s.last_refresh.and_then(|t| now.duration_since(t).ok()) {
+            note(&s.provider, age);
+        }
+    }
+    for age in ctx.probes.tokens.token_ages() {
+        if let (Some(provider), Some(d)) = (age.account.strip_prefix("app:"), age.since_refresh) {
+            note(provider, d);
+        }
+    }
+    newest
+        .into_iter()
+        .map(|(p, d)| (p, format!("{} ago", pages::ago(d.as_secs()))))
+        .collect()
+}
+
 fn local_cert_words(state_dir: &std::path::Path) -> String {
     match std::fs::metadata(state_dir.join("tls").join("cert.pem")).and_then(|m| m.modified()) {
         Ok(made) => format!(
@@ -106,6 +151,19 @@ fn local_cert_words(state_dir: &std::path::Path) -> String {
             )
         ),
         Err(_) => "none generated (listeners use configured files or plain text)".to_owned(),
+    }
+}
+
+fn modified(path: &std::path::Path) -> String {
+    match std::fs::metadata(path).and_then(|m| m.modified()) {
+        Ok(t) => format!(
+            "file changed {}",
+            pages::utc(
+                t.duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+            )
+        ),
+        Err(error) => format!("unreadable: {error}"),
     }
 }
 

@@ -196,11 +196,7 @@ async fn accounts(ctx: &Ctx<'_>) -> Answer {
                 name: s.account.as_str().to_owned(),
                 url_name: encode(s.account.as_str()),
                 mailbox: s.sasl_user.clone(),
-                kind: if s.sasl_user == s.account.as_str() {
-                    "delegated"
-                } else {
-                    "shared"
-                },
+                kind: "delegated",
                 provider: s.provider.clone(),
                 state: if locked {
                     "locked out"
@@ -220,7 +216,11 @@ async fn accounts(ctx: &Ctx<'_>) -> Answer {
             (row, expires_in.unwrap_or(0))
         })
         .collect();
-    rows.extend(app_only_rows(ctx));
+    let delegates: Vec<(String, &'static str, String)> = rows
+        .iter()
+        .map(|(r, _)| (r.name.clone(), r.state, r.provider.clone()))
+        .collect();
+    rows.extend(rule_rows(ctx, &delegates));
     let q = query.get("q").to_lowercase();
     let state = query.get("state");
     rows.retain(|(r, _)| {
@@ -252,14 +252,21 @@ async fn accounts(ctx: &Ctx<'_>) -> Answer {
     )
 }
 
-/// App-only rules of the config: no stored tokens, but shown with their kind.
-fn app_only_rows(ctx: &Ctx<'_>) -> Vec<(Row, u64)> {
+/// The config's app-only and shared rules: no tokens of their own, shown
+/// with their kind (a shared mailbox with its delegate's state).
+fn rule_rows(ctx: &Ctx<'_>, delegates: &[(String, &'static str, String)]) -> Vec<(Row, u64)> {
     let config = ctx.probes.config();
     config
         .accounts
         .iter()
-        .filter(|r| matches!(r.kind, crate::config::AccountKind::AppOnly { .. }))
         .map(|r| {
+            let (kind, delegate) = match &r.kind {
+                crate::config::AccountKind::AppOnly { .. } => ("app-only", None),
+                crate::config::AccountKind::Shared { delegate } => (
+                    "shared",
+                    delegates.iter().find(|d| d.0 == delegate.to_lowercase()),
+                ),
+            };
             let locked = ctx
                 .probes
                 .web
@@ -269,13 +276,26 @@ fn app_only_rows(ctx: &Ctx<'_>) -> Vec<(Row, u64)> {
                 name: r.login.clone(),
                 url_name: encode(&r.login),
                 mailbox: r.login.clone(),
-                kind: "app-only",
-                provider: r.provider.clone().unwrap_or_default(),
-                state: if locked { "locked out" } else { "active" },
+                kind,
+                provider: r
+                    .provider
+                    .clone()
+                    .or_else(|| delegate.map(|d| d.2.clone()))
+                    .unwrap_or_default(),
+                state: match (locked, kind, delegate) {
+                    (true, _, _) => "locked out",
+                    (false, "shared", Some(d)) => d.1,
+                    (false, "shared", None) => "needs login",
+                    _ => "active",
+                },
                 expiry: String::new(),
                 refresh_age: String::new(),
                 last_login: String::new(),
-                last_error: String::new(),
+                last_error: match (kind, delegate) {
+                    ("shared", Some(d)) => format!("through {}'s sign-in", d.0),
+                    ("shared", None) => "its delegate is not enrolled: enrol it".to_owned(),
+                    _ => String::new(),
+                },
                 sessions: 0,
                 enrolled: false,
             };

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::service::TokenService;
+use crate::audit::{AuditLog, Event};
 use crate::oauth::OAuthError;
 
 /// What the token service last learned about a provider's configuration.
@@ -69,9 +70,25 @@ impl TokenService {
                 %error,
                 "identity provider refused mailgate's configuration; accounts keep their sign-ins and logins get a temporary answer until this is fixed: {fix}"
             );
+            self.record(Event::now(
+                "mailgate",
+                format!("provider {provider}: configuration fault: {fix}"),
+            ));
             return true;
         }
         false
+    }
+
+    /// Records every refresh failure and configuration fault in `audit`
+    /// from now on.
+    pub fn record_in(&self, audit: std::sync::Arc<AuditLog>) {
+        let _ = self.audit.set(audit);
+    }
+
+    pub(super) fn record(&self, event: Event) {
+        if let Some(audit) = self.audit.get() {
+            audit.record(event);
+        }
     }
 
     /// A grant succeeded: the provider's configuration works.

@@ -17,6 +17,7 @@ use tokio::sync::OwnedMutexGuard;
 use super::TokenError;
 use super::cache::{Cached, TokenCache, margin_for};
 use super::service::{CONFIG_FAULT_REASON, TokenService};
+use crate::audit::Event;
 use crate::metrics::{self, GrantKind, TokenOutcome};
 use crate::oauth::{Fault, OAuthError, TokenEndpoint, TokenResponse, recorded_fault};
 use crate::store::{AccountState, Store, StoreError, Unlocked};
@@ -103,6 +104,12 @@ impl TokenService {
             Fault::Temporary { retry_after } => {
                 tracing::warn!(account = %account, error = %e, "token refresh failed; will retry later");
                 let err = s.fail(temporary_reason(&e), retry_after);
+                if current.record.state != AccountState::RefreshFailing {
+                    self.record(
+                        Event::now("mailgate", format!("token refresh failing: {e}"))
+                            .account(account.as_str()),
+                    );
+                }
                 self.mark(
                     account,
                     key_id,
@@ -119,6 +126,13 @@ impl TokenService {
             Fault::DeadGrant => {
                 s.access = None;
                 let hint = format!("the provider refused the stored sign-in ({e})");
+                self.record(
+                    Event::now(
+                        "mailgate",
+                        format!("needs login: the provider refused the stored sign-in ({e})"),
+                    )
+                    .account(account.as_str()),
+                );
                 self.mark(account, key_id, AccountState::NeedsLogin, &e.to_string())
                     .await;
                 Err(self.needs_login(account, &hint, true))

@@ -54,6 +54,9 @@ pub struct TokenService {
     config_path: OnceLock<String>,
     pub(super) health: HealthTable,
     pub(super) refusals: RefusalTable,
+    /// Where refresh failures and configuration faults are recorded, once
+    /// `serve` set it.
+    pub(super) audit: OnceLock<Arc<crate::audit::AuditLog>>,
 }
 
 impl TokenService {
@@ -85,6 +88,7 @@ impl TokenService {
             config_path: OnceLock::new(),
             health: HealthTable::new(config.providers.iter().map(|p| p.name.as_str())),
             refusals: RefusalTable::default(),
+            audit: OnceLock::new(),
         }))
     }
 

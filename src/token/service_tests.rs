@@ -153,6 +153,8 @@ async fn fresh_token_from_disk_is_used_without_refresh() {
 #[tokio::test(start_paused = true)]
 async fn temporary_failure_backs_off_then_recovers() {
     let r = rig("svc-temp", Duration::ZERO, "");
+    let audit = Arc::new(crate::audit::AuditLog::new(r.dir.path()));
+    r.svc.record_in(audit.clone());
     enrol_expired(&r.store, ALICE, "pw");
     r.fake.push(Err(OAuthError::Temporary {
         reason: "HTTP 503".into(),
@@ -167,6 +169,12 @@ async fn temporary_failure_backs_off_then_recovers() {
     let (state, err) = state_of(&r.store, ALICE);
     assert_eq!(state, AccountState::RefreshFailing);
     assert!(err.unwrap().contains("HTTP 503"));
+    let events = audit.recent(10);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0].what.starts_with("token refresh failing")
+            && events[0].account.as_deref() == Some(ALICE)
+    );
     let e = grant(&r.svc, ALICE, "pw").await.unwrap_err();
     assert!(matches!(e, TokenError::Temporary { .. }));
     assert_eq!(
@@ -183,6 +191,8 @@ async fn temporary_failure_backs_off_then_recovers() {
 #[tokio::test(start_paused = true)]
 async fn rejected_grant_needs_login_until_re_enrolled() {
     let r = rig("svc-rejected", Duration::ZERO, "");
+    let audit = Arc::new(crate::audit::AuditLog::new(r.dir.path()));
+    r.svc.record_in(audit.clone());
     enrol_expired(&r.store, ALICE, "pw");
     r.fake.push(Err(OAuthError::Rejected {
         error: "invalid_grant".into(),
@@ -202,6 +212,11 @@ async fn rejected_grant_needs_login_until_re_enrolled() {
     let (state, err) = state_of(&r.store, ALICE);
     assert_eq!(state, AccountState::NeedsLogin);
     assert!(err.unwrap().contains("AADSTS700082"));
+    let events = audit.recent(10);
+    assert!(
+        events[0].what.starts_with("needs login") && events[0].account.as_deref() == Some(ALICE),
+        "{events:?}"
+    );
     assert!(matches!(
         grant(&r.svc, ALICE, "pw").await,
         Err(TokenError::NeedsAuthorisation { .. })

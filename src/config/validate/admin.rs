@@ -161,4 +161,29 @@ mod tests {
         let e = with("[admin]\nbind = \"127.0.0.1:8025\"\ntls = \"maybe\"\n").unwrap_err();
         assert!(e.contains("admin.tls") && e.contains("unknown"), "{e}");
     }
+
+    #[test]
+    fn the_console_password_must_be_an_argon2id_hash() {
+        let a = with("[admin]\nbind = \"127.0.0.1:8025\"\n")
+            .unwrap()
+            .admin
+            .unwrap();
+        assert_eq!(a.password_hash, None);
+        assert_eq!(a.session_idle.as_secs(), 1800);
+        let hash = "$argon2id$v=19$m=65536,t=3,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA";
+        let a = with(&format!("[admin]\nbind = \"127.0.0.1:8025\"\npassword_hash = \"{hash}\"\nsession_idle_secs = 5\n"))
+            .unwrap()
+            .admin
+            .unwrap();
+        assert_eq!(a.password_hash.as_deref(), Some(hash));
+        assert_eq!(a.session_idle.as_secs(), 5);
+        let e =
+            with("[admin]\nbind = \"127.0.0.1:8025\"\npassword_hash = \"hunter2\"\n").unwrap_err();
+        assert!(
+            e.contains("admin.password_hash") && e.contains("hash-password"),
+            "{e}"
+        );
+        let e = with("[admin]\nbind = \"127.0.0.1:8025\"\nsession_max_secs = 0\n").unwrap_err();
+        assert!(e.contains("admin.session_max_secs"), "{e}");
+    }
 }

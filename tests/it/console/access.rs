@@ -164,3 +164,28 @@ async fn sessions_end_when_idle() {
     let page = b.get("/accounts").await;
     assert_eq!((page.status, page.location.as_str()), (303, "/login"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_tls_the_cookies_are_secure() {
+    let gw = Gateway::start("console-tls", "tls = \"tls\"\n").await;
+    let pem = std::fs::read(gw.enrolled.scratch.state().join("tls/cert.pem")).unwrap();
+    let mut b = Browser::tls(gw.admin, &pem);
+    let login = b.get("/login").await;
+    assert!(
+        login.set_cookies.iter().all(|c| c.contains("; Secure")),
+        "{:?}",
+        login.set_cookies
+    );
+    let ok = b.sign_in(ADMIN_PASSWORD).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let cookie = ok
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("mailgate_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    assert_eq!(b.get("/accounts").await.status, 200);
+}

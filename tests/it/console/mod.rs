@@ -99,6 +99,21 @@ impl Browser {
         }
     }
 
+    /// A client of the admin listener's TLS, trusting `pem` only.
+    pub fn tls(port: u16, pem: &[u8]) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(10))
+                .tls_certs_only([reqwest::Certificate::from_pem(pem).unwrap()])
+                .build()
+                .unwrap(),
+            base: format!("https://127.0.0.1:{port}"),
+            cookies: HashMap::new(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
