@@ -34,6 +34,8 @@ const DRIVER_ATTEMPTS: usize = 3;
 /// Window sizes: a laptop and a phone (CSS pixels).
 pub const DESKTOP: (u32, u32) = (1280, 900);
 pub const PHONE: (u32, u32) = (390, 844);
+/// How long a killed Chromium gets to disappear.
+const KILL_WAIT: Duration = Duration::from_secs(3);
 /// Tallest full-page screenshot, so a runaway page cannot make a huge PNG.
 const MAX_SHOT_HEIGHT: u32 = 4000;
 
@@ -81,7 +83,9 @@ fn start_driver(binary: &Path) -> Result<Driver, String> {
         .arg(format!(
             "--log-path={}",
             dir.dir.join("verbose.log").display()
-        ));
+        ))
+        // Chromium's own temporary files land here and go with the driver.
+        .env("TMPDIR", &dir.dir);
     let mut child = GroupChild::spawn("chromedriver", command, &log)?;
     wait_until(&mut child, DRIVER_START, || {
         TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
@@ -346,6 +350,12 @@ impl Drop for Browser {
             let _ = std::process::Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .status();
+        }
+        // Gone before the profile is removed, or a dying process writes
+        // into it again.
+        let deadline = Instant::now() + KILL_WAIT;
+        while !processes_with_arg(&needle).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
