@@ -13,6 +13,7 @@ mod console;
 mod core_imap;
 mod core_pop3;
 mod config_files;
+mod console_browser;
 mod core_smtp;
 mod crash;
 mod interop;

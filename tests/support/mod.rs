@@ -1,11 +1,12 @@
 //! Shared test support: certificates, the config builder, fake upstreams, a
 //! static token source, the line client, the in-process proxy harness and
-//! the real binary as a child process.
+//! the real binary as a child process, and headless Chromium.
 #![allow(
     dead_code,
     reason = "each helper is used by some test modules, not all of them"
 )]
 
+pub mod browser;
 pub mod certs;
 pub mod client;
 pub mod config;

@@ -44,12 +44,11 @@ use std::time::Duration;
 use dovecot::DovecotPlan;
 use maildir::Maildirs;
 use postfix::PostfixPlan;
-use process::GroupChild;
 
 pub use haproxy::{Haproxy, SendProxy};
 pub use postfix::MESSAGE_SIZE_LIMIT;
 pub use postgres::PgCluster;
-pub use process::{INSTALL_HINT, find_binary, free_ports};
+pub use process::{GroupChild, INSTALL_HINT, find_binary, free_ports, wait_until};
 pub use tls::{LOCAL_NAMES, LeafCert, LeafPaths, TestCa};
 
 /// Start attempts when a freshly picked port was taken in the meantime.
