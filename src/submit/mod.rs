@@ -19,6 +19,7 @@
 //! once; a backend logs nothing that could hold a secret.
 
 pub mod accept;
+pub mod graph;
 pub mod relay;
 
 use std::sync::Arc;

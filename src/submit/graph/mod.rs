@@ -1,0 +1,5 @@
+//! Submitting through Microsoft Graph when the provider's SMTP AUTH is off.
+
+mod envelope;
+
+pub use envelope::{EnvelopeError, rewrite};
