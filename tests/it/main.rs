@@ -18,5 +18,6 @@ mod interop;
 mod oauth_flows;
 mod servers_smoke;
 mod hardening;
+mod graph;
 mod layers;
 mod service;
