@@ -43,6 +43,9 @@ pub(super) struct Flight {
     pub store: Store,
     pub current: Unlocked,
     pub margin: Duration,
+    /// A token for a second resource (Graph): the answer's refresh token
+    /// is saved, its access token is not (the disk keeps the mail token).
+    pub second_resource: bool,
 }
 
 /// Runs the refresh in its own task; `None` only if that task panicked.
@@ -57,9 +60,16 @@ async fn fly(f: Flight) -> (OwnedMutexGuard<TokenCache>, Outcome) {
         store,
         current,
         margin,
+        second_resource,
     } = f;
     let outcome = match endpoint.refresh(&current.tokens.refresh_token).await {
-        Ok(answer) => match save(&store, &current, &answer).await {
+        Ok(answer) => match save(
+            &store,
+            &current,
+            &saved_part(&current, &answer, second_resource),
+        )
+        .await
+        {
             Ok(()) => {
                 tracing::info!(account = %current.record.account, "access token refreshed");
                 let margin = margin_for(&answer, margin);
@@ -124,6 +134,25 @@ impl TokenService {
                 Err(self.needs_login(account, &hint, true))
             }
         }
+    }
+}
+
+/// What of `answer` goes to disk: all of it, or for a second resource the
+/// rotated refresh token next to the access token already stored.
+fn saved_part(current: &Unlocked, answer: &TokenResponse, second_resource: bool) -> TokenResponse {
+    if !second_resource {
+        return answer.clone();
+    }
+    let left = current
+        .tokens
+        .access_expires_at
+        .and_then(|at| at.duration_since(SystemTime::now()).ok())
+        .unwrap_or_default();
+    TokenResponse {
+        access_token: current.tokens.access_token.clone().unwrap_or_default(),
+        refresh_token: answer.refresh_token.clone(),
+        expires_in: left,
+        expires_in_assumed: false,
     }
 }
 

@@ -52,6 +52,8 @@ pub struct TokenService {
     pub(super) endpoints: HashMap<String, Arc<dyn TokenEndpoint>>,
     caches: std::sync::Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<TokenCache>>>>,
     config_path: OnceLock<String>,
+    /// Per provider: the token endpoint asking for Microsoft Graph scopes.
+    pub(super) graph_endpoints: OnceLock<HashMap<String, Arc<dyn TokenEndpoint>>>,
     pub(super) health: HealthTable,
     pub(super) refusals: RefusalTable,
 }
@@ -83,6 +85,7 @@ impl TokenService {
             endpoints,
             caches: Default::default(),
             config_path: OnceLock::new(),
+            graph_endpoints: OnceLock::new(),
             health: HealthTable::new(config.providers.iter().map(|p| p.name.as_str())),
             refusals: RefusalTable::default(),
         }))
@@ -188,6 +191,7 @@ impl TokenService {
             store: self.store().clone(),
             current: current.clone(),
             margin: timing.refresh_margin,
+            second_resource: false,
         };
         let (mut s, outcome) = refresh::run(flight)
             .await
@@ -195,7 +199,7 @@ impl TokenService {
         self.settle(&mut s, &current, outcome).await
     }
 
-    async fn reopen(&self, held: &Unlocked) -> Result<Unlocked, TokenError> {
+    pub(super) async fn reopen(&self, held: &Unlocked) -> Result<Unlocked, TokenError> {
         let (store, account) = (self.store().clone(), held.record.account.clone());
         let (key, key_id) = (held.key.clone(), held.record.key_id.clone());
         let result = tokio::task::spawn_blocking(move || store.reopen(&account, &key, &key_id))
@@ -263,7 +267,11 @@ impl TokenService {
         }
     }
 
-    fn timing_of(&self, account: &AccountName, provider: &str) -> Result<Timing, TokenError> {
+    pub(super) fn timing_of(
+        &self,
+        account: &AccountName,
+        provider: &str,
+    ) -> Result<Timing, TokenError> {
         self.timing.get(provider).copied().ok_or_else(|| {
             let why = format!("provider {provider:?} is no longer configured");
             self.needs_login(account, &why, true)

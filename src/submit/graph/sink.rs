@@ -17,7 +17,7 @@ use crate::base::{AccountName, BoxFuture};
 use crate::gate::MailboxGate;
 use crate::secret::Secret;
 use crate::submit::accept::{Message, MessageSink, Reply};
-use crate::token::TokenError;
+use crate::token::{TokenError, TokenSource};
 
 /// Default largest message (Exchange Online's default send limit).
 pub const DEFAULT_MAX_MESSAGE: usize = 35 * 1024 * 1024;
@@ -27,23 +27,13 @@ pub const GRAPH_SLOTS_PER_MAILBOX: usize = 4;
 /// ones in one request (Graph's documented split).
 pub const UPLOAD_SESSION_MIN: usize = 3 * 1024 * 1024;
 
-/// Graph access tokens for a mailbox.
-pub trait GraphTokens: Send + Sync {
-    /// A Graph token for the account whose SMTP `user=` is `user`. `refused`
-    /// is a token Graph just refused: the answer must be a newer one.
-    fn graph_token<'a>(
-        &'a self,
-        user: &'a str,
-        refused: Option<&'a Secret<String>>,
-    ) -> BoxFuture<'a, Result<Secret<String>, TokenError>>;
-}
-
 /// What every sink of a listener shares.
 pub struct GraphShared {
     pub api: Api,
     pub max_size: usize,
     pub slots: MailboxGate,
-    pub tokens: Arc<dyn GraphTokens>,
+    /// Where Graph tokens come from (the listener's token source).
+    pub tokens: Arc<dyn TokenSource>,
 }
 
 /// The sink of one authenticated session.

@@ -108,19 +108,17 @@ fn rejected(e: &TokenError) -> UpstreamError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
     use crate::submit::graph::api::Api;
-    use crate::submit::graph::sink::GraphTokens;
+    use crate::token::{Grant, TokenRequest, TokenSource};
     use std::time::Duration;
 
     struct NoTokens;
-    impl GraphTokens for NoTokens {
-        fn graph_token<'a>(
-            &'a self,
-            _user: &'a str,
-            _refused: Option<&'a Secret<String>>,
-        ) -> BoxFuture<'a, Result<Secret<String>, TokenError>> {
+    impl TokenSource for NoTokens {
+        fn grant<'a>(&'a self, _: TokenRequest<'a>) -> BoxFuture<'a, Result<Grant, TokenError>> {
             Box::pin(async { Err(TokenError::BadCredentials) })
+        }
+        fn rejected<'a>(&'a self, _: &'a Grant) -> BoxFuture<'a, bool> {
+            Box::pin(async { false })
         }
     }
 

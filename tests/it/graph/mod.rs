@@ -13,8 +13,8 @@ use mailgate::base::BoxFuture;
 use mailgate::gate::MailboxGate;
 use mailgate::secret::Secret;
 use mailgate::submit::accept::{Envelope, Message, MessageSink};
-use mailgate::submit::graph::{Api, DEFAULT_MAX_MESSAGE, GraphShared, GraphSink, GraphTokens};
-use mailgate::token::TokenError;
+use mailgate::submit::graph::{Api, DEFAULT_MAX_MESSAGE, GraphShared, GraphSink};
+use mailgate::token::{Grant, TokenError, TokenRequest, TokenSource};
 
 use crate::servers_smoke::python;
 use crate::support::idp::BlockingIdp;
@@ -115,7 +115,15 @@ impl World {
 /// (minted from the test IdP beforehand), or a temporary failure.
 struct FixedTokens(Option<String>);
 
-impl GraphTokens for FixedTokens {
+impl TokenSource for FixedTokens {
+    fn grant<'a>(&'a self, _: TokenRequest<'a>) -> BoxFuture<'a, Result<Grant, TokenError>> {
+        Box::pin(async { Err(TokenError::BadCredentials) })
+    }
+
+    fn rejected<'a>(&'a self, _: &'a Grant) -> BoxFuture<'a, bool> {
+        Box::pin(async { false })
+    }
+
     fn graph_token<'a>(
         &'a self,
         _user: &'a str,
