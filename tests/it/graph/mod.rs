@@ -2,6 +2,7 @@
 //! delivers into the private Dovecot; every delivery is checked with a real
 //! IMAP fetch.
 
+mod clients;
 mod sink;
 
 use std::sync::Arc;

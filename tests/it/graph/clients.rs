@@ -1,0 +1,134 @@
+//! Real SMTP clients through a `submit = "graph"` listener: mailgate plays
+//! the SMTP server and sends through the test Graph, which delivers into
+//! the test Dovecot.
+
+use std::process::Command;
+
+use crate::support::fake_upstream::Proto;
+use crate::support::proxy::{PASSWORD, Proxy, Setup, USER};
+
+use super::*;
+use crate::support::idp::graph::GraphFault;
+
+const SMTPLIB: &str = r#"
+import smtplib, sys
+port = int(sys.argv[1])
+user, password = sys.argv[2], sys.argv[3]
+s = smtplib.SMTP("127.0.0.1", port, timeout=60)
+s.ehlo("client.test")
+print("size", s.esmtp_features.get("size"))
+s.login(user, password)
+msg = ("From: alice@example.test\r\nTo: Bob <bob@example.test>\r\nCc: sales@example.test\r\n"
+       "Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\nMIME-Version: 1.0\r\n"
+       "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+       "K\u00f6ln\r\n.leading dot\r\n").encode("utf-8")
+s.sendmail("alice@example.test", ["bob@example.test", "carol@example.test"], msg,
+           mail_options=["BODY=8BITMIME"])
+print("sent")
+try:
+    s.sendmail("boss@example.test", ["bob@example.test"], b"Subject: x\r\n\r\nx\r\n")
+except smtplib.SMTPSenderRefused as e:
+    print("refused", e.smtp_code, e.smtp_error.decode())
+s.quit()
+"#;
+
+/// A `submit = "graph"` listener whose Graph is the test IdP, its one
+/// account (`alice`) sending as ALICE with a Graph token from the IdP.
+fn graph_proxy(world: &World, runtime: &tokio::runtime::Runtime) -> Proxy {
+    let proxy = runtime.block_on(Proxy::start(Setup {
+        listener: "submit = \"graph\"",
+        provider: format!("graph_endpoint = \"{}\"", world.idp.graph_url()),
+        ..Setup::new(Proto::Smtp)
+    }));
+    *proxy.tokens.graph.lock().unwrap() = Some(world.graph_token(ALICE));
+    proxy
+}
+
+#[test]
+#[ignore = "needs the SMTP server side (submit::accept::serve)"]
+fn smtplib_and_swaks_send_through_graph() {
+    let world = World::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let proxy = graph_proxy(&world, &runtime);
+    let port = proxy.addr.port().to_string();
+
+    let out = python(SMTPLIB, &[&port, USER, PASSWORD]);
+    assert!(out.contains("size 36700160"), "{out}");
+    assert!(out.contains("sent"), "{out}");
+    assert!(out.contains("refused 550 5.7.60"), "{out}");
+
+    let swaks = Command::new("timeout")
+        .args(["60", "swaks", "--server", &format!("127.0.0.1:{port}")])
+        .args([
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            USER,
+            "--auth-password",
+            PASSWORD,
+        ])
+        .args([
+            "--from",
+            ALICE,
+            "--to",
+            BOB,
+            "--header",
+            "Subject: from swaks",
+        ])
+        .args(["--body", "swaks body"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&swaks.stdout);
+    assert!(swaks.status.success(), "{text}");
+
+    let bob = world.fetch(BOB, "INBOX");
+    assert_eq!(bob.len(), 2, "{}", world.servers.logs());
+    let first = String::from_utf8_lossy(&bob[0]);
+    assert!(first.contains("K\u{f6}ln\r\n.leading dot"), "{first}");
+    assert!(!first.contains(CAROL), "Bcc visible: {first}");
+    assert!(String::from_utf8_lossy(&bob[1]).contains("swaks body"));
+    assert_eq!(
+        world.fetch(CAROL, "INBOX").len(),
+        1,
+        "envelope-only recipient"
+    );
+    assert!(
+        world.fetch(SHARED, "INBOX").is_empty(),
+        "header-only recipient"
+    );
+    assert_eq!(world.fetch(ALICE, "Sent").len(), 2);
+}
+
+#[test]
+#[ignore = "needs the SMTP server side (submit::accept::serve)"]
+fn throttling_reaches_the_client_as_451_with_the_wait() {
+    let world = World::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let proxy = graph_proxy(&world, &runtime);
+    world.idp.graph_fail_next(vec![GraphFault::Status {
+        status: 429,
+        retry_after: Some(17),
+        code: "ApplicationThrottled".into(),
+        message: "throttled".into(),
+    }]);
+    let script = r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
+s.login(sys.argv[2], sys.argv[3])
+try:
+    s.sendmail("alice@example.test", ["bob@example.test"], b"To: bob@example.test\r\n\r\nx\r\n")
+except smtplib.SMTPDataError as e:
+    print("data", e.smtp_code, e.smtp_error.decode())
+big = b"To: bob@example.test\r\n\r\n" + (b"a" * 998 + b"\r\n") * 40500
+try:
+    s.sendmail("alice@example.test", ["bob@example.test"], big)
+except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as e:
+    print("big", e.smtp_code)
+s.quit()
+"#;
+    let out = python(script, &[&proxy.addr.port().to_string(), USER, PASSWORD]);
+    assert!(out.contains("data 451 4.7.0"), "{out}");
+    assert!(out.contains("retry in 17 s"), "{out}");
+    assert!(out.contains("big 552"), "{out}");
+    assert!(world.fetch(BOB, "INBOX").is_empty());
+}
