@@ -357,5 +357,9 @@ fn temporary(reason: &str) -> TokenError {
 mod tests;
 
 #[cfg(test)]
+#[path = "graph_tests.rs"]
+mod graph_tests;
+
+#[cfg(test)]
 #[path = "lifecycle_tests.rs"]
 mod lifecycle_tests;
