@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::support::fake_upstream::Proto;
+use crate::support::fake_upstream::{Proto, Verdict};
 use crate::support::proxy::{PASSWORD, Proxy, Setup, USER};
 
 use super::*;
@@ -131,4 +131,36 @@ s.quit()
     assert!(out.contains("retry in 17 s"), "{out}");
     assert!(out.contains("big 552"), "{out}");
     assert!(world.fetch(BOB, "INBOX").is_empty());
+}
+
+#[test]
+#[ignore = "needs the SMTP server side (submit::accept::serve)"]
+fn auto_switches_to_graph_when_smtp_auth_is_disabled() {
+    let world = World::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let proxy = runtime.block_on(Proxy::start(Setup {
+        listener: "submit = \"auto\"",
+        provider: format!("graph_endpoint = \"{}\"", world.idp.graph_url()),
+        ..Setup::new(Proto::Smtp)
+    }));
+    *proxy.tokens.graph.lock().unwrap() = Some(world.graph_token(ALICE));
+    proxy.upstream.script(vec![Verdict::SmtpAuthDisabled]);
+    let script = r#"
+import smtplib, sys
+for n in (1, 2):
+    s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
+    s.login(sys.argv[2], sys.argv[3])
+    s.sendmail("alice@example.test", ["bob@example.test"],
+               b"From: alice@example.test\r\nTo: bob@example.test\r\nSubject: auto %d\r\n\r\nvia graph\r\n" % n)
+    s.quit()
+    print("sent", n)
+"#;
+    let out = python(script, &[&proxy.addr.port().to_string(), USER, PASSWORD]);
+    assert!(out.contains("sent 1") && out.contains("sent 2"), "{out}");
+    assert_eq!(
+        proxy.upstream.logins(),
+        1,
+        "the second session went straight to Graph"
+    );
+    assert_eq!(world.fetch(BOB, "INBOX").len(), 2);
 }
