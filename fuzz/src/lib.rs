@@ -204,3 +204,78 @@ pub fn run_upstream<M: UpstreamMachine>(make: impl FnOnce(bool) -> M, data: &[u8
         }
     }
 }
+
+/// Message bound for the server target: small, so 552 is reachable.
+pub const SERVER_MAX_SIZE: usize = 256;
+
+/// Feeds `body` to the post-AUTH SMTP server machine in dice-sized chunks,
+/// answering sender checks and deliveries as dice say, and checks: input
+/// never grows and stays within one command line; every reply is whole
+/// CRLF lines; a delivered message fits the bound, has only CRLF line ends
+/// and at most `MAX_RECIPIENTS` recipients.
+pub fn run_server(data: &[u8]) {
+    use mailgate::proto::smtp::server::{
+        MAX_COMMAND_LINE, MAX_RECIPIENTS, Refusal, ServerStep, SmtpServer,
+    };
+    let Some((_, mut dice, mut body)) = split(data) else {
+        return;
+    };
+    let mut machine = SmtpServer::new("mailgate.fuzz", SERVER_MAX_SIZE);
+    let mut input = BytesMut::new();
+    let verdict = |dice: &mut Dice| match dice.roll(4) {
+        0 => Err(Refusal {
+            code: 550,
+            text: "5.7.60 no\r\nx".into(),
+        }),
+        1 => Err(Refusal {
+            code: 999,
+            text: String::new(),
+        }),
+        _ => Ok(()),
+    };
+    loop {
+        let take = (dice.roll(64) as usize + 1).min(body.len());
+        input.extend_from_slice(&body[..take]);
+        body = &body[take..];
+        for steps in 0.. {
+            assert!(steps < 100_000, "machine loops without consuming input");
+            let before = input.len();
+            let step = machine.step(&mut input);
+            assert!(input.len() <= before, "a step must never add input");
+            match step {
+                ServerStep::NeedMore => {
+                    assert!(input.len() <= MAX_COMMAND_LINE + 2, "unbounded buffer");
+                    break;
+                }
+                ServerStep::Reply(bytes) => assert_whole_lines(&bytes),
+                ServerStep::CheckSender(_) => machine.sender_checked(verdict(&mut dice)),
+                ServerStep::Deliver(t) => {
+                    assert!(t.content.len() <= SERVER_MAX_SIZE);
+                    assert!(t.recipients.len() <= MAX_RECIPIENTS && !t.recipients.is_empty());
+                    for (i, &b) in t.content.iter().enumerate() {
+                        assert!(b != b'\n' || (i > 0 && t.content[i - 1] == b'\r'));
+                    }
+                    assert!(t.content.is_empty() || t.content.ends_with(b"\r\n"));
+                    machine.delivered(verdict(&mut dice));
+                }
+                ServerStep::Close { reply, .. } => {
+                    assert_whole_lines(&reply);
+                    return;
+                }
+            }
+        }
+        if body.is_empty() {
+            return;
+        }
+    }
+}
+
+/// Replies are CRLF lines with a reply code and no stray CR or LF.
+fn assert_whole_lines(bytes: &[u8]) {
+    assert!(bytes.ends_with(b"\r\n"), "reply not CRLF-terminated");
+    for line in bytes[..bytes.len() - 2].split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        assert!(!line.contains(&b'\r') && line.len() >= 3, "malformed reply line");
+        assert!(line[..3].iter().all(u8::is_ascii_digit), "reply without a code");
+    }
+}

@@ -74,7 +74,12 @@ async fn session(ctx: &SessionContext, tcp: TcpStream, peer: SocketAddr) -> End 
             Err(interrupted) => return ended(interrupted),
         };
     }
-    let mut machine = client_machine(ctx.listener.protocol, options(ctx, &client, peer));
+    let extensions = ctx.submitter.as_ref().and_then(|s| s.extensions());
+    let mut machine = client_machine(
+        ctx.listener.protocol,
+        options(ctx, &client, peer),
+        extensions,
+    );
     if let Err(interrupted) = write_all(&mut client, &machine.greeting(), dialogue.deadline).await {
         return ended(interrupted);
     }

@@ -8,8 +8,13 @@ use crate::proto::{ClientOptions, UpstreamLogin};
 pub use crate::proto::{ClientMachine, UpstreamMachine};
 
 /// The client machine for `protocol`, refusing a PROXY header as the
-/// client's first bytes (`proto::proxy_refusal`).
-pub fn client_machine(protocol: Protocol, options: ClientOptions) -> Box<dyn ClientMachine> {
+/// client's first bytes (`proto::proxy_refusal`). `smtp_extensions`, when
+/// given, is what an SMTP EHLO offers (the submission backend's list).
+pub fn client_machine(
+    protocol: Protocol,
+    options: ClientOptions,
+    smtp_extensions: Option<Vec<String>>,
+) -> Box<dyn ClientMachine> {
     let (machine, refusal): (Box<dyn ClientMachine>, &[u8]) = match protocol {
         Protocol::Imap => (
             Box::new(crate::proto::imap::ImapClient::new(options)),
@@ -20,7 +25,10 @@ pub fn client_machine(protocol: Protocol, options: ClientOptions) -> Box<dyn Cli
             b"-ERR PROXY protocol header refused\r\n",
         ),
         Protocol::Smtp => (
-            Box::new(crate::proto::smtp::SmtpClient::new(options)),
+            Box::new(match smtp_extensions {
+                Some(list) => crate::proto::smtp::SmtpClient::with_extensions(options, list),
+                None => crate::proto::smtp::SmtpClient::new(options),
+            }),
             b"554 5.7.1 PROXY protocol header refused\r\n",
         ),
     };

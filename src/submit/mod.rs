@@ -96,6 +96,14 @@ pub trait Submitter: Send + Sync {
         login: UpstreamLogin,
         client_name: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Box<dyn Submission>, UpstreamError>>;
+
+    /// What the pre-AUTH EHLO offers (AUTH and STARTTLS are added where
+    /// they apply), when this backend is not a relay and so the provider's
+    /// extensions are not what the client gets: an accepting backend returns
+    /// [`accept::extensions`] with its own SIZE. `None` keeps the relay's list.
+    fn extensions(&self) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// One opened hand-off, owned by the session until it ends.

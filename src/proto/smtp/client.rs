@@ -29,18 +29,33 @@ const SASL: SaslReplies = SaslReplies {
     failed: sasl_error,
 };
 
+/// What EHLO offers before AUTH when the session is relayed: the provider
+/// answers everything after AUTH, and these three are what it is known to
+/// offer to every client.
+const RELAY_EXTENSIONS: [&str; 3] = ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"];
+
 /// The SMTP client-side machine.
 #[derive(Debug)]
 pub struct SmtpClient {
     core: LineClient<()>,
     client_name: Option<String>,
+    extensions: Vec<String>,
 }
 
 impl SmtpClient {
     pub fn new(opts: ClientOptions) -> Self {
+        Self::with_extensions(opts, RELAY_EXTENSIONS.map(String::from).to_vec())
+    }
+
+    /// A machine whose EHLO offers `extensions` (AUTH and STARTTLS are added
+    /// where they apply): when mailgate is the server after AUTH, the client
+    /// must be told, before it authenticates, what that server takes
+    /// (`server::extensions`, e.g. the backend's real SIZE).
+    pub fn with_extensions(opts: ClientOptions, extensions: Vec<String>) -> Self {
         Self {
             core: LineClient::new(opts),
             client_name: None,
+            extensions,
         }
     }
 
@@ -89,12 +104,8 @@ impl SmtpClient {
         if !extended {
             return ClientStep::Reply(format!("250 {}\r\n", self.hostname()).into_bytes());
         }
-        let mut lines = vec![
-            self.hostname(),
-            "PIPELINING".into(),
-            "8BITMIME".into(),
-            "ENHANCEDSTATUSCODES".into(),
-        ];
+        let mut lines = vec![self.hostname()];
+        lines.extend(self.extensions.iter().cloned());
         if !self.core.tls_required() {
             lines.push("AUTH PLAIN LOGIN".into());
         }

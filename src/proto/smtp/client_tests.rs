@@ -218,3 +218,20 @@ fn timeout_and_shutdown_replies() {
         b"421 4.3.2 gate.example Service shutting down\r\n"
     );
 }
+
+#[test]
+fn an_accepting_backend_sets_what_ehlo_offers() {
+    let extensions = super::server::extensions(35 * 1024 * 1024);
+    both_ways(
+        || SmtpClient::with_extensions(opts(), extensions.clone()),
+        |t| {
+            assert_eq!(
+                t.send(b"EHLO scanner.local\r\n"),
+                vec![reply(
+                    "250-gate.example\r\n250-PIPELINING\r\n250-SIZE 36700160\r\n250-8BITMIME\r\n\
+                     250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n"
+                )]
+            );
+        },
+    );
+}

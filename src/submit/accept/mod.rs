@@ -13,6 +13,14 @@
 //!   (`Ok`, the client then gets `250`) or refused (`Err` carries the full
 //!   reply the client gets). There is no local queue: a client that got no
 //!   `250` still has its message.
+//!
+//! The SMTP itself is the sans-I/O machine `proto::smtp::server`; the I/O
+//! loop around it, with the timeouts per phase, is in `serve.rs`.
+
+mod serve;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +32,13 @@ use crate::net::Stream;
 use crate::proto::UpstreamSuccess;
 use crate::relay::{RelayError, RelayStats};
 use crate::token::BoxFuture;
+
+/// What the pre-AUTH EHLO must offer on a listener whose backend accepts
+/// messages of up to `max_size` bytes (see [`super::Submitter::extensions`]):
+/// the SIZE a client is told is what can really be sent.
+pub fn extensions(max_size: usize) -> Vec<String> {
+    crate::proto::smtp::server::extensions(max_size)
+}
 
 /// The envelope of one message, as the client gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,12 +88,25 @@ pub struct ServerLimits {
     pub data_timeout: Duration,
 }
 
+impl Default for ServerLimits {
+    /// RFC 5321 §4.5.3.2.7 asks a server to wait at least 5 minutes for a
+    /// command; §4.5.3.2.5 gives a client 3 minutes per data block, which
+    /// this allows for the whole of a large message on a slow link.
+    fn default() -> Self {
+        Self {
+            command_timeout: Duration::from_secs(5 * 60),
+            data_timeout: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
 /// A [`Submission`] that plays the SMTP server and hands each message to a
 /// sink.
 pub struct Accepting {
     sink: Arc<dyn MessageSink>,
     success: UpstreamSuccess,
     limits: ServerLimits,
+    hostname: String,
 }
 
 impl Accepting {
@@ -88,7 +116,15 @@ impl Accepting {
             sink,
             success,
             limits,
+            hostname: "mailgate".into(),
         }
+    }
+
+    /// The name mailgate gives itself in EHLO and 421 replies (the
+    /// listener's hostname; `mailgate` unless set).
+    pub fn with_hostname(mut self, hostname: &str) -> Self {
+        hostname.clone_into(&mut self.hostname);
+        self
     }
 }
 
@@ -102,19 +138,12 @@ impl Submission for Accepting {
         client: Stream,
         leftover: BytesMut,
     ) -> BoxFuture<'static, Result<RelayStats, RelayError>> {
-        Box::pin(serve(client, leftover, self.sink, self.limits))
+        let Self {
+            sink,
+            limits,
+            hostname,
+            ..
+        } = *self;
+        Box::pin(serve::serve(client, leftover, sink, limits, hostname))
     }
-}
-
-/// Speaks SMTP to `client` until QUIT, an error or a timeout.
-async fn serve(
-    _client: Stream,
-    _leftover: BytesMut,
-    _sink: Arc<dyn MessageSink>,
-    _limits: ServerLimits,
-) -> Result<RelayStats, RelayError> {
-    Err(RelayError::Io(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        "the SMTP server side is not built yet",
-    )))
 }
