@@ -87,6 +87,11 @@ impl Submitter for GraphSubmitter {
             )
         })
     }
+
+    /// The pre-AUTH EHLO offers Graph's SIZE: what can really be sent.
+    fn extensions(&self) -> Option<Vec<String>> {
+        Some(crate::submit::accept::extensions(self.shared.max_size))
+    }
 }
 
 /// A Graph token failure in the terms of an upstream login.

@@ -45,7 +45,6 @@ fn graph_proxy(world: &World, runtime: &tokio::runtime::Runtime) -> Proxy {
 }
 
 #[test]
-#[ignore = "needs the SMTP server side (submit::accept::serve)"]
 fn smtplib_and_swaks_send_through_graph() {
     let world = World::start();
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -100,7 +99,6 @@ fn smtplib_and_swaks_send_through_graph() {
 }
 
 #[test]
-#[ignore = "needs the SMTP server side (submit::accept::serve)"]
 fn throttling_reaches_the_client_as_451_with_the_wait() {
     let world = World::start();
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -134,7 +132,6 @@ s.quit()
 }
 
 #[test]
-#[ignore = "needs the SMTP server side (submit::accept::serve)"]
 fn auto_switches_to_graph_when_smtp_auth_is_disabled() {
     let world = World::start();
     let runtime = tokio::runtime::Runtime::new().unwrap();
