@@ -161,3 +161,74 @@ for n in (1, 2):
     );
     assert_eq!(world.fetch(BOB, "INBOX").len(), 2);
 }
+
+const BIG_ATTACHMENT: &str = r#"
+import smtplib, sys, os
+from email.message import EmailMessage
+port, user, password, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+data = os.urandom(10 * 1024 * 1024)
+open(path, "wb").write(data)
+m = EmailMessage()
+m["From"], m["To"], m["Subject"] = "alice@example.test", "bob@example.test", "ten megabytes"
+m.set_content("see attached")
+m.add_attachment(data, maintype="application", subtype="octet-stream", filename="data.bin")
+s = smtplib.SMTP("127.0.0.1", port, timeout=120)
+s.login(user, password)
+s.send_message(m)
+s.quit()
+print("sent")
+"#;
+
+#[test]
+fn msmtp_and_a_ten_megabyte_attachment_arrive_intact() {
+    let world = World::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let proxy = graph_proxy(&world, &runtime);
+    let port = proxy.addr.port().to_string();
+
+    let mut msmtp = Command::new("timeout")
+        .args(["60", "msmtp", "--host=127.0.0.1", &format!("--port={port}")])
+        .args(["--auth=plain", "--tls=off", &format!("--user={USER}")])
+        .arg(format!("--passwordeval=echo '{PASSWORD}'"))
+        .args([&format!("--from={ALICE}"), BOB])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        msmtp.stdin.as_mut().unwrap(),
+        b"From: alice@example.test\r\nTo: bob@example.test\r\nSubject: msmtp\r\n\r\nfrom msmtp\r\n",
+    )
+    .unwrap();
+    let done = msmtp.wait_with_output().unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+
+    let path = crate::support::scratch::temp_dir("graph-big").join("data.bin");
+    let out = python(
+        BIG_ATTACHMENT,
+        &[&port, USER, PASSWORD, &path.display().to_string()],
+    );
+    assert!(out.contains("sent"), "{out}");
+    let original = std::fs::read(&path).unwrap();
+
+    let bob = world.fetch(BOB, "INBOX");
+    assert_eq!(bob.len(), 2, "{}", world.servers.logs());
+    assert!(String::from_utf8_lossy(&bob[0]).contains("from msmtp"));
+    let delivered = String::from_utf8_lossy(&bob[1]).replace("\r\n", "\n");
+    let at = delivered.find("filename=\"data.bin\"").expect("attachment");
+    let start = at + delivered[at..].find("\n\n").unwrap() + 2;
+    let end = start + delivered[start..].find("\n--").unwrap();
+    let b64: String = delivered[start..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    assert!(
+        STANDARD.decode(b64).unwrap() == original,
+        "attachment bytes differ"
+    );
+}
