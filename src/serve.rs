@@ -277,6 +277,7 @@ impl Server {
             rules: &config.accounts,
             endpoint: &endpoint,
             limits: &config.limits,
+            hostname: &config.hostname,
             tokens: tokens.clone(),
         })
         .map_err(|reason| ServeError::Submit {

@@ -46,6 +46,8 @@ pub struct Backends<'a> {
     pub rules: &'a [AccountRule],
     pub endpoint: &'a Endpoint,
     pub limits: &'a Limits,
+    /// The name mailgate gives itself in EHLO when it is the SMTP server.
+    pub hostname: &'a str,
     /// Where Graph tokens come from: the listener's token source.
     pub tokens: Arc<dyn TokenSource>,
 }
@@ -80,7 +82,9 @@ pub fn for_listener(b: Backends<'_>) -> Result<Option<Arc<dyn Submitter>>, Strin
         command_timeout: graph::COMMAND_TIMEOUT,
         data_timeout: graph::DATA_TIMEOUT,
     };
-    let graph = Arc::new(graph::GraphSubmitter::new(shared, b.rules.to_vec(), server));
+    let graph = Arc::new(
+        graph::GraphSubmitter::new(shared, b.rules.to_vec(), server).with_hostname(b.hostname),
+    );
     Ok(Some(match b.listener.submit {
         SubmitMode::Graph => graph,
         _ => Arc::new(auto::AutoSubmitter::new(smtp, graph)),

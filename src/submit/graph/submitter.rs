@@ -23,6 +23,7 @@ pub struct GraphSubmitter {
     shared: Arc<GraphShared>,
     rules: Vec<AccountRule>,
     limits: ServerLimits,
+    hostname: String,
 }
 
 impl GraphSubmitter {
@@ -33,7 +34,14 @@ impl GraphSubmitter {
             shared,
             rules,
             limits,
+            hostname: "mailgate".into(),
         }
+    }
+
+    /// The name given in EHLO and 421 replies (the config's `hostname`).
+    pub fn with_hostname(mut self, hostname: &str) -> Self {
+        hostname.clone_into(&mut self.hostname);
+        self
     }
 
     /// The signed-in mailbox and every shared mailbox with it as delegate.
@@ -81,10 +89,10 @@ impl Submitter for GraphSubmitter {
                 line: SUCCESS_235.to_vec(),
                 capabilities: None,
             };
-            Ok(
-                Box::new(Accepting::new(Arc::new(sink), success, self.limits.clone()))
-                    as Box<dyn Submission>,
-            )
+            Ok(Box::new(
+                Accepting::new(Arc::new(sink), success, self.limits.clone())
+                    .with_hostname(&self.hostname),
+            ) as Box<dyn Submission>)
         })
     }
 
