@@ -48,6 +48,8 @@ pub enum ServeError {
     Signal(std::io::Error),
     #[error("token store: {0}")]
     Tokens(String),
+    #[error("listener {name}: submission backend: {reason}")]
+    Submit { name: String, reason: String },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
@@ -265,13 +267,30 @@ impl Server {
             connect_timeout: config.limits.upstream_connect_timeout,
             login_timeout: config.limits.upstream_login_timeout,
         };
+        let tokens = unregistered::or_shared(config, listener, &self.tokens);
+        let submitter = crate::submit::for_listener(crate::submit::Backends {
+            listener,
+            provider: config
+                .providers
+                .iter()
+                .find(|p| p.name == listener.provider),
+            rules: &config.accounts,
+            endpoint: &endpoint,
+            limits: &config.limits,
+            hostname: &config.hostname,
+            tokens: tokens.clone(),
+        })
+        .map_err(|reason| ServeError::Submit {
+            name: listener.name.clone(),
+            reason,
+        })?;
         Ok(SessionContext {
             listener: listener.clone(),
             limits: config.limits,
             hostname: config.hostname.clone(),
-            tokens: unregistered::or_shared(config, listener, &self.tokens),
+            tokens,
             acceptor,
-            submitter: crate::submit::for_listener(listener.protocol, &endpoint, &config.limits),
+            submitter,
             endpoint,
             gate,
             guard: self.guard.clone(),
@@ -347,6 +366,23 @@ pub(crate) struct Admin {
     pub(crate) console: Option<Console>,
 }
 
+/// Per provider, an OAuth client that asks for the provider's Graph scopes
+/// (`docs/design.md`, "Sending through Graph").
+fn graph_endpoints(config: &Config) -> Result<HashMap<String, Arc<dyn TokenEndpoint>>, ServeError> {
+    let mut endpoints: HashMap<String, Arc<dyn TokenEndpoint>> = HashMap::new();
+    for provider in &config.providers {
+        let graph = crate::config::Provider {
+            scopes: provider.graph.scopes.clone(),
+            app_scopes: provider.graph.app_scopes.clone(),
+            ..provider.clone()
+        };
+        let client = OAuthClient::new(&graph)
+            .map_err(|e| ServeError::Tokens(format!("provider {} (Graph): {e}", provider.name)))?;
+        endpoints.insert(provider.name.clone(), Arc::new(client));
+    }
+    Ok(endpoints)
+}
+
 /// The token service for `config`: the encrypted store in the state
 /// directory and one OAuth client per provider.
 pub fn token_service(config: &Config, path: &Path) -> Result<Arc<TokenService>, ServeError> {
@@ -359,6 +395,7 @@ pub fn token_service(config: &Config, path: &Path) -> Result<Arc<TokenService>, 
     }
     let service = TokenService::new(config, store, endpoints)
         .map_err(|e| ServeError::Tokens(e.to_string()))?;
+    service.set_graph_endpoints(graph_endpoints(config)?);
     service.set_config_path(path);
     Ok(service)
 }

@@ -132,6 +132,7 @@ pub(super) async fn login(
 ) -> Result<(), CliError> {
     let config = Config::load(&args.config.config)?;
     refuse_unregistered(&config, args)?;
+    let graph_note = graph_consent_note(&config);
     let admin = Admin::new(Arc::new(config));
     let password = if args.password_stdin {
         NewPassword::Given(text::password_line(input).map_err(CliError::LoginInput)?)
@@ -156,7 +157,34 @@ pub(super) async fn login(
     if enrolled.signed_in_as.is_none() {
         eprintln!("warning: {UNCHECKED_IDENTITY}");
     }
-    text::write_enrolled(&enrolled, out).map_err(CliError::Terminal)
+    text::write_enrolled(&enrolled, out).map_err(CliError::Terminal)?;
+    match graph_note {
+        Some(note) => writeln!(out, "{note}").map_err(CliError::Output),
+        None => Ok(()),
+    }
+}
+
+/// What the app registration needs when a listener may send through
+/// Microsoft Graph (`submit = "graph"` or `"auto"`): the sign-in itself asks
+/// for the mail scopes only (a token request may name one resource), so
+/// Graph's `Mail.Send` must be consented in the app registration.
+fn graph_consent_note(config: &Config) -> Option<String> {
+    let graph = config
+        .listeners
+        .iter()
+        .find(|l| l.submit != crate::config::SubmitMode::Smtp)?;
+    let scopes = config
+        .providers
+        .iter()
+        .find(|p| p.name == graph.provider)
+        .map(|p| p.graph.scopes.join(" "))
+        .unwrap_or_default();
+    Some(format!(
+        "note: listener {} sends through Microsoft Graph. In the app registration, add the \
+         Microsoft Graph permissions {scopes} (delegated; Mail.ReadWrite as well for messages \
+         over 3 MB; application Mail.Send for app-only accounts) and grant admin consent.",
+        graph.name
+    ))
 }
 
 /// The placeholder `client_id` cannot sign anyone in: say how to register

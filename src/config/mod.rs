@@ -148,6 +148,8 @@ pub mod bounds {
 
     /// `max_connections`, `max_connections_per_ip`.
     pub const MAX_CONNECTIONS: usize = 1_000_000;
+    /// A provider's `graph_max_message_size`: Graph's 150 MB upload limit.
+    pub const GRAPH_MAX_MESSAGE: usize = 150 * 1024 * 1024;
     /// `max_line`: 1 MiB, a hundred times any real login line.
     pub const MAX_LINE: usize = 1024 * 1024;
     /// `max_literal`: 1 MiB.
@@ -194,6 +196,50 @@ pub struct Provider {
     pub refresh_margin: Duration,
     pub keep_warm_interval: Duration,
     pub machine_key_wrap: bool,
+    /// Microsoft Graph, for listeners that submit through it.
+    pub graph: GraphSettings,
+}
+
+/// Where and how mail is sent through Microsoft Graph (`docs/design.md`,
+/// "Sending through Graph").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphSettings {
+    /// `https://graph.microsoft.com` or a national cloud's host, no slash.
+    pub endpoint: String,
+    /// Delegated scopes for a Graph token (`Mail.Send`).
+    pub scopes: Vec<String>,
+    /// Client-credentials scopes for app-only accounts (`.default`).
+    pub app_scopes: Vec<String>,
+    /// Largest message, in bytes: what EHLO advertises as SIZE.
+    pub max_message_size: usize,
+}
+
+impl GraphSettings {
+    /// The settings for the Graph host `endpoint`.
+    pub fn for_endpoint(endpoint: &str) -> Self {
+        let endpoint = endpoint.trim_end_matches('/').to_owned();
+        Self {
+            scopes: vec![format!("{endpoint}/Mail.Send")],
+            app_scopes: vec![format!("{endpoint}/.default")],
+            endpoint,
+            max_message_size: DEFAULT_GRAPH_MAX_MESSAGE,
+        }
+    }
+}
+
+/// Exchange Online's default send limit.
+pub const DEFAULT_GRAPH_MAX_MESSAGE: usize = 35 * 1024 * 1024;
+
+/// How an SMTP listener submits mail after the local AUTH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubmitMode {
+    /// Log in to the provider's SMTP with XOAUTH2 and relay (today's path).
+    #[default]
+    Smtp,
+    /// Always submit through Microsoft Graph.
+    Graph,
+    /// SMTP, switching to Graph for mailboxes whose SMTP AUTH is disabled.
+    Auto,
 }
 
 impl Provider {
@@ -300,6 +346,8 @@ pub struct Listener {
     /// clients with a threaded reader (imaplib2) stall on them, and
     /// resumption buys little on a local hop.
     pub tls13_tickets: bool,
+    /// SMTP listeners: how mail is submitted after the local AUTH.
+    pub submit: SubmitMode,
     pub upstream: Upstream,
 }
 

@@ -112,6 +112,15 @@ pub struct RawProvider {
     pub keep_warm_interval_secs: Option<u64>,
     /// Wrap data keys with a machine key as well, so idle accounts refresh across restarts.
     pub machine_key_wrap: Option<bool>,
+    /// Microsoft Graph root for `submit = "graph"`/`"auto"` listeners
+    /// (default: the cloud's Graph host).
+    pub graph_endpoint: Option<String>,
+    /// Delegated Graph scopes (default `{graph}/Mail.Send`).
+    pub graph_scopes: Option<Vec<String>>,
+    /// App-only Graph scopes (default `{graph}/.default`).
+    pub graph_app_scopes: Option<Vec<String>>,
+    /// Largest message sent through Graph, in bytes (default 35 MB).
+    pub graph_max_message_size: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +146,8 @@ pub struct RawListener {
     pub tls_min_version: Option<String>,
     /// Send TLS 1.3 session tickets after the handshake (default false).
     pub tls13_tickets: Option<bool>,
+    /// SMTP listeners: "smtp" (default), "graph" or "auto".
+    pub submit: Option<String>,
     pub upstream: RawUpstream,
 }
 

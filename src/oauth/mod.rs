@@ -86,4 +86,5 @@ mod response;
 
 pub use client::OAuthClient;
 pub use fault::{Fault, REQUEST_LOOP_BACKOFF, recorded_fault};
+pub use http::{build_client, retry_after};
 pub use response::DEFAULT_EXPIRES_IN;

@@ -19,33 +19,76 @@
 //! once; a backend logs nothing that could hold a secret.
 
 pub mod accept;
+pub mod auto;
+pub mod graph;
 pub mod relay;
 
 use std::sync::Arc;
 
 use bytes::BytesMut;
 
-use crate::config::Limits;
+use crate::config::{AccountRule, Limits, Listener, Provider, SubmitMode};
+use crate::gate::MailboxGate;
 use crate::net::Stream;
 use crate::proto::{UpstreamLogin, UpstreamSuccess};
 use crate::relay::{RelayError, RelayStats};
-use crate::token::{BoxFuture, Protocol};
+use crate::token::{BoxFuture, Protocol, TokenSource};
 use crate::upstream::{Endpoint, UpstreamError};
+use accept::ServerLimits;
 
 pub use relay::{RelaySubmitter, Relayed};
 
-/// The submission backend for a listener: SMTP listeners get one.
-pub fn for_listener(
-    protocol: Protocol,
-    endpoint: &Endpoint,
-    limits: &Limits,
-) -> Option<Arc<dyn Submitter>> {
-    (protocol == Protocol::Smtp).then(|| {
-        Arc::new(RelaySubmitter::new(
-            endpoint.clone(),
-            limits.relay_idle_timeout,
-        )) as Arc<dyn Submitter>
-    })
+/// What a listener's submission backend is built from.
+pub struct Backends<'a> {
+    pub listener: &'a Listener,
+    /// The listener's provider, for its Graph settings.
+    pub provider: Option<&'a Provider>,
+    pub rules: &'a [AccountRule],
+    pub endpoint: &'a Endpoint,
+    pub limits: &'a Limits,
+    /// The name mailgate gives itself in EHLO when it is the SMTP server.
+    pub hostname: &'a str,
+    /// Where Graph tokens come from: the listener's token source.
+    pub tokens: Arc<dyn TokenSource>,
+}
+
+/// The submission backend for a listener: SMTP listeners get one, as their
+/// `submit` setting says.
+pub fn for_listener(b: Backends<'_>) -> Result<Option<Arc<dyn Submitter>>, String> {
+    if b.listener.protocol != Protocol::Smtp {
+        return Ok(None);
+    }
+    let smtp = Arc::new(RelaySubmitter::new(
+        b.endpoint.clone(),
+        b.limits.relay_idle_timeout,
+    )) as Arc<dyn Submitter>;
+    if b.listener.submit == SubmitMode::Smtp {
+        return Ok(Some(smtp));
+    }
+    let settings = b
+        .provider
+        .map(|p| p.graph.clone())
+        .ok_or_else(|| format!("listener {}: no provider for Graph", b.listener.name))?;
+    let shared = Arc::new(graph::GraphShared {
+        api: graph::Api::new(&settings.endpoint, graph::REQUEST_TIMEOUT)?,
+        max_size: settings.max_message_size,
+        slots: MailboxGate::new(
+            graph::GRAPH_SLOTS_PER_MAILBOX,
+            b.limits.upstream_queue_timeout,
+        ),
+        tokens: b.tokens,
+    });
+    let server = ServerLimits {
+        command_timeout: graph::COMMAND_TIMEOUT,
+        data_timeout: graph::DATA_TIMEOUT,
+    };
+    let graph = Arc::new(
+        graph::GraphSubmitter::new(shared, b.rules.to_vec(), server).with_hostname(b.hostname),
+    );
+    Ok(Some(match b.listener.submit {
+        SubmitMode::Graph => graph,
+        _ => Arc::new(auto::AutoSubmitter::new(smtp, graph)),
+    }))
 }
 
 /// Hands an authenticated SMTP client over to a submission backend.

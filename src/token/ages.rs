@@ -39,6 +39,8 @@ impl TokenService {
                     account: match key {
                         CacheKey::Account(name) => name.as_str().to_owned(),
                         CacheKey::App(provider) => format!("app:{provider}"),
+                        CacheKey::Graph(name) => format!("graph:{}", name.as_str()),
+                        CacheKey::GraphApp(provider) => format!("graph-app:{provider}"),
                     },
                     expires_in_secs,
                     since_refresh: state.last_refresh.map(|at| at.elapsed()),

@@ -57,6 +57,10 @@ pub enum CacheKey {
     Account(AccountName),
     /// The client-credentials token of a provider, shared by its app-only rules.
     App(String),
+    /// A delegated account's Microsoft Graph token.
+    Graph(AccountName),
+    /// A provider's client-credentials token for Microsoft Graph.
+    GraphApp(String),
 }
 
 #[derive(Debug, Default)]

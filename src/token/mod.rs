@@ -7,6 +7,7 @@
 //! This layer sits on [`crate::accounts`], which sits on [`crate::store`].
 
 mod ages;
+mod graph;
 mod app_only;
 mod cache;
 mod health;
@@ -114,4 +115,19 @@ pub trait TokenSource: Send + Sync + 'static {
     /// The upstream accepted `grant`: the account's next refusal may cost a
     /// refresh again.
     fn accepted(&self, _grant: &Grant) {}
+
+    /// A Microsoft Graph access token for the mailbox whose SMTP `user=` is
+    /// `user` (`submit = "graph"`), newer than `refused` when given.
+    fn graph_token<'a>(
+        &'a self,
+        _user: &'a str,
+        _refused: Option<&'a Secret<String>>,
+    ) -> BoxFuture<'a, Result<Secret<String>, TokenError>> {
+        Box::pin(async {
+            Err(TokenError::Temporary {
+                reason: "no Microsoft Graph tokens here".to_owned(),
+                retry_after: None,
+            })
+        })
+    }
 }

@@ -48,6 +48,9 @@ pub(super) struct Flight {
     pub store: Store,
     pub current: Unlocked,
     pub margin: Duration,
+    /// A token for a second resource (Graph): the answer's refresh token
+    /// is saved, its access token is not (the disk keeps the mail token).
+    pub second_resource: bool,
 }
 
 /// Runs the refresh in its own task; `None` only if that task panicked.
@@ -62,12 +65,18 @@ async fn fly(f: Flight) -> (OwnedMutexGuard<TokenCache>, Outcome) {
         store,
         mut current,
         margin,
+        second_resource,
     } = f;
     let mut lease = None;
     if store.backend().shared() {
         match lease_and_reread(&store, &current).await {
             Ok((held, newest)) => {
-                if let Some(outcome) = adopt(&mut cache, &current, &newest, margin) {
+                // The record's access token is a mail token: a second
+                // resource (Graph) takes only its newer refresh token.
+                let adopted = (!second_resource)
+                    .then(|| adopt(&mut cache, &current, &newest, margin))
+                    .flatten();
+                if let Some(outcome) = adopted {
                     return (cache, outcome);
                 }
                 lease = Some(held);
@@ -77,9 +86,22 @@ async fn fly(f: Flight) -> (OwnedMutexGuard<TokenCache>, Outcome) {
         }
     }
     let outcome = match endpoint.refresh(&current.tokens.refresh_token).await {
-        Ok(answer) => match save(&store, &mut lease, &current, &answer).await {
+        Ok(answer) => match save(
+            &store,
+            &mut lease,
+            &current,
+            &saved_part(&current, &answer, second_resource),
+        )
+        .await
+        {
             Ok(()) => {
                 tracing::info!(account = %current.record.account, "access token refreshed");
+                let margin = margin_for(&answer, margin);
+                Outcome::Saved(cache.store(answer.access_token, answer.expires_in, margin))
+            }
+            Err(StoreError::Conflict { .. }) if second_resource => {
+                // Another instance saved a newer refresh token meanwhile;
+                // this answer's access token is still good for its resource.
                 let margin = margin_for(&answer, margin);
                 Outcome::Saved(cache.store(answer.access_token, answer.expires_in, margin))
             }
@@ -223,6 +245,25 @@ impl TokenService {
                 Err(self.needs_login(account, &hint, true))
             }
         }
+    }
+}
+
+/// What of `answer` goes to disk: all of it, or for a second resource the
+/// rotated refresh token next to the access token already stored.
+fn saved_part(current: &Unlocked, answer: &TokenResponse, second_resource: bool) -> TokenResponse {
+    if !second_resource {
+        return answer.clone();
+    }
+    let left = current
+        .tokens
+        .access_expires_at
+        .and_then(|at| at.duration_since(SystemTime::now()).ok())
+        .unwrap_or_default();
+    TokenResponse {
+        access_token: current.tokens.access_token.clone().unwrap_or_default(),
+        refresh_token: answer.refresh_token.clone(),
+        expires_in: left,
+        expires_in_assumed: false,
     }
 }
 

@@ -52,6 +52,8 @@ pub struct TokenService {
     pub(super) endpoints: HashMap<String, Arc<dyn TokenEndpoint>>,
     caches: std::sync::Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<TokenCache>>>>,
     config_path: OnceLock<String>,
+    /// Per provider: the token endpoint asking for Microsoft Graph scopes.
+    pub(super) graph_endpoints: OnceLock<HashMap<String, Arc<dyn TokenEndpoint>>>,
     pub(super) health: HealthTable,
     pub(super) refusals: RefusalTable,
     /// Where refresh failures and configuration faults are recorded, once
@@ -86,6 +88,7 @@ impl TokenService {
             endpoints,
             caches: Default::default(),
             config_path: OnceLock::new(),
+            graph_endpoints: OnceLock::new(),
             health: HealthTable::new(config.providers.iter().map(|p| p.name.as_str())),
             refusals: RefusalTable::default(),
             audit: OnceLock::new(),
@@ -192,6 +195,7 @@ impl TokenService {
             store: self.store().clone(),
             current: current.clone(),
             margin: timing.refresh_margin,
+            second_resource: false,
         };
         let (mut s, outcome) = refresh::run(flight)
             .await
@@ -199,7 +203,7 @@ impl TokenService {
         self.settle(&mut s, &current, outcome).await
     }
 
-    async fn reopen(&self, held: &Unlocked) -> Result<Unlocked, TokenError> {
+    pub(super) async fn reopen(&self, held: &Unlocked) -> Result<Unlocked, TokenError> {
         let (store, account) = (self.store().clone(), held.record.account.clone());
         let (key, key_id) = (held.key.clone(), held.record.key_id.clone());
         let result = tokio::task::spawn_blocking(move || store.reopen(&account, &key, &key_id))
@@ -267,7 +271,11 @@ impl TokenService {
         }
     }
 
-    fn timing_of(&self, account: &AccountName, provider: &str) -> Result<Timing, TokenError> {
+    pub(super) fn timing_of(
+        &self,
+        account: &AccountName,
+        provider: &str,
+    ) -> Result<Timing, TokenError> {
         self.timing.get(provider).copied().ok_or_else(|| {
             let why = format!("provider {provider:?} is no longer configured");
             self.needs_login(account, &why, true)
@@ -351,6 +359,10 @@ fn temporary(reason: &str) -> TokenError {
 #[cfg(test)]
 #[path = "service_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "graph_tests.rs"]
+mod graph_tests;
 
 #[cfg(test)]
 #[path = "lifecycle_tests.rs"]

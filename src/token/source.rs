@@ -53,6 +53,14 @@ impl TokenSource for TokenService {
             .ok()
     }
 
+    fn graph_token<'a>(
+        &'a self,
+        user: &'a str,
+        refused: Option<&'a crate::secret::Secret<String>>,
+    ) -> BoxFuture<'a, Result<crate::secret::Secret<String>, TokenError>> {
+        Box::pin(self.graph_access(user, refused))
+    }
+
     fn accepted(&self, grant: &Grant) {
         self.refusals.accepted(&grant.account);
     }

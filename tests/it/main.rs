@@ -20,6 +20,7 @@ mod interop;
 mod oauth_flows;
 mod servers_smoke;
 mod hardening;
+mod graph;
 mod layers;
 mod service;
 mod store_postgres;

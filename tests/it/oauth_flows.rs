@@ -39,6 +39,7 @@ fn provider(idp: &TestIdp) -> Provider {
         refresh_margin: Duration::from_secs(900),
         keep_warm_interval: Duration::from_secs(86400),
         machine_key_wrap: false,
+        graph: mailgate::config::GraphSettings::for_endpoint(&idp.graph_url()),
     }
 }
 

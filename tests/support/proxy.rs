@@ -40,6 +40,8 @@ pub struct Setup {
     pub limits: &'static str,
     /// Extra keys for the listener table.
     pub listener: &'static str,
+    /// Extra keys for the provider table (e.g. `graph_endpoint`).
+    pub provider: String,
 }
 
 impl Setup {
@@ -51,6 +53,7 @@ impl Setup {
             top: "",
             limits: "",
             listener: "",
+            provider: String::new(),
         }
     }
 }
@@ -107,7 +110,13 @@ impl Proxy {
             .hostname("mailgate.test")
             .top(setup.top)
             .limits(setup.limits)
-            .provider_unused()
+            .provider_generic(
+                "test",
+                "test-client",
+                &super::config::IdpUrls::unused(),
+                &["mail"],
+                &setup.provider,
+            )
             .listener(listener)
             .toml();
         let config = mailgate::config::parse(&toml, "test.toml", &dir).expect("test config");

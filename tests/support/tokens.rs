@@ -12,6 +12,8 @@ use mailgate::token::{BoxFuture, Grant, TokenError, TokenRequest, TokenSource};
 pub struct StaticTokens {
     accounts: Mutex<HashMap<String, (String, String, String)>>,
     pub fail_with: Mutex<Option<TokenError>>,
+    /// What `graph_token` answers (a token minted by the test IdP).
+    pub graph: Mutex<Option<String>>,
     pub grants: AtomicUsize,
     pub rejected: AtomicUsize,
 }
@@ -60,6 +62,22 @@ impl TokenSource for StaticTokens {
         Box::pin(async move {
             self.rejected.fetch_add(1, Ordering::SeqCst);
             true
+        })
+    }
+
+    fn graph_token<'a>(
+        &'a self,
+        _user: &'a str,
+        _refused: Option<&'a mailgate::secret::Secret<String>>,
+    ) -> BoxFuture<'a, Result<mailgate::secret::Secret<String>, TokenError>> {
+        let token = self.graph.lock().unwrap().clone();
+        Box::pin(async move {
+            token
+                .map(mailgate::secret::Secret::new)
+                .ok_or(TokenError::Temporary {
+                    reason: "no Graph token in this test".into(),
+                    retry_after: None,
+                })
         })
     }
 }

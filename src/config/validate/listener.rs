@@ -8,7 +8,9 @@ use super::{Entry, Keywords};
 use crate::base::Protocol;
 use crate::config::raw::{RawListener, RawUpstream};
 use crate::config::validate::ConfigError;
-use crate::config::{Listener, LocalTls, Network, Provider, TlsMinVersion, Upstream, UpstreamTls};
+use crate::config::{
+    Listener, LocalTls, Network, Provider, SubmitMode, TlsMinVersion, Upstream, UpstreamTls,
+};
 
 const PROTOCOLS: Keywords<Protocol> = Keywords {
     what: "protocol",
@@ -17,6 +19,16 @@ const PROTOCOLS: Keywords<Protocol> = Keywords {
         ("imap", Protocol::Imap),
         ("pop3", Protocol::Pop3),
         ("smtp", Protocol::Smtp),
+    ],
+};
+
+const SUBMIT: Keywords<SubmitMode> = Keywords {
+    what: "submission mode",
+    fix: "use \"smtp\", \"graph\" or \"auto\"",
+    choices: &[
+        ("smtp", SubmitMode::Smtp),
+        ("graph", SubmitMode::Graph),
+        ("auto", SubmitMode::Auto),
     ],
 };
 
@@ -63,6 +75,14 @@ pub(super) fn listener(
     }
     let tls_min_version = tls_min_version(e, l.tls_min_version.as_deref(), tls)?;
     let default_cap = if protocol == Protocol::Smtp { 3 } else { 16 };
+    let submit = e.keyword("submit", l.submit.as_deref().unwrap_or("smtp"), &SUBMIT)?;
+    if submit != SubmitMode::Smtp && protocol != Protocol::Smtp {
+        return Err(e.err(
+            "submit",
+            "only SMTP listeners submit mail",
+            "remove submit from this listener",
+        ));
+    }
     Ok(Listener {
         name: l
             .name
@@ -93,6 +113,7 @@ pub(super) fn listener(
         )?,
         tls_min_version,
         tls13_tickets: l.tls13_tickets.unwrap_or(false),
+        submit,
         upstream: upstream(&e.table("upstream"), &l.upstream)?,
     })
 }

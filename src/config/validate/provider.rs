@@ -9,7 +9,7 @@ use oauth2::url::{Host, Url};
 use super::{Entry, Keywords};
 use crate::config::raw::RawProvider;
 use crate::config::validate::ConfigError;
-use crate::config::{Cloud, Provider};
+use crate::config::{Cloud, GraphSettings, Provider};
 
 const MS_SCOPES: [&str; 3] = ["IMAP.AccessAsUser.All", "POP.AccessAsUser.All", "SMTP.Send"];
 
@@ -24,12 +24,12 @@ const CLOUDS: Keywords<Cloud> = Keywords {
 };
 
 pub(super) fn provider(e: &Entry<'_>, p: &RawProvider) -> Result<Provider, ConfigError> {
-    let (authority, resource) = match p.kind.as_str() {
+    let (authority, resource, graph_host) = match p.kind.as_str() {
         "microsoft" => {
-            let (authority, resource) = microsoft(e, p)?;
-            (Some(authority), Some(resource))
+            let (authority, resource, graph) = microsoft(e, p)?;
+            (Some(authority), Some(resource), graph)
         }
-        "generic" => (None, None),
+        "generic" => (None, None, GLOBAL_GRAPH),
         other => {
             return Err(e.err(
                 "kind",
@@ -83,25 +83,62 @@ pub(super) fn provider(e: &Entry<'_>, p: &RawProvider) -> Result<Provider, Confi
             Duration::from_secs(24 * 3600),
         )?,
         machine_key_wrap: p.machine_key_wrap.unwrap_or(false),
+        graph: graph(e, p, graph_host)?,
     })
 }
 
+/// The public cloud's Microsoft Graph host.
+const GLOBAL_GRAPH: &str = "https://graph.microsoft.com";
+
+/// Graph settings: the cloud's host unless `graph_endpoint` says otherwise
+/// (a national cloud, a test server), scopes derived from it.
+fn graph(e: &Entry<'_>, p: &RawProvider, host: &str) -> Result<GraphSettings, ConfigError> {
+    let endpoint = match &p.graph_endpoint {
+        Some(url) => endpoint(e, "graph_endpoint", Some(url), None, "")?,
+        None => host.to_owned(),
+    };
+    let mut graph = GraphSettings::for_endpoint(&endpoint);
+    if let Some(s) = &p.graph_scopes {
+        graph.scopes = s.clone();
+    }
+    if let Some(s) = &p.graph_app_scopes {
+        graph.app_scopes = s.clone();
+    }
+    if let Some(size) = p.graph_max_message_size {
+        if !(1024..=crate::config::bounds::GRAPH_MAX_MESSAGE).contains(&size) {
+            return Err(e.err(
+                "graph_max_message_size",
+                format!("{size} is out of range"),
+                "give a size in bytes between 1024 and 157286400 (150 MB)",
+            ));
+        }
+        graph.max_message_size = size;
+    }
+    Ok(graph)
+}
+
 /// Identity platform v2.0 presets: the endpoint base for the tenant in its
-/// national cloud, and the cloud's mail resource for scopes.
-fn microsoft(e: &Entry<'_>, p: &RawProvider) -> Result<(String, &'static str), ConfigError> {
+/// national cloud, the cloud's mail resource for scopes, and its Graph host.
+fn microsoft(
+    e: &Entry<'_>,
+    p: &RawProvider,
+) -> Result<(String, &'static str, &'static str), ConfigError> {
     let cloud = e.keyword("cloud", p.cloud.as_deref().unwrap_or("global"), &CLOUDS)?;
-    let (login, mail) = match cloud {
+    let (login, mail, graph) = match cloud {
         Cloud::Global => (
             "https://login.microsoftonline.com",
             "https://outlook.office.com",
+            GLOBAL_GRAPH,
         ),
         Cloud::UsGovernment => (
             "https://login.microsoftonline.us",
             "https://outlook.office365.us",
+            "https://graph.microsoft.us",
         ),
         Cloud::China => (
             "https://login.partner.microsoftonline.cn",
             "https://partner.outlook.cn",
+            "https://microsoftgraph.chinacloudapi.cn",
         ),
     };
     let tenant = p.tenant.as_deref().unwrap_or("organizations");
@@ -116,6 +153,7 @@ fn microsoft(e: &Entry<'_>, p: &RawProvider) -> Result<(String, &'static str), C
     Ok((
         format!("{}/{tenant}/oauth2/v2.0", authority.trim_end_matches('/')),
         mail,
+        graph,
     ))
 }
 

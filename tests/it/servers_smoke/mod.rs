@@ -63,7 +63,7 @@ fn run(program: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("run {program}: {e}; {INSTALL_HINT}"))
 }
 
-fn python(script: &str, args: &[&str]) -> String {
+pub(crate) fn python(script: &str, args: &[&str]) -> String {
     let mut all = vec!["-c", script];
     all.extend_from_slice(args);
     let out = run("python3", &all);

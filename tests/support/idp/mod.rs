@@ -19,6 +19,7 @@
 )]
 
 mod grants;
+pub mod graph;
 mod id_token;
 mod server;
 mod state;
@@ -226,6 +227,44 @@ impl TestIdp {
                 refresh_token: refresh_token.unwrap_or_default(),
             }
         })
+    }
+
+    /// A delegated access token for `mailbox` with `scope` (e.g. the Graph
+    /// `Mail.Send` scope), as if it had signed in.
+    pub fn mint_scoped(&self, mailbox: &str, scope: &str) -> Minted {
+        self.with(|s| {
+            let (access_token, refresh_token, _) = s.mint(mailbox, scope, false);
+            Minted {
+                access_token,
+                refresh_token: refresh_token.unwrap_or_default(),
+            }
+        })
+    }
+
+    /// The test Graph's root (`graph_endpoint` of a provider).
+    pub fn graph_url(&self) -> String {
+        self.authority()
+    }
+
+    /// Answers the next Graph requests with `faults`, in order.
+    pub fn graph_fail_next(&self, faults: Vec<graph::GraphFault>) {
+        self.with(|s| s.graph.faults.extend(faults));
+    }
+
+    /// Messages the test Graph sent, oldest first.
+    pub fn graph_sent(&self) -> Vec<graph::Sent> {
+        self.with(|s| s.graph.sent.clone())
+    }
+
+    /// Graph requests served (faults included).
+    pub fn graph_requests(&self) -> u64 {
+        self.with(|s| s.graph.requests)
+    }
+
+    /// Hands every message the test Graph sends to `deliver` (e.g. into the
+    /// test Dovecot's mailboxes).
+    pub fn deliver_graph_mail(&self, deliver: graph::Deliver) {
+        self.with(|s| s.graph.deliver = Some(deliver));
     }
 
     /// An access token for `mailbox` at least `len` characters long

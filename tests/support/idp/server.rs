@@ -45,6 +45,9 @@ pub async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Result<
         .unwrap_or("")
         .to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
+    if super::graph::is_graph_path(&path) {
+        return Ok(super::graph::handle(req, &state, &host).await);
+    }
     let method = req.method().clone();
     let endpoint = path.rsplit_once("/oauth2/v2.0/").map(|(_, e)| e.to_owned());
     if method == Method::GET && endpoint.as_deref() == Some("authorize") {
@@ -144,7 +147,7 @@ fn token(form: &HashMap<String, String>, s: &mut State, token_url: &str) -> Repl
         "refresh_token" => {
             let mailbox = s.mailbox_of_refresh(get("refresh_token"));
             s.count(grant, mailbox.as_deref());
-            s.refresh(get("refresh_token"))
+            s.refresh(get("refresh_token"), get("scope"))
         }
         "authorization_code" => {
             let mailbox = s.codes.get(get("code")).map(|c| c.mailbox.clone());

@@ -125,6 +125,8 @@ pub struct State {
     pub refresh_fault: Option<OAuthFault>,
     /// Refresh tokens issued per mailbox, oldest first.
     pub issued: HashMap<String, Vec<String>>,
+    /// The test Microsoft Graph (`graph.rs`).
+    pub graph: super::graph::GraphState,
     generations: HashMap<String, u64>,
     access: HashMap<String, Access>,
     refresh: HashMap<String, Refresh>,
@@ -188,6 +190,15 @@ impl State {
             .values_mut()
             .filter(|a| a.mailbox == mailbox)
             .for_each(|a| a.active = false);
+    }
+
+    /// Who `token` speaks for and its scope, while it is active and unexpired:
+    /// `(mailbox, app_only, scope)`.
+    pub fn access_of(&self, token: &str) -> Option<(String, bool, String)> {
+        self.access
+            .get(token)
+            .filter(|a| a.active && a.expires_at > now())
+            .map(|a| (a.mailbox.clone(), a.app_only, a.scope.clone()))
     }
 
     /// Registers `token` as an access token for `mailbox`, as if issued now.
@@ -261,7 +272,10 @@ impl State {
     }
 
     /// `grant_type=refresh_token` with rotation: a refresh token works once.
-    pub fn refresh(&mut self, rt: &str) -> Result<Value, OAuthFault> {
+    /// A `scope` naming Microsoft Graph gets a Graph-audience token (Entra
+    /// refresh tokens work across the resources the app has consent for);
+    /// any other keeps the scope of the grant.
+    pub fn refresh(&mut self, rt: &str, scope: &str) -> Result<Value, OAuthFault> {
         if let Some(fault) = &self.refresh_fault {
             return Err(fault.clone());
         }
@@ -290,7 +304,12 @@ impl State {
             ));
         }
         r.used = true;
-        let (mailbox, scope) = (r.mailbox.clone(), r.scope.clone());
+        let mailbox = r.mailbox.clone();
+        let scope = if super::graph::is_graph_scope(scope) {
+            scope.to_owned()
+        } else {
+            r.scope.clone()
+        };
         Ok(self.mint(&mailbox, &scope, false).2)
     }
 

@@ -50,6 +50,19 @@ impl Maildirs {
         Ok(())
     }
 
+    /// Creates the Maildir++ folder `name` (`.name/{new,cur,tmp}`) and
+    /// returns its path, which [`Maildirs::seed`] takes like a maildir.
+    pub fn folder(&self, maildir: &Path, name: &str) -> Result<PathBuf, String> {
+        let folder = maildir.join(format!(".{name}"));
+        for sub in ["new", "cur", "tmp"] {
+            let path = folder.join(sub);
+            fs::create_dir_all(&path).map_err(|e| format!("mkdir {}: {e}", path.display()))?;
+            self.own(&path, 0o700)?;
+        }
+        self.own(&folder, 0o700)?;
+        Ok(folder)
+    }
+
     pub fn seed(&self, maildir: &Path, message: &[u8]) -> Result<PathBuf, String> {
         let n = self.seeded.fetch_add(1, Ordering::Relaxed);
         let nanos = SystemTime::now()

@@ -169,6 +169,20 @@ impl MailServers {
         self.maildirs.seed(&self.maildir(user), message)
     }
 
+    /// Drops `message` into `user`'s folder `folder` (created if needed),
+    /// as a delivery agent would: what the test Graph does with the Sent
+    /// copy.
+    pub fn store_in_folder(
+        &self,
+        user: &str,
+        folder: &str,
+        message: &[u8],
+    ) -> Result<PathBuf, String> {
+        self.known(user)?;
+        let folder = self.maildirs.folder(&self.maildir(user), folder)?;
+        self.maildirs.seed(&folder, message)
+    }
+
     /// Waits for the next message delivered (via SMTP → LMTP) to `user`,
     /// returning the maildir file: Dovecot stores it with LF line endings and
     /// its own `Return-Path`/`Received` headers on top.
