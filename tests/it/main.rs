@@ -13,6 +13,7 @@ mod core_imap;
 mod core_pop3;
 mod config_files;
 mod core_smtp;
+mod cluster;
 mod crash;
 mod interop;
 mod oauth_flows;

@@ -8,6 +8,7 @@
 
 pub mod certs;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod fake_upstream;
 pub mod idp;

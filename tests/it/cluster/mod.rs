@@ -1,0 +1,21 @@
+//! Several mailgate instances behind HAProxy (`tests/support/cluster.rs`):
+//! the real binary three times, one shared store, the private Dovecot and
+//! the test identity provider. Each scenario is one file, bounded in time
+//! and count.
+//!
+//! | module | what it proves |
+//! |---|---|
+//! | `guard_flood` | a wrong-password flood from one address locks it out on every instance; another address logs in |
+//! | `burst` | 500 simultaneous logins with an expired token all succeed, with one refresh per instance at most |
+
+mod burst;
+mod guard_flood;
+
+/// A runtime for one cluster test's clients.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("client runtime")
+}
