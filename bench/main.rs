@@ -15,6 +15,7 @@ mod idp;
 #[path = "../tests/support/servers/mod.rs"]
 mod servers;
 
+mod cluster;
 mod idle;
 mod logins;
 mod report;
@@ -30,7 +31,8 @@ use serde_json::json;
 use report::Report;
 use rig::{ALICE, Rig};
 
-/// Comma-separated phases to run (burst, latency, throughput, smtp, idle);
+/// Comma-separated phases to run (burst, latency, throughput, smtp, idle,
+/// cluster);
 /// all when unset. For working on one phase; published figures use all.
 const ONLY_ENV: &str = "MAILGATE_BENCH_ONLY";
 /// Access token lifetime once the bursts are done (warm token from then on).
@@ -95,6 +97,11 @@ async fn main() {
     }
     if phase("idle") {
         idle::run(&rig, &mut report).await;
+    }
+    // Last: with the file store, the cluster's burst may leave the account
+    // needing a new sign-in (bench/cluster.rs).
+    if phase("cluster") {
+        cluster::run(&rig, WARM_LIFETIME, &mut report).await;
     }
     let load_after = report::loadavg();
 
