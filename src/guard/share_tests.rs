@@ -132,3 +132,81 @@ async fn instances_sharing_a_state_dir_read_each_other() {
     a.publish(vec![v.clone()]).await.unwrap();
     assert_eq!(c.pull().await.unwrap(), vec![v]);
 }
+
+/// A ledger that is down.
+struct Down;
+
+impl GuardLedger for Down {
+    fn publish(
+        &self,
+        _: Vec<Shared>,
+    ) -> crate::base::BoxFuture<'_, Result<(), super::ledger::LedgerError>> {
+        Box::pin(async { Err(super::ledger::LedgerError::Backend("down".into())) })
+    }
+
+    fn pull(&self) -> crate::base::BoxFuture<'_, Result<Vec<Shared>, super::ledger::LedgerError>> {
+        Box::pin(async { Err(super::ledger::LedgerError::Backend("down".into())) })
+    }
+}
+
+#[tokio::test]
+async fn a_ledger_that_is_down_leaves_the_instance_guarding_alone_and_keeps_the_verdicts() {
+    let g = LoginGuard::default();
+    g.enable_sharing();
+    let a = acct("alice");
+    for _ in 0..=FREE_FAILURES {
+        fail(&g, ATTACKER, &a);
+        assert!(exchange(&g, &Down).await.is_err());
+    }
+    assert!(
+        g.source_locked(ATTACKER),
+        "fails open to this instance's limits only"
+    );
+    assert!(
+        g.try_begin(OWNER, Some(&acct("bob"))).is_ok(),
+        "nobody else is refused"
+    );
+    let ledger = Arc::new(MemoryLedger::default());
+    let (me, other) = (ledger.member(), ledger.member());
+    exchange(&g, &me).await.unwrap();
+    let kept = other.pull().await.unwrap();
+    assert_eq!(
+        kept.len(),
+        FREE_FAILURES as usize + 1,
+        "published once it is back"
+    );
+}
+
+#[tokio::test]
+async fn a_file_ledger_rotates_and_readers_follow() {
+    use super::file_ledger::ROTATE_BYTES;
+    let dir = crate::store::testutil::TempDir::new("guard-rotate");
+    let (a, b) = (
+        FileLedger::open(dir.path()).unwrap(),
+        FileLedger::open(dir.path()).unwrap(),
+    );
+    assert!(b.pull().await.unwrap().is_empty());
+    let v = Shared {
+        source: ATTACKER,
+        target: Some(acct("alice")),
+        verdict: Verdict::Failed,
+        at: 1_700_000_000,
+    };
+    // About 80 bytes a line: enough batches for three generations.
+    let batch = vec![v.clone(); 1000];
+    let mut published = 0;
+    for _ in 0..(3 * ROTATE_BYTES as usize / 80_000 + 1) {
+        a.publish(batch.clone()).await.unwrap();
+        published += batch.len();
+        let pulled = b.pull().await.unwrap();
+        assert_eq!(pulled.len(), batch.len());
+    }
+    let files = std::fs::read_dir(dir.path().join(super::file_ledger::DIR_NAME))
+        .unwrap()
+        .count();
+    assert!(
+        files <= 2,
+        "at most the current and the previous generation: {files}"
+    );
+    assert!(published > 3 * 10_000);
+}
