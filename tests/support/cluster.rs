@@ -124,6 +124,23 @@ impl Cluster {
         }
     }
 
+    /// SIGKILL instance `i` (no shutdown code runs); its log stays readable
+    /// through [`Cluster::log_of`] until the cluster is dropped.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(serve) = self.instances.get_mut(i).and_then(Option::as_mut) {
+            serve.kill_hard();
+        }
+    }
+
+    /// Instance `i`'s log so far.
+    pub fn log_of(&self, i: usize) -> String {
+        self.instances
+            .get(i)
+            .and_then(Option::as_ref)
+            .map(Serve::log)
+            .unwrap_or_default()
+    }
+
     pub fn refreshes(&self) -> u64 {
         self.idp.token_requests("refresh_token")
     }
