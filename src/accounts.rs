@@ -295,7 +295,10 @@ pub fn store_error(account: &AccountName, e: StoreError) -> AccountError {
         StoreError::BadPassword | StoreError::UnknownAccount(_) | StoreError::InvalidAccount(_) => {
             AccountError::BadCredentials
         }
-        StoreError::Io { .. } | StoreError::Crypto(_) => {
+        StoreError::Io { .. }
+        | StoreError::Crypto(_)
+        | StoreError::Unavailable { .. }
+        | StoreError::Conflict { .. } => {
             tracing::error!(%account, error = %e, "token store unavailable");
             temporary("token store unavailable")
         }

@@ -43,7 +43,10 @@ pub enum LogError {
 /// Installs the global subscriber; `filter` is `--log`, which overrides
 /// [`LOG_ENV`].
 pub fn init(filter: Option<&str>, format: LogFormat) -> Result<(), LogError> {
-    let filter = parse_filter(filter, std::env::var(LOG_ENV).ok())?;
+    let mut filter = parse_filter(filter, std::env::var(LOG_ENV).ok())?;
+    if let Ok(quiet) = QUIET_DATABASE_CLIENT.parse() {
+        filter = filter.add_directive(quiet);
+    }
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -68,6 +71,11 @@ fn parse_filter(flag: Option<&str>, env: Option<String>) -> Result<EnvFilter, Lo
         origin,
     })
 }
+
+/// Caps the database client's own logging: it logs every query's
+/// parameters at debug, and sealed records and fingerprints have no place
+/// in a log at any level.
+const QUIET_DATABASE_CLIENT: &str = "tokio_postgres=info";
 
 #[cfg(test)]
 mod tests {

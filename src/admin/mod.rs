@@ -13,10 +13,12 @@ use std::sync::Arc;
 
 use crate::base::AccountName;
 use crate::config::Config;
+use crate::config::StoreSettings;
 use crate::enrol::{self, EnrolError, EnrolRequest, PendingEnrolment};
 use crate::secret::Secret;
 use crate::store::crypto::KdfParams;
-use crate::store::{AccountSummary, Store, StoreError};
+use crate::store::migrate::{self, Action};
+use crate::store::{AccountSummary, Database, FileStore, PgStore, Store, StoreError, TokenStore};
 
 pub use password::MAX_PASSWORD_LEN;
 
@@ -32,8 +34,21 @@ pub enum AdminError {
     PasswordTooLong,
     #[error("cannot hash the password: {0}")]
     Hash(String),
+    #[error(
+        "the config has no database: `store migrate` needs a [store] table with kind = \"postgres\""
+    )]
+    NoDatabase,
+    #[error("--from and --to name the same store")]
+    SameStore,
     #[error("the admin task stopped before it finished: {0}")]
     Interrupted(String),
+}
+
+/// A token store backend, as `store migrate` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    File,
+    Postgres,
 }
 
 /// Account administration for one gateway.
@@ -54,7 +69,7 @@ impl Admin {
     /// Every enrolled account with its state; holds no secret.
     pub async fn accounts(&self) -> Result<Vec<AccountSummary>, AdminError> {
         let config = Arc::clone(&self.config);
-        blocking(move || Ok(Store::open(&config.state_dir)?.list()?)).await
+        blocking(move || Ok(Store::for_config(&config)?.list()?)).await
     }
 
     /// Signs an account out: removes its stored tokens.
@@ -63,13 +78,38 @@ impl Admin {
         let account = account.to_owned();
         blocking(move || {
             let name = AccountName::parse(&account).map_err(StoreError::from)?;
-            if Store::open(&config.state_dir)?.remove(&name)? {
+            if Store::for_config(&config)?.remove(&name)? {
                 Ok(())
             } else {
                 Err(AdminError::UnknownAccount(account))
             }
         })
         .await
+    }
+
+    /// Copies sealed records between the state directory's file store and
+    /// the configured database ([`crate::store::migrate`]); a dry run
+    /// only says what it would copy.
+    pub async fn migrate_store(
+        &self,
+        from: StoreKind,
+        to: StoreKind,
+        dry_run: bool,
+    ) -> Result<Vec<(AccountName, Action)>, AdminError> {
+        if from == to {
+            return Err(AdminError::SameStore);
+        }
+        let StoreSettings::Postgres(pg) = &self.config.store else {
+            return Err(AdminError::NoDatabase);
+        };
+        let file: Arc<dyn TokenStore> = Arc::new(FileStore::open(&self.config.state_dir)?);
+        let db: Arc<dyn TokenStore> =
+            Arc::new(PgStore::new(Database::new(pg)?, &self.config.state_dir)?);
+        let (src, dst) = match from {
+            StoreKind::File => (file, db),
+            StoreKind::Postgres => (db, file),
+        };
+        blocking(move || Ok(migrate::copy_records(&*src, &*dst, dry_run)?)).await
     }
 
     /// The Argon2id PHC string of `password`, for an app-only account's

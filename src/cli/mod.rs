@@ -1,5 +1,5 @@
 //! Command line: `serve`, `check-config`, `login`, `accounts`, `logout`,
-//! `hash-password`. This layer parses arguments, calls the module that does
+//! `hash-password`, `store migrate`. This layer parses arguments, calls the module that does
 //! the work (the [`admin`](crate::admin) service for every account action),
 //! and formats the answer for a terminal; it decides nothing itself.
 
@@ -57,6 +57,34 @@ pub enum Command {
     },
     /// Read a password on standard input and print its Argon2id PHC string (for app-only accounts).
     HashPassword,
+    /// Token store maintenance.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy the sealed records from one store to the other (idempotent; the newer record wins).
+    Migrate {
+        #[arg(long, value_enum)]
+        from: Backend,
+        #[arg(long, value_enum)]
+        to: Backend,
+        /// Only list what would be copied.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+/// A token store backend on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// The state directory's files.
+    File,
+    /// The database in the config's [store] table.
+    Postgres,
 }
 
 #[derive(Debug, Args, Clone)]

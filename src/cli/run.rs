@@ -5,14 +5,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::text;
-use super::{Command, ConfigArg, LoginArgs};
-use crate::admin::{Admin, AdminError};
+use super::{Backend, Command, ConfigArg, LoginArgs, StoreCommand};
+use crate::admin::{Admin, AdminError, StoreKind};
 use crate::config::{Config, ConfigError};
 use crate::enrol::{
     EnrolError, EnrolRequest, NewPassword, SignInPrompt, UNCHECKED_IDENTITY, choose_flow,
     choose_provider,
 };
 use crate::serve::ServeError;
+use crate::store::migrate::Action;
 
 /// Why a command failed. Errors from the layers below pass through
 /// unchanged; the rest are the terminal's own.
@@ -66,8 +67,39 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::HashPassword => {
             runtime.block_on(hash_password(&mut stdin.lock(), stdout))?;
         }
+        Command::Store(StoreCommand::Migrate {
+            from,
+            to,
+            dry_run,
+            config,
+        }) => {
+            let admin = admin(&config)?;
+            let done = runtime.block_on(admin.migrate_store(kind(from), kind(to), dry_run))?;
+            migrate_report(&done, dry_run, stdout)?;
+        }
     }
     Ok(())
+}
+
+fn kind(b: Backend) -> StoreKind {
+    match b {
+        Backend::File => StoreKind::File,
+        Backend::Postgres => StoreKind::Postgres,
+    }
+}
+
+/// One line per account, then the count copied.
+fn migrate_report(
+    done: &[(crate::base::AccountName, Action)],
+    dry_run: bool,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    for (account, action) in done {
+        writeln!(out, "{} {account}", action.as_str()).map_err(CliError::Output)?;
+    }
+    let copied = done.iter().filter(|(_, a)| *a == Action::Copied).count();
+    let verb = if dry_run { "would copy" } else { "copied" };
+    writeln!(out, "{verb} {copied} of {} records", done.len()).map_err(CliError::Output)
 }
 
 fn admin(c: &ConfigArg) -> Result<Admin, CliError> {

@@ -28,6 +28,47 @@ pub struct Config {
     pub accounts: Vec<AccountRule>,
     /// The admin listener; `None` when the file has no `[admin]` table.
     pub admin: Option<Admin>,
+    /// Where token records live (`[store]`; the file store by default).
+    pub store: StoreSettings,
+}
+
+/// `[store]`, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StoreSettings {
+    /// One JSON file per account under `state_dir` (one host).
+    #[default]
+    File,
+    /// A PostgreSQL database shared by several instances.
+    Postgres(Postgres),
+}
+
+/// How to reach the shared database (`docs/design.md`, "Shared token store").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Postgres {
+    /// The connection URL as written (it holds no password).
+    pub url: String,
+    pub password: Option<PasswordSource>,
+    pub tls: PgTls,
+    pub ca_file: Option<PathBuf>,
+    /// Bound on every wait: a connection, a lock, a query.
+    pub timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// Where the database password comes from: never the config file itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    File(PathBuf),
+    Env(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgTls {
+    Disable,
+    /// Encrypted, the server's certificate not checked (libpq's `require`).
+    Require,
+    /// Encrypted, certificate and host name checked.
+    VerifyFull,
 }
 
 impl Config {

@@ -21,6 +21,26 @@ pub struct RawConfig {
     #[serde(default)]
     pub accounts: Vec<Spanned<RawAccount>>,
     pub admin: Option<Spanned<RawAdmin>>,
+    pub store: Option<Spanned<RawStore>>,
+}
+
+/// `[store]`: where sealed token records live.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// `file` (default) or `postgres`.
+    pub kind: String,
+    /// `postgres://user@host:port/db`, without a password.
+    pub url: Option<String>,
+    pub password_file: Option<String>,
+    pub password_env: Option<String>,
+    /// `disable`, `require` or `verify-full`.
+    pub tls: Option<String>,
+    pub ca_file: Option<String>,
+    /// Longest wait for a database connection, a lock or a query.
+    pub timeout_secs: Option<u64>,
+    /// Most connections this instance opens.
+    pub max_connections: Option<usize>,
 }
 
 /// `[admin]`: the HTTP listener for health, readiness and metrics.

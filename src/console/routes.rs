@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 
 use super::Probes;
 use crate::metrics;
+use crate::store::StoreError;
 use crate::token::ProviderHealth;
 
 /// What a request asks for.
@@ -91,8 +92,15 @@ async fn not_ready(probes: &Probes) -> Vec<String> {
         problems.push("listeners: not bound yet".to_owned());
     }
     let store = probes.tokens.store().clone();
-    match tokio::task::spawn_blocking(move || store.list_each()).await {
+    let read = move || {
+        store.backend().check()?;
+        store.list_each()
+    };
+    match tokio::task::spawn_blocking(read).await {
         Ok(Ok(_)) => {}
+        Ok(Err(error @ StoreError::Unavailable { .. })) => {
+            problems.push(format!("store: unreachable: {error}"));
+        }
         Ok(Err(error)) => problems.push(format!("store: unreadable: {error}")),
         Err(_) => problems.push("store: the read did not complete".to_owned()),
     }

@@ -63,22 +63,31 @@ pub(super) fn read_record(path: &Path) -> Result<Option<Record>, StoreError> {
     let Some(bytes) = fsutil::read_bounded(path, MAX_FILE_BYTES).map_err(io("read", path))? else {
         return Ok(None);
     };
+    parse_record(&bytes, path).map(Some)
+}
+
+/// A record from its serialised bytes (a file's or a database row's);
+/// `path` names where they came from in errors.
+pub(super) fn parse_record(bytes: &[u8], path: &Path) -> Result<Record, StoreError> {
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_FILE_BYTES {
+        return Err(corrupt(path, "too large"));
+    }
     #[derive(serde::Deserialize)]
     struct Probe {
         version: u32,
     }
-    let probe: Probe = serde_json::from_slice(&bytes).map_err(|e| corrupt(path, &e.to_string()))?;
+    let probe: Probe = serde_json::from_slice(bytes).map_err(|e| corrupt(path, &e.to_string()))?;
     if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&probe.version) {
         return Err(StoreError::Version {
             path: path.to_owned(),
             found: probe.version,
         });
     }
-    let rec: Record = serde_json::from_slice(&bytes).map_err(|e| corrupt(path, &e.to_string()))?;
+    let rec: Record = serde_json::from_slice(bytes).map_err(|e| corrupt(path, &e.to_string()))?;
     if rec.kdf.alg != "argon2id" || !rec.kdf.params.within_bounds() {
         return Err(corrupt(path, "unsupported or out-of-bounds kdf"));
     }
-    Ok(Some(rec))
+    Ok(rec)
 }
 
 pub(super) fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {

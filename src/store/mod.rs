@@ -18,12 +18,15 @@
 pub mod crypto;
 mod file;
 mod layout;
+pub mod migrate;
+pub mod postgres;
 pub mod record;
 mod sealed;
 #[cfg(test)]
 pub(crate) mod testutil;
 mod types;
 
+use std::any::Any;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -32,8 +35,9 @@ use crate::base::AccountName;
 pub use crypto::{CryptoError, KdfParams, Key};
 pub use file::FileStore;
 pub use layout::Stamp;
+pub use postgres::{Database, PgStore};
 pub use record::{AccountState, Record, Tokens};
-pub use sealed::{Store, machine_wrapped_providers};
+pub use sealed::{Store, backend_for, machine_wrapped_providers};
 pub use types::{AccountSummary, Enrolment, StoreError, Unlocked};
 
 /// Where sealed records live: the seam a second backend plugs into.
@@ -77,18 +81,37 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
 
     /// Where `account`'s record lives, for error messages.
     fn location(&self, account: &AccountName) -> PathBuf;
+
+    /// Other processes on other hosts share this backend: a refresh then
+    /// holds the account's lease from its re-read to its save, so that one
+    /// instance refreshes and the others pick up its tokens.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Whether the backend can serve requests now, for `/readyz`; the error
+    /// says why not.
+    fn check(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Proof of a held [`TokenStore::lease`]; the lease ends when this drops.
 pub struct Lease {
-    _held: Box<dyn Send>,
+    held: Box<dyn Any + Send>,
 }
 
 impl Lease {
     pub fn new(held: impl Send + 'static) -> Lease {
         Lease {
-            _held: Box::new(held),
+            held: Box::new(held),
         }
+    }
+
+    /// What the backend put in, for a backend that keeps state in its
+    /// leases (the record version a compare-and-swap expects).
+    pub fn held<T: 'static>(&self) -> Option<&T> {
+        self.held.downcast_ref()
     }
 }
 

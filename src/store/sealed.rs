@@ -29,10 +29,11 @@ use std::time::SystemTime;
 use super::crypto::{self, KdfParams, Key};
 use super::record::{self, AccountState, FORMAT_VERSION, KdfRecord, Part, Record, Tokens};
 use super::{
-    AccountSummary, Enrolment, FileStore, Stamp, StoreError, TokenStore, Unlocked, layout,
+    AccountSummary, Database, Enrolment, FileStore, Lease, PgStore, Stamp, StoreError, TokenStore,
+    Unlocked, layout,
 };
 use crate::base::{self, AccountName};
-use crate::config::Config;
+use crate::config::{Config, StoreSettings};
 use crate::oauth::TokenResponse;
 use crate::secret::Secret;
 
@@ -41,6 +42,17 @@ pub struct Store {
     backend: Arc<dyn TokenStore>,
     kdf: KdfParams,
     machine_wrap: Arc<[String]>,
+}
+
+/// The backend `config` names: the file store in `state_dir`, or the shared
+/// database (which needs a tokio runtime).
+pub fn backend_for(config: &Config) -> Result<Arc<dyn TokenStore>, StoreError> {
+    Ok(match &config.store {
+        StoreSettings::File => Arc::new(FileStore::open(&config.state_dir)?),
+        StoreSettings::Postgres(pg) => {
+            Arc::new(PgStore::new(Database::new(pg)?, &config.state_dir)?)
+        }
+    })
 }
 
 /// The providers whose accounts get a machine-key wrap.
@@ -70,7 +82,7 @@ impl Store {
     /// Opens `config.state_dir`, wrapping data keys with the machine key for
     /// providers that ask for it.
     pub fn for_config(config: &Config) -> Result<Store, StoreError> {
-        Ok(Store::open(&config.state_dir)?.with_machine_wrap(machine_wrapped_providers(config)))
+        Ok(Store::new(backend_for(config)?).with_machine_wrap(machine_wrapped_providers(config)))
     }
 
     pub fn with_machine_wrap(mut self, providers: Vec<String>) -> Store {
@@ -239,20 +251,38 @@ impl Store {
         answer: &TokenResponse,
         now: SystemTime,
     ) -> Result<Tokens, StoreError> {
+        let lease = self.backend.lease(&held.record.account)?;
+        self.save_refresh_under(&lease, held, answer, now)
+    }
+
+    /// [`Store::save_refresh`] under a lease the caller already holds (a
+    /// refresh on a shared backend holds it across the provider call).
+    pub fn save_refresh_under(
+        &self,
+        lease: &Lease,
+        held: &Unlocked,
+        answer: &TokenResponse,
+        now: SystemTime,
+    ) -> Result<Tokens, StoreError> {
         let tokens = tokens_from(answer, Some(&held.tokens.refresh_token));
-        self.modify(&held.record.account, Some(&held.record.key_id), |rec| {
-            // Sealing authenticates the routing fields as they are on disk
-            // now: first check that they still are what the key sealed.
-            rec.open_tokens(&held.key)
-                .map_err(|_| StoreError::Tampered {
-                    account: rec.account.clone(),
-                })?;
-            rec.seal_tokens(&held.key, &tokens)?;
-            rec.state = AccountState::Active;
-            rec.last_refresh = Some(record::to_unix(now));
-            rec.last_error = None;
-            Ok(())
-        })?;
+        self.modify_under(
+            lease,
+            &held.record.account,
+            Some(&held.record.key_id),
+            |rec| {
+                // Sealing authenticates the routing fields as they are on disk
+                // now: first check that they still are what the key sealed.
+                rec.open_tokens(&held.key)
+                    .map_err(|_| StoreError::Tampered {
+                        account: rec.account.clone(),
+                    })?;
+                rec.seal_tokens(&held.key, &tokens)?;
+                rec.state = AccountState::Active;
+                rec.last_refresh = Some(record::to_unix(now));
+                rec.last_error = None;
+                Ok(())
+            },
+        )?;
         Ok(tokens)
     }
 
@@ -315,6 +345,16 @@ impl Store {
         change: impl FnOnce(&mut Record) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let lease = self.backend.lease(account)?;
+        self.modify_under(&lease, account, key_id, change)
+    }
+
+    fn modify_under(
+        &self,
+        lease: &Lease,
+        account: &AccountName,
+        key_id: Option<&str>,
+        change: impl FnOnce(&mut Record) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut rec = self.existing(account)?;
         if key_id.is_some_and(|id| id != rec.key_id) {
             return Err(StoreError::Replaced {
@@ -322,7 +362,12 @@ impl Store {
             });
         }
         change(&mut rec)?;
-        self.backend.save(&lease, &rec)
+        self.backend.save(lease, &rec)
+    }
+
+    /// The account's lease (see [`TokenStore::lease`]).
+    pub fn lease(&self, account: &AccountName) -> Result<Lease, StoreError> {
+        self.backend.lease(account)
     }
 }
 

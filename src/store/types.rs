@@ -90,6 +90,16 @@ pub enum StoreError {
         "the provider gave no refresh token for {account}; add the offline_access scope and run `mailgate login {account}` again"
     )]
     NoRefreshToken { account: AccountName },
+    /// The shared database cannot be reached, or a wait on it timed out.
+    #[error("the token database is unavailable: {reason}")]
+    Unavailable { reason: String },
+    /// A save expected a record version that another writer replaced.
+    #[error("{account} was saved by another instance meanwhile")]
+    Conflict { account: AccountName },
+    #[error(
+        "this host's machine key is not the one the shared store's records were wrapped with; copy machine.key from the first instance (docs/design.md, \"Shared token store\")"
+    )]
+    MachineKeyMismatch,
     #[error("token store cryptography: {0}")]
     Crypto(#[from] CryptoError),
 }

@@ -19,7 +19,7 @@ use super::cache::{Cached, TokenCache, margin_for};
 use super::service::{CONFIG_FAULT_REASON, TokenService};
 use crate::metrics::{self, GrantKind, TokenOutcome};
 use crate::oauth::{Fault, OAuthError, TokenEndpoint, TokenResponse, recorded_fault};
-use crate::store::{AccountState, Store, StoreError, Unlocked};
+use crate::store::{AccountState, Lease, Store, StoreError, Unlocked};
 
 /// Saves tried before the new tokens are dropped.
 pub const SAVE_TRIES: u32 = 3;
@@ -34,6 +34,10 @@ pub(super) enum Outcome {
     SaveFailed(StoreError),
     /// The provider refused or could not be reached.
     Refused(OAuthError),
+    /// Another instance sharing the store refreshed meanwhile: its token.
+    Adopted(Cached),
+    /// The shared store could not give the lease: nothing was refreshed.
+    Unavailable(StoreError),
 }
 
 /// What the refresh needs, moved into its task.
@@ -55,21 +59,97 @@ async fn fly(f: Flight) -> (OwnedMutexGuard<TokenCache>, Outcome) {
         mut cache,
         endpoint,
         store,
-        current,
+        mut current,
         margin,
     } = f;
+    let mut lease = None;
+    if store.backend().shared() {
+        match lease_and_reread(&store, &current).await {
+            Ok((held, newest)) => {
+                if let Some(outcome) = adopt(&mut cache, &current, &newest, margin) {
+                    return (cache, outcome);
+                }
+                lease = Some(held);
+                current = newest;
+            }
+            Err(e) => return (cache, Outcome::Unavailable(e)),
+        }
+    }
     let outcome = match endpoint.refresh(&current.tokens.refresh_token).await {
-        Ok(answer) => match save(&store, &current, &answer).await {
+        Ok(answer) => match save(&store, &mut lease, &current, &answer).await {
             Ok(()) => {
                 tracing::info!(account = %current.record.account, "access token refreshed");
                 let margin = margin_for(&answer, margin);
                 Outcome::Saved(cache.store(answer.access_token, answer.expires_in, margin))
+            }
+            Err(e @ StoreError::Conflict { .. }) => {
+                drop(lease);
+                match reread(&store, &current).await {
+                    Ok(newest) => adopt(&mut cache, &current, &newest, margin)
+                        .unwrap_or(Outcome::SaveFailed(e)),
+                    Err(_) => Outcome::SaveFailed(e),
+                }
             }
             Err(e) => Outcome::SaveFailed(e),
         },
         Err(e) => Outcome::Refused(e),
     };
     (cache, outcome)
+}
+
+/// On a shared backend: the account's lease across instances, then the
+/// record as it is under it (another instance may have refreshed).
+async fn lease_and_reread(
+    store: &Store,
+    current: &Unlocked,
+) -> Result<(Lease, Unlocked), StoreError> {
+    let (store, cur) = (store.clone(), current.clone());
+    tokio::task::spawn_blocking(move || {
+        let lease = store.lease(&cur.record.account)?;
+        let newest = store.reopen(&cur.record.account, &cur.key, &cur.record.key_id)?;
+        Ok((lease, newest))
+    })
+    .await
+    .unwrap_or_else(|_| Err(not_run()))
+}
+
+async fn reread(store: &Store, current: &Unlocked) -> Result<Unlocked, StoreError> {
+    let (store, cur) = (store.clone(), current.clone());
+    tokio::task::spawn_blocking(move || {
+        store.reopen(&cur.record.account, &cur.key, &cur.record.key_id)
+    })
+    .await
+    .unwrap_or_else(|_| Err(not_run()))
+}
+
+/// Another instance refreshed since `current` was read and its access
+/// token has life left: use it instead of refreshing again.
+fn adopt(
+    cache: &mut TokenCache,
+    current: &Unlocked,
+    newest: &Unlocked,
+    margin: Duration,
+) -> Option<Outcome> {
+    if newest.tokens.refresh_token.expose() == current.tokens.refresh_token.expose() {
+        return None;
+    }
+    let token = newest.tokens.access_token.clone()?;
+    let left = newest
+        .tokens
+        .access_expires_at?
+        .duration_since(SystemTime::now())
+        .ok()
+        .filter(|left| *left > margin)?;
+    tracing::info!(account = %current.record.account, "another instance refreshed the access token; using it");
+    Some(Outcome::Adopted(cache.store(token, left, margin)))
+}
+
+fn not_run() -> StoreError {
+    StoreError::Io {
+        action: "use",
+        path: "the token store".into(),
+        source: std::io::Error::other("the store task did not run"),
+    }
 }
 
 impl TokenService {
@@ -89,6 +169,11 @@ impl TokenService {
                 counted(TokenOutcome::ok);
                 self.provider_ok(provider);
                 return Ok(cached);
+            }
+            Outcome::Adopted(cached) => return Ok(cached),
+            Outcome::Unavailable(e) => {
+                tracing::warn!(account = %account, error = %e, "token store unavailable; not refreshing");
+                return Err(s.fail("token store unavailable".to_owned(), None));
             }
             Outcome::SaveFailed(e) => {
                 counted(TokenOutcome::save_failed);
@@ -153,19 +238,38 @@ pub(super) fn temporary_reason(e: &OAuthError) -> String {
 
 /// Saves `answer`, trying again after a failure (a full disk, a lock held
 /// too long); a newer enrolment is final.
-async fn save(store: &Store, current: &Unlocked, answer: &TokenResponse) -> Result<(), StoreError> {
+async fn save(
+    store: &Store,
+    lease: &mut Option<Lease>,
+    current: &Unlocked,
+    answer: &TokenResponse,
+) -> Result<(), StoreError> {
     let account = &current.record.account;
     let mut pause = SAVE_RETRY_PAUSE;
     let mut attempt = 1;
     loop {
-        let (store, cur, ans) = (store.clone(), current.clone(), answer.clone());
-        let done =
-            tokio::task::spawn_blocking(move || store.save_refresh(&cur, &ans, SystemTime::now()))
-                .await;
+        let (store, cur, ans, held) =
+            (store.clone(), current.clone(), answer.clone(), lease.take());
+        let done = tokio::task::spawn_blocking(move || {
+            let now = SystemTime::now();
+            let saved = match &held {
+                Some(l) => store.save_refresh_under(l, &cur, &ans, now),
+                None => store.save_refresh(&cur, &ans, now),
+            };
+            (held, saved)
+        })
+        .await;
         let error = match done {
-            Ok(Ok(_)) => return Ok(()),
-            Ok(Err(e @ StoreError::Replaced { .. })) => return Err(e),
-            Ok(Err(e)) => e,
+            Ok((held, saved)) => {
+                *lease = held;
+                match saved {
+                    Ok(_) => return Ok(()),
+                    Err(e @ (StoreError::Replaced { .. } | StoreError::Conflict { .. })) => {
+                        return Err(e);
+                    }
+                    Err(e) => e,
+                }
+            }
             Err(_) => StoreError::Io {
                 action: "save",
                 path: "the token store".into(),

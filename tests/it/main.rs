@@ -21,3 +21,4 @@ mod servers_smoke;
 mod hardening;
 mod layers;
 mod service;
+mod store_postgres;

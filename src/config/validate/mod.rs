@@ -3,6 +3,7 @@
 
 mod account;
 mod admin;
+mod store;
 mod limits;
 mod listener;
 mod provider;
@@ -17,7 +18,7 @@ use listener::listener;
 use provider::provider;
 
 use super::raw::RawConfig;
-use super::{Config, Provider, default_state_dir};
+use super::{Config, Provider, StoreSettings, default_state_dir};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -222,8 +223,20 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError>
         }
         None => None,
     };
+    let store = match &raw.store {
+        Some(table) => {
+            let e = Entry {
+                cx: &cx,
+                at: table.span().start,
+                prefix: "store".to_owned(),
+            };
+            store::store(&e, table.get_ref())?
+        }
+        None => StoreSettings::File,
+    };
     Ok(Config {
         admin,
+        store,
         state_dir,
         hostname: raw.hostname.unwrap_or_else(|| "mailgate".to_owned()),
         limits: limits::limits(&cx, &raw.limits)?,

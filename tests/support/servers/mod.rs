@@ -1,7 +1,8 @@
 //! TEST-ONLY harness: real upstream mail servers from the distribution's
 //! packages (Dovecot for IMAP/POP3/LMTP/SASL, Postfix for submission),
 //! started privately per test on 127.0.0.1 high ports (and HAProxy, the
-//! load balancer in front of mailgate for the PROXY protocol tests), each instance in its
+//! load balancer in front of mailgate for the PROXY protocol tests, and
+//! PostgreSQL for the shared token store), each instance in its
 //! own temporary directory so tests can run them in parallel.
 //!
 //! They stand in for Microsoft 365: IMAP and POP3 over implicit TLS, SMTP
@@ -30,6 +31,7 @@ mod dovecot;
 mod haproxy;
 mod maildir;
 mod postfix;
+mod postgres;
 mod process;
 mod tls;
 
@@ -46,6 +48,7 @@ use process::GroupChild;
 
 pub use haproxy::{Haproxy, SendProxy};
 pub use postfix::MESSAGE_SIZE_LIMIT;
+pub use postgres::PgCluster;
 pub use process::{INSTALL_HINT, find_binary, free_ports};
 pub use tls::{LOCAL_NAMES, LeafCert, LeafPaths, TestCa};
 

@@ -104,6 +104,11 @@ impl GroupChild {
         Ok(GroupChild { name, child })
     }
 
+    /// The master's process id (the group's id too).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `Some(description)` once the master has exited.
     pub fn exited(&mut self) -> Option<String> {
         match self.child.try_wait() {
