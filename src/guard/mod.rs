@@ -36,6 +36,7 @@ mod clock;
 pub mod file_ledger;
 pub mod ledger;
 pub mod persist;
+pub mod pg_ledger;
 pub mod share;
 mod table;
 

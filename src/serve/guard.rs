@@ -1,7 +1,9 @@
 //! Which ledger the login guard shares its verdicts through, chosen from the
 //! configuration: none for a single instance (`[limits] share_guard` off, the
-//! default), otherwise the one that goes with the store: instances sharing a
-//! state directory share `<state_dir>/guard-shared/` (`guard::file_ledger`).
+//! default), otherwise the one that goes with the store: instances on one
+//! database share its `mailgate_guard_verdicts` table (`guard::pg_ledger`),
+//! instances sharing a state directory `<state_dir>/guard-shared/`
+//! (`guard::file_ledger`).
 
 use std::sync::Arc;
 
@@ -10,11 +12,13 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use super::ServeError;
-use crate::config::Config;
+use crate::config::{Config, StoreSettings};
 use crate::guard::LoginGuard;
 use crate::guard::file_ledger::FileLedger;
 use crate::guard::ledger::GuardLedger;
+use crate::guard::pg_ledger::PgLedger;
 use crate::guard::share;
+use crate::store::Database;
 
 /// Starts sharing the guard's verdicts when the configuration asks for it;
 /// the task ends after one last exchange once `shutdown` is sent.
@@ -26,9 +30,19 @@ pub(super) fn share_guard(
     if !config.limits.share_guard {
         return Ok(None);
     }
-    let ledger: Arc<dyn GuardLedger> = Arc::new(FileLedger::open(&config.state_dir)?);
+    let ledger: Arc<dyn GuardLedger> = match &config.store {
+        StoreSettings::File => {
+            let dir = config.state_dir.join(crate::guard::file_ledger::DIR_NAME);
+            info!(dir = %dir.display(), "login guard shares its verdicts");
+            Arc::new(FileLedger::open(&config.state_dir)?)
+        }
+        StoreSettings::Postgres(pg) => {
+            let db = Database::new(pg).map_err(|e| ServeError::Tokens(e.to_string()))?;
+            info!(database = db.label(), "login guard shares its verdicts");
+            Arc::new(PgLedger::new(db)?)
+        }
+    };
     guard.enable_sharing();
-    info!(dir = %config.state_dir.join(crate::guard::file_ledger::DIR_NAME).display(), "login guard shares its verdicts");
     Ok(Some(tokio::spawn(share::keep_shared(
         guard.clone(),
         ledger,
