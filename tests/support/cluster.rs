@@ -5,7 +5,8 @@
 //! checks tokens against the test identity provider.
 //!
 //! The store kind is a parameter ([`StoreKind`]): with the file store the
-//! instances share one state directory. Each instance has its own config
+//! instances share one state directory; with PostgreSQL they share a fresh
+//! database of the test binary's private cluster. Each instance has its own config
 //! file and log (`<dir>/i<n>/`), one plain IMAP listener on 127.0.0.1 that
 //! accepts the header from HAProxy (`proxy_protocol_from = ["127.0.0.1"]`).
 //! Alice is enrolled once, through instance 0's config, before any starts.
@@ -17,7 +18,7 @@ use crate::support::client::{Client, connect_from};
 use crate::support::config::{ConfigBuilder, Listener, Upstream, free_ports};
 use crate::support::idp::BlockingIdp;
 use crate::support::mailgate::{self, Serve};
-use crate::support::servers::{Haproxy, MailServers, SendProxy, StartOptions};
+use crate::support::servers::{Haproxy, MailServers, PgCluster, SendProxy, StartOptions};
 
 pub const ALICE: &str = "alice@example.test";
 /// Alice's local password, set at enrolment.
@@ -32,6 +33,9 @@ pub const STEP: Duration = Duration::from_secs(60);
 pub enum StoreKind {
     /// One state directory for all instances.
     File,
+    /// One database of the test binary's private PostgreSQL cluster (the
+    /// state directory still holds the machine key, the same for all).
+    Postgres,
 }
 
 #[derive(Clone, Debug)]
@@ -82,12 +86,32 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("mail servers did not start:\n{e}"));
         let dir = servers.dir().join("cluster");
         let ports = free_ports(options.instances);
+        let database = match options.store {
+            StoreKind::File => None,
+            StoreKind::Postgres => {
+                let cluster = PgCluster::shared().unwrap_or_else(|e| panic!("postgres: {e}"));
+                let db = cluster
+                    .database()
+                    .unwrap_or_else(|e| panic!("postgres: {e}"));
+                Some(cluster.url(&db))
+            }
+        };
         let configs: Vec<PathBuf> = (0..options.instances)
             .map(|i| {
                 let own = dir.join(format!("i{i}"));
                 std::fs::create_dir_all(&own).expect("instance dir");
                 let config = own.join("mailgate.toml");
-                let text = config_text(&options, &dir, &idp, &servers, ports[i]);
+                // One machine key for all (with the database it is a
+                // per-host file that must match the database's).
+                let state = dir.join("state");
+                let text = config_text(
+                    &options,
+                    &state,
+                    database.as_deref(),
+                    &idp,
+                    &servers,
+                    ports[i],
+                );
                 std::fs::write(&config, text).expect("config");
                 config
             })
@@ -193,7 +217,8 @@ impl Cluster {
 
 fn config_text(
     o: &Options,
-    dir: &std::path::Path,
+    state: &std::path::Path,
+    database: Option<&str>,
     idp: &BlockingIdp,
     servers: &MailServers,
     port: u16,
@@ -210,8 +235,11 @@ fn config_text(
             "client-1",
             &format!("refresh_margin_secs = {}", o.refresh_margin_secs),
         );
-    let builder = match o.store {
-        StoreKind::File => builder.state_dir(&dir.join("state")),
+    let builder = match database {
+        None => builder.state_dir(state),
+        Some(url) => builder.state_dir(state).store(&format!(
+            "kind = \"postgres\"\nurl = \"{url}\"\ntls = \"disable\""
+        )),
     };
     let upstream = Upstream::new(servers.imaps_port(), "implicit").ca_file(servers.ca_pem_path());
     let listener = Listener::local("imap", port, upstream)
