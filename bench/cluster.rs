@@ -6,10 +6,8 @@
 //!
 //! The cluster serves Bob, enrolled at the start of this phase with a
 //! short-lived token, so its burst finds the token expired; Alice on the one
-//! instance has the same path. Runs last: with the file store the instances
-//! share one state directory and a refresh is single-flight per process
-//! only, so the cluster burst may leave Bob needing a new sign-in
-//! (BENCHMARKS.md).
+//! instance has the same path. With the file store the instances share the
+//! rig's state directory; its lock file holds one refresh across them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -98,8 +98,7 @@ async fn main() {
     if phase("idle") {
         idle::run(&rig, &mut report).await;
     }
-    // Last: with the file store, the cluster's burst may leave the account
-    // needing a new sign-in (bench/cluster.rs).
+    // Last: it adds Bob and three more processes (bench/cluster.rs).
     if phase("cluster") {
         cluster::run(&rig, WARM_LIFETIME, &mut report).await;
     }

@@ -3,11 +3,9 @@
 //! succeeds, and the refresh tokens, which rotate on every use, are never
 //! redeemed twice.
 //!
-//! On PostgreSQL, the per-account lease held across the refresh makes it
-//! one refresh for all three instances. The file-store variant stays
-//! ignored: its lease covers a record write, not the refresh, so each
-//! instance refreshes with the refresh token it read; the second presents
-//! a redeemed token, gets `invalid_grant` and marks the account needs-login.
+//! The lease held across the refresh makes it one refresh for all three
+//! instances: PostgreSQL's per-account advisory lock, or the file store's
+//! lock file when the instances share a state directory.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +22,6 @@ fn five_hundred_simultaneous_logins_with_an_expired_token_over_three_instances_o
 }
 
 #[test]
-#[ignore = "the file store's lease does not cover the refresh across processes"]
 fn five_hundred_simultaneous_logins_with_an_expired_token_over_three_instances_on_files() {
     burst(StoreKind::File, 1);
 }
@@ -37,7 +34,6 @@ fn burst(store: StoreKind, expected_refreshes: u64) {
         enrol_lifetime: Some(Duration::from_secs(1)),
         refresh_margin_secs: 1,
         sessions: 600,
-        ..Options::default()
     }));
     std::thread::sleep(Duration::from_millis(1100));
     let rt = super::runtime();

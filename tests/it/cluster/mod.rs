@@ -6,7 +6,7 @@
 //! | module | what it proves |
 //! |---|---|
 //! | `guard_flood` | a wrong-password flood from one address locks it out on every instance; another address logs in |
-//! | `burst` | 500 simultaneous logins with an expired token all succeed, with one refresh per instance at most |
+//! | `burst` | 500 simultaneous logins with an expired token all succeed with one refresh, on PostgreSQL and on a shared state directory |
 
 mod burst;
 mod guard_flood;
