@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::cluster::{Cluster, Options, PASSWORD};
+use crate::support::cluster::{Cluster, Options, PASSWORD, StoreKind};
 
 const ATTACKER: &str = "127.0.0.2";
 const OWNER: &str = "127.0.0.3";
@@ -21,8 +21,20 @@ const FLOOD_LIMIT: Duration = Duration::from_secs(25);
 const REFUSED: &str = "Too many failed logins";
 
 #[test]
-fn a_flood_from_one_address_locks_it_out_on_every_instance() {
-    let cluster = Cluster::start(Options::default());
+fn a_flood_from_one_address_locks_it_out_on_every_instance_on_postgres() {
+    flood(StoreKind::Postgres);
+}
+
+#[test]
+fn a_flood_from_one_address_locks_it_out_on_every_instance_on_files() {
+    flood(StoreKind::File);
+}
+
+fn flood(store: StoreKind) {
+    let cluster = Cluster::start(Options {
+        store,
+        ..Options::default()
+    });
     let rt = super::runtime();
     rt.block_on(async {
         for _ in 0..3 {

@@ -5,7 +5,7 @@
 //!
 //! | module | what it proves |
 //! |---|---|
-//! | `guard_flood` | a wrong-password flood from one address locks it out on every instance; another address logs in |
+//! | `guard_flood` | a wrong-password flood from one address locks it out on every instance; another address logs in (PostgreSQL and a shared state directory) |
 //! | `burst` | 500 simultaneous logins with an expired token all succeed with one refresh, on PostgreSQL and on a shared state directory |
 
 mod burst;
