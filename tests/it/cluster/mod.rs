@@ -10,6 +10,7 @@
 
 mod burst;
 mod guard_flood;
+mod lease_kill;
 
 /// A runtime for one cluster test's clients.
 fn runtime() -> tokio::runtime::Runtime {
