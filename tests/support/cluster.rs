@@ -47,6 +47,9 @@ pub struct Options {
     pub refresh_margin_secs: u64,
     /// Simultaneous sessions of Alice the servers must hold.
     pub sessions: u32,
+    /// With [`StoreKind::Postgres`]: this database URL instead of a fresh
+    /// database on the shared cluster (a test that restarts its own).
+    pub database_url: Option<String>,
 }
 
 impl Default for Options {
@@ -57,6 +60,7 @@ impl Default for Options {
             enrol_lifetime: None,
             refresh_margin_secs: 60,
             sessions: 32,
+            database_url: None,
         }
     }
 }
@@ -88,6 +92,7 @@ impl Cluster {
         let ports = free_ports(options.instances);
         let database = match options.store {
             StoreKind::File => None,
+            StoreKind::Postgres if options.database_url.is_some() => options.database_url.clone(),
             StoreKind::Postgres => {
                 let cluster = PgCluster::shared().unwrap_or_else(|e| panic!("postgres: {e}"));
                 let db = cluster

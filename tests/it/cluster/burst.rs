@@ -34,6 +34,7 @@ fn burst(store: StoreKind, expected_refreshes: u64) {
         enrol_lifetime: Some(Duration::from_secs(1)),
         refresh_margin_secs: 1,
         sessions: 600,
+        database_url: None,
     }));
     std::thread::sleep(Duration::from_millis(1100));
     let rt = super::runtime();

@@ -6,9 +6,12 @@
 //! | module | what it proves |
 //! |---|---|
 //! | `guard_flood` | a wrong-password flood from one address locks it out on every instance; another address logs in (PostgreSQL and a shared state directory) |
+//! | `db_restart` | database restart during traffic (ignored: warm logins still read the store) |
+//! | `lease_kill` | SIGKILL of the instance holding the refresh lease mid-refresh: the others finish, the stored refresh token is the newest; three rounds |
 //! | `burst` | 500 simultaneous logins with an expired token all succeed with one refresh, on PostgreSQL and on a shared state directory |
 
 mod burst;
+mod db_restart;
 mod guard_flood;
 mod lease_kill;
 
