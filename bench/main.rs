@@ -15,6 +15,7 @@ mod idp;
 #[path = "../tests/support/servers/mod.rs"]
 mod servers;
 
+mod cluster;
 mod idle;
 mod logins;
 mod report;
@@ -32,7 +33,7 @@ use report::Report;
 use rig::{ALICE, Rig};
 
 /// Comma-separated phases to run (burst, latency, throughput, smtp, idle,
-/// idle-active);
+/// idle-active, cluster);
 /// all when unset. For working on one phase; published figures use all.
 const ONLY_ENV: &str = "MAILGATE_BENCH_ONLY";
 /// Access token lifetime once the bursts are done (warm token from then on).
@@ -103,6 +104,10 @@ async fn main() {
             rig.restart_mailgate().await;
             idle::run(&rig, kind, &mut report).await;
         }
+    }
+    // Last: it adds Bob and three more processes (bench/cluster.rs).
+    if phase("cluster") {
+        cluster::run(&rig, WARM_LIFETIME, &mut report).await;
     }
     let load_after = report::loadavg();
 

@@ -73,7 +73,7 @@ impl Rig {
             submission_direct: loopback(servers.submission_port()),
         };
         let config = write_config(&idp, &servers, &ports);
-        tokio::task::block_in_place(|| enrol(&config));
+        tokio::task::block_in_place(|| enrol(&config, ALICE));
         let enrolled_at = Instant::now();
         let mailgate = spawn_mailgate(&config, servers.dir());
         let socat = start_socat(&servers, &free[3..]);
@@ -282,10 +282,10 @@ fn mailgate_command() -> Command {
     cmd
 }
 
-/// `mailgate login ALICE --device --password-stdin`, as an administrator would.
-fn enrol(config: &Path) {
+/// `mailgate login ACCOUNT --device --password-stdin`, as an administrator would.
+pub fn enrol(config: &Path, account: &str) {
     let mut cmd = mailgate_command();
-    cmd.args(["login", ALICE, "--device", "--password-stdin", "--config"])
+    cmd.args(["login", account, "--device", "--password-stdin", "--config"])
         .arg(config)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -29,7 +29,10 @@ use crate::token::TokenSource;
 use crate::token::service::TokenService;
 use crate::upstream::Endpoint;
 
+mod guard;
 mod signals;
+
+use guard::share_guard;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -54,6 +57,8 @@ pub enum ServeError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Console(#[from] crate::console::ConsoleError),
+    #[error(transparent)]
+    GuardLedger(#[from] crate::guard::ledger::LedgerError),
 }
 
 struct Running {
@@ -72,6 +77,8 @@ pub struct Server {
     /// Where the guard's state is saved (`guard::persist`).
     state_dir: PathBuf,
     guard_saver: JoinHandle<()>,
+    /// Exchanges the guard's verdicts with other instances (`guard::share`).
+    guard_sharer: Option<JoinHandle<()>>,
     gates: HashMap<String, Arc<MailboxGate>>,
     /// Per listener name: sessions that negotiated TLS 1.0/1.1.
     legacy_sessions: HashMap<String, LegacySessions>,
@@ -97,6 +104,7 @@ impl Server {
             config.state_dir.clone(),
             shutdown.subscribe(),
         ));
+        let guard_sharer = share_guard(config, &guard, &shutdown)?;
         let mut server = Self {
             tokens,
             limits: ConnectionLimits::new(
@@ -107,6 +115,7 @@ impl Server {
             guard,
             state_dir: config.state_dir.clone(),
             guard_saver,
+            guard_sharer,
             gates: HashMap::new(),
             legacy_sessions: HashMap::new(),
             shutdown,
@@ -314,6 +323,9 @@ impl Server {
         }
         let drained = self.limits.drain(self.grace).await;
         let _ = self.guard_saver.await;
+        if let Some(sharer) = self.guard_sharer {
+            let _ = sharer.await;
+        }
         if let Err(error) = persist::save_if_changed(&self.guard, &self.state_dir) {
             warn!(%error, "cannot save the login guard's state");
         }

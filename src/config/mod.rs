@@ -112,6 +112,9 @@ pub struct Limits {
     /// IPv6 clients are counted per prefix of this length (the guard and
     /// the per-address cap); see `base::source_of`.
     pub ipv6_prefix: u8,
+    /// Share the login guard's verdicts with the other instances using the
+    /// same store (`guard::ledger`); several instances behind a balancer.
+    pub share_guard: bool,
     pub client: ClientLimits,
     pub tls_handshake_timeout: Duration,
     pub preauth_timeout: Duration,
@@ -129,6 +132,7 @@ impl Default for Limits {
             max_connections: 4096,
             max_connections_per_ip: 256,
             ipv6_prefix: crate::base::DEFAULT_IPV6_PREFIX,
+            share_guard: false,
             client: ClientLimits::default(),
             tls_handshake_timeout: Duration::from_secs(15),
             preauth_timeout: Duration::from_secs(120),

@@ -73,6 +73,7 @@ pub struct RawLimits {
     pub max_connections: Option<usize>,
     pub max_connections_per_ip: Option<usize>,
     pub ipv6_prefix: Option<u8>,
+    pub share_guard: Option<bool>,
     pub max_line: Option<usize>,
     pub max_literal: Option<usize>,
     pub max_commands: Option<usize>,

@@ -24,11 +24,20 @@
 //! so a restart neither hands out fresh free attempts nor locks the owner
 //! out.
 //!
+//! Several instances share their verdicts through a [`ledger::GuardLedger`]
+//! ([`share`]), so N instances do not give an attacker N times the guesses;
+//! each still decides on its own tables, never waiting on the ledger.
+//!
 //! Every table is bounded and fails closed (see [`table`]); keys are
 //! bounded too: an address, an [`AccountName`] (at most
 //! [`crate::base::MAX_ACCOUNT_LEN`] bytes) or a rule login from the config.
 
+mod clock;
+pub mod file_ledger;
+pub mod ledger;
 pub mod persist;
+pub mod pg_ledger;
+pub mod share;
 mod table;
 
 use std::collections::HashMap;
@@ -129,6 +138,8 @@ struct Tables {
     pairs: HashMap<(IpAddr, Target), u32>,
     /// Changed since the last save.
     dirty: bool,
+    /// Verdicts for other instances, once sharing is enabled.
+    outbox: Option<share::Outbox>,
 }
 
 pub struct LoginGuard {
@@ -167,6 +178,7 @@ impl LoginGuard {
                 trusted: HashMap::new(),
                 pairs: HashMap::new(),
                 dirty: false,
+                outbox: None,
             }),
             settings,
             settled: tokio::sync::Notify::new(),
@@ -291,6 +303,12 @@ impl LoginGuard {
         }
         t.dirty |= outcome != Outcome::Released;
         drop(t);
+        let target = a.target.as_ref().map(|(k, _)| k);
+        match outcome {
+            Outcome::Failed => self.queue_shared(a.source, target, ledger::Verdict::Failed),
+            Outcome::Succeeded => self.queue_shared(a.source, target, ledger::Verdict::Succeeded),
+            Outcome::Released => {}
+        }
         self.settled.notify_waiters();
         if let (Some(target), Some(audit)) = (locked_now, self.audit.get()) {
             let event =
@@ -368,3 +386,5 @@ impl Tables {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod share_tests;

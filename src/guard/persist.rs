@@ -13,15 +13,14 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
-
+use super::clock::Clock;
 use super::table::Entry;
 use super::{LoginGuard, Target};
 use crate::base::AccountName;
 use crate::fsutil;
+use serde::{Deserialize, Serialize};
 
 /// The file's name inside the state directory.
 pub const FILE_NAME: &str = "guard.json";
@@ -203,60 +202,19 @@ fn restore(guard: &LoginGuard, saved: Saved) -> usize {
     restored
 }
 
-fn key_of(target: &Target) -> String {
+pub(super) fn key_of(target: &Target) -> String {
     match target {
         Target::Account(name) => format!("account:{}", name.as_str()),
         Target::Rule(rule) => format!("rule:{rule}"),
     }
 }
 
-fn target_of(key: &str) -> Option<Target> {
+pub(super) fn target_of(key: &str) -> Option<Target> {
     if let Some(name) = key.strip_prefix("account:") {
         return AccountName::parse(name).ok().map(Target::Account);
     }
     let rule = key.strip_prefix("rule:")?;
     (rule.len() <= crate::base::MAX_ACCOUNT_LEN + 2).then(|| Target::Rule(rule.to_owned()))
-}
-
-/// One reading of both clocks, to carry instants across processes.
-struct Clock {
-    instant: Instant,
-    unix: u64,
-}
-
-impl Clock {
-    fn now() -> Clock {
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        Clock {
-            instant: Instant::now(),
-            unix,
-        }
-    }
-
-    /// Rounded up, so a saved lock-out never ends earlier than it would have.
-    fn unix(&self, at: Instant) -> u64 {
-        if at >= self.instant {
-            let ahead = at.duration_since(self.instant);
-            self.unix
-                .saturating_add(ahead.as_secs())
-                .saturating_add(u64::from(ahead.subsec_nanos() > 0))
-        } else {
-            self.unix
-                .saturating_sub(self.instant.duration_since(at).as_secs())
-        }
-    }
-
-    fn instant_of(&self, unix: u64) -> Instant {
-        if unix >= self.unix {
-            let ahead = Duration::from_secs(unix - self.unix).min(super::TRUST_TTL);
-            self.instant + ahead
-        } else {
-            let behind = Duration::from_secs(self.unix - unix);
-            self.instant.checked_sub(behind).unwrap_or(self.instant)
-        }
-    }
 }
 
 /// Saves `guard` every [`SAVE_INTERVAL`] while it changes, until `stop`;

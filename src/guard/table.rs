@@ -66,6 +66,15 @@ impl Entry {
         Ok(())
     }
 
+    /// Counts a failure at `at`; past the free ones it locks the key.
+    fn fail(&mut self, at: Instant) {
+        self.count = self.count.saturating_add(1);
+        self.last = self.last.max(at);
+        if self.count > FREE_FAILURES {
+            self.locked_until = self.locked_until.max(at + lockout(self.count));
+        }
+    }
+
     /// Whether a sweep may drop the entry: nothing in flight, not locked,
     /// and its failures already forgotten.
     fn idle(&self, now: Instant) -> bool {
@@ -126,14 +135,25 @@ impl<K: Hash + Eq + Clone> Table<K> {
         };
         e.pending = e.pending.saturating_sub(1);
         if failed {
-            e.count = e.count.saturating_add(1);
-            e.last = now;
-            if e.count > FREE_FAILURES {
-                e.locked_until = e.locked_until.max(now + lockout(e.count));
-            }
+            e.fail(now);
         } else if e.count == 0 && e.pending == 0 {
             self.map.remove(key);
         }
+    }
+
+    /// Counts a failure another instance settled at `at`, when the table
+    /// has room for its key (after a sweep); otherwise it is dropped: this
+    /// instance still refuses keys it has no room for when they log in here.
+    pub fn note_failure(&mut self, key: K, at: Instant, now: Instant) {
+        if !self.map.contains_key(&key) && self.map.len() >= self.capacity {
+            self.sweep(now);
+        }
+        if !self.map.contains_key(&key) && self.map.len() >= self.capacity {
+            return;
+        }
+        let e = self.map.entry(key).or_insert_with(|| Entry::fresh(now));
+        e.decay(now);
+        e.fail(at);
     }
 
     /// Takes back `n` failures (the source then logged in to the target it

@@ -15,6 +15,7 @@ mod core_pop3;
 mod config_files;
 mod console_browser;
 mod core_smtp;
+mod cluster;
 mod crash;
 mod interop;
 mod oauth_flows;

@@ -18,6 +18,7 @@ pub struct ConfigBuilder {
     listeners: Vec<Listener>,
     accounts: Vec<String>,
     admin: Vec<String>,
+    store: Vec<String>,
 }
 
 /// The endpoints of a `kind = "generic"` identity provider.
@@ -131,6 +132,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// Raw lines inside `[store]` (the table is written when any are given).
+    pub fn store(mut self, lines: &str) -> Self {
+        if !lines.trim().is_empty() {
+            self.store.push(lines.to_owned());
+        }
+        self
+    }
+
     /// An `[[accounts]]` rule from `(key, string value)` pairs.
     pub fn account(mut self, keys: &[(&str, &str)]) -> Self {
         let mut table = String::new();
@@ -163,6 +172,9 @@ impl ConfigBuilder {
         }
         if !self.admin.is_empty() {
             let _ = writeln!(text, "\n[admin]\n{}", self.admin.join("\n"));
+        }
+        if !self.store.is_empty() {
+            let _ = writeln!(text, "\n[store]\n{}", self.store.join("\n"));
         }
         text
     }

@@ -167,6 +167,11 @@ impl Serve {
         }
     }
 
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Sends `signal` (a kill(1) name such as "HUP") to the process.
     pub fn signal(&self, signal: &str) {
         if let Some(child) = &self.child {

@@ -9,6 +9,7 @@
 pub mod browser;
 pub mod certs;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod fake_upstream;
 pub mod idp;

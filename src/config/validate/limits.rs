@@ -85,6 +85,7 @@ pub(super) fn limits(cx: &Ctx<'_>, raw: &RawLimits) -> Result<Limits, ConfigErro
             d.max_connections_per_ip,
         )?,
         ipv6_prefix: ipv6_prefix(&e, raw.ipv6_prefix.unwrap_or(d.ipv6_prefix))?,
+        share_guard: raw.share_guard.unwrap_or(d.share_guard),
         client: client(&e, raw, d.client)?,
         tls_handshake_timeout: secs(
             &e,

@@ -85,6 +85,7 @@ fn limits_refuse_u64_max_without_overflow() {
         max_connections: Some(usize::MAX),
         max_connections_per_ip: Some(usize::MAX),
         ipv6_prefix: Some(u8::MAX),
+        share_guard: Some(true),
         max_line: Some(usize::MAX),
         max_literal: Some(usize::MAX),
         max_commands: Some(usize::MAX),

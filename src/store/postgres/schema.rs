@@ -44,6 +44,21 @@ pub const MIGRATIONS: &[Migration] = &[
                 fingerprint text NOT NULL
               )",
     },
+    Migration {
+        version: 3,
+        name: "shared login guard verdicts",
+        sql: "CREATE TABLE mailgate_guard_verdicts (
+                id bigserial PRIMARY KEY,
+                instance text NOT NULL,
+                source text NOT NULL,
+                target text,
+                verdict smallint NOT NULL,
+                at bigint NOT NULL,
+                inserted timestamptz NOT NULL DEFAULT now()
+              );
+              CREATE INDEX mailgate_guard_verdicts_inserted
+                ON mailgate_guard_verdicts (inserted)",
+    },
 ];
 
 /// The schema version this release writes.

@@ -9,6 +9,7 @@
 //! thread, as the gateway's blocking pool does.
 
 mod contract;
+mod guard;
 mod lease;
 mod migrate;
 mod refresh;

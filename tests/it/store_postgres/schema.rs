@@ -52,7 +52,7 @@ fn upgrade_from_the_first_version_keeps_records() {
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM mailgate_schema_version",
         )
         .unwrap();
-    assert_eq!(versions, "1,2");
+    assert_eq!(versions, "1,2,3");
     let unlocked = f
         .store()
         .unlock(

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use super::process::{GroupChild, find_binary, free_ports, wait_until};
 
+/// Connections HAProxy holds at once (the cluster burst needs 500).
+const MAX_CONNECTIONS: usize = 2000;
 /// How long HAProxy gets to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -42,16 +44,29 @@ impl Haproxy {
     /// HAProxy on 127.0.0.1 forwarding every connection to `backend` with
     /// a PROXY header of `version`.
     pub fn start(backend: SocketAddr, version: SendProxy) -> Result<Self, String> {
+        Self::start_many(&[backend], version)
+    }
+
+    /// HAProxy on 127.0.0.1 balancing connections round-robin over
+    /// `backends` (as many mailgate instances), each with a PROXY header of
+    /// `version`. No health checks: a test that stops a backend sees the
+    /// connections HAProxy still sends it fail, as a client would until a
+    /// real balancer's checks notice.
+    pub fn start_many(backends: &[SocketAddr], version: SendProxy) -> Result<Self, String> {
         let binary = find_binary("haproxy")?;
         let port = free_ports(1)?[0];
         let dir = super::instance_dir("mgtest-haproxy")?;
         let config = dir.join("haproxy.cfg");
+        let servers: String = backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| format!("    server m{} {b} {}\n", i + 1, version.keyword()))
+            .collect();
         let text = format!(
-            "global\n    maxconn 200\n\
+            "global\n    maxconn {MAX_CONNECTIONS}\n\
              defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n\
              frontend mail\n    bind 127.0.0.1:{port}\n    default_backend mailgate\n\
-             backend mailgate\n    server m1 {backend} {}\n",
-            version.keyword()
+             backend mailgate\n    balance roundrobin\n{servers}",
         );
         fs::write(&config, text).map_err(|e| format!("write {}: {e}", config.display()))?;
         let mut command = Command::new(binary);
