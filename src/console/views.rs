@@ -42,7 +42,10 @@ pub async fn public_get(ctx: &Ctx<'_>) -> Answer {
 
 /// The sign-in page with a fresh double-submit token.
 pub fn login_page(ctx: &Ctx<'_>, error: Option<&str>) -> Answer {
-    let existing = ctx.req.cookie(super::session::LOGIN_COOKIE).filter(|c| c.len() >= 32);
+    let existing = ctx
+        .req
+        .cookie(super::session::LOGIN_COOKIE)
+        .filter(|c| c.len() >= 32);
     let Some(csrf) = existing.or_else(super::session::token) else {
         return super::web::text(StatusCode::SERVICE_UNAVAILABLE, "no randomness\n");
     };
