@@ -335,6 +335,7 @@ impl Server {
 
 /// Runs the proxy for `config` until a signal; `path` is re-read on SIGHUP.
 pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
+    let mut signals = signals::Signals::register()?;
     service::limits::raise_and_report(config.limits.max_connections);
     let tokens = token_service(&config, &path)?;
     let audit = Arc::new(crate::audit::AuditLog::new(&config.state_dir));
@@ -355,7 +356,7 @@ pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
     let keep_warm = tokens.spawn_keep_warm(server.shutdown.subscribe());
     notify::ready();
     let watchdog = notify::spawn_watchdog();
-    signals::wait_for_signals(&mut server, &tokens, &mut admin, &path).await?;
+    signals::wait_for_signals(&mut signals, &mut server, &tokens, &mut admin, &path).await?;
     if let Some(console) = admin.console.take() {
         console.stop().await;
     }

@@ -12,22 +12,41 @@ use crate::config::Config;
 use crate::console;
 use crate::token::service::TokenService;
 
+/// The signal streams, registered before anything listens: a SIGTERM that
+/// arrives while the listeners come up must shut down gracefully, not take
+/// the default action and kill the process.
+#[cfg(unix)]
+pub(super) struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    pub(super) fn register() -> Result<Self, ServeError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).map_err(ServeError::Signal)?,
+            int: signal(SignalKind::interrupt()).map_err(ServeError::Signal)?,
+            hup: signal(SignalKind::hangup()).map_err(ServeError::Signal)?,
+        })
+    }
+}
+
 #[cfg(unix)]
 pub(super) async fn wait_for_signals(
+    signals: &mut Signals,
     server: &mut Server,
     tokens: &TokenService,
     admin: &mut Admin,
     path: &Path,
 ) -> Result<(), ServeError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
-    let mut hup = signal(SignalKind::hangup()).map_err(ServeError::Signal)?;
     loop {
         tokio::select! {
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
-            _ = hup.recv() => {
+            _ = signals.term.recv() => return Ok(()),
+            _ = signals.int.recv() => return Ok(()),
+            _ = signals.hup.recv() => {
                 notify::reloading();
                 reload(server, tokens, admin, path).await;
                 notify::ready();
@@ -37,7 +56,18 @@ pub(super) async fn wait_for_signals(
 }
 
 #[cfg(not(unix))]
+pub(super) struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    pub(super) fn register() -> Result<Self, ServeError> {
+        Ok(Self)
+    }
+}
+
+#[cfg(not(unix))]
 pub(super) async fn wait_for_signals(
+    _signals: &mut Signals,
     _server: &mut Server,
     _tokens: &TokenService,
     _admin: &mut Admin,
