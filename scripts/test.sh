@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine, as root: installs the real mail
-# servers and clients the interoperability tests drive (Dovecot, Postfix, curl,
-# fetchmail, msmtp, swaks, mbsync, mutt, offlineimap), then checks formatting and
-# lints (default build and `legacy-tls`), runs unit and integration tests with the
-# `legacy-tls` feature (TLS 1.0 clients), and gives every fuzz target a short run.
+# The whole test suite, on a fresh machine, as root: installs the real
+# components the integration tests start privately (Dovecot, Postfix, HAProxy,
+# PostgreSQL, headless Chromium and chromedriver) and the mail clients they
+# drive (curl, fetchmail, msmtp, swaks, mbsync, mutt, offlineimap), then
+# checks formatting and lints (default build and `legacy-tls`), runs unit and
+# integration tests with the `legacy-tls` feature (TLS 1.0 clients), and gives
+# every fuzz target a short run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
