@@ -25,6 +25,25 @@ const SAMPLE: usize = 100;
 const FD_SLACK: usize = 64;
 const BUFFER: usize = 1024;
 const CHECKPOINTS: [usize; 3] = [1_000, 5_000, TARGET];
+/// Caps the sessions opened (for a quick measure; published figures use the
+/// full ramp).
+const SESSIONS_ENV: &str = "MAILGATE_BENCH_IDLE_SESSIONS";
+/// Seconds to wait, with mailgate's pid printed, before the ramp and again
+/// with every session held: time to attach a heap profiler or read
+/// `/proc/<pid>/smaps_rollup` from outside.
+const PAUSE_ENV: &str = "MAILGATE_BENCH_IDLE_PAUSE";
+
+fn env_number(name: &str) -> Option<u64> {
+    std::env::var(name).ok()?.parse().ok()
+}
+
+/// Waits `PAUSE_ENV` seconds, if set, saying why.
+async fn pause(pid: u32, moment: &str) {
+    if let Some(secs) = env_number(PAUSE_ENV) {
+        eprintln!("bench: idle: mailgate pid {pid}, {moment}; pausing {secs} s");
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
+}
 
 /// What an idle session is doing while it is held.
 #[derive(Clone, Copy)]
@@ -105,7 +124,9 @@ pub async fn run(rig: &Rig, kind: Kind, report: &mut Report) {
     let own_limit = soft_nofile("self");
     let by_mailgate = mailgate_limit.saturating_sub(open_fds(pid) + FD_SLACK) / 2;
     let by_bench = own_limit.saturating_sub(open_fds(std::process::id()) + FD_SLACK);
-    let goal = TARGET.min(by_mailgate).min(by_bench);
+    let cap = env_number(SESSIONS_ENV).map_or(TARGET, |n| n as usize);
+    let goal = TARGET.min(by_mailgate).min(by_bench).min(cap);
+    pause(pid, "before the ramp").await;
     let rss_before = report::rss_kib(pid);
     let mut sessions: Vec<Held> = Vec::with_capacity(goal);
     let mut checkpoints = Vec::new();
@@ -141,6 +162,7 @@ pub async fn run(rig: &Rig, kind: Kind, report: &mut Report) {
     let ramp = started.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_held = report::rss_kib(pid);
+    pause(pid, "all sessions held").await;
     let per_session = rss_held.saturating_sub(rss_before) as f64 / held.max(1) as f64;
     let (asked, answered) = check(&mut sessions, kind).await;
     let answer = match kind {

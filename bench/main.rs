@@ -16,6 +16,7 @@ mod idp;
 mod servers;
 
 mod cluster;
+mod archiver;
 mod idle;
 mod logins;
 mod report;
@@ -33,7 +34,7 @@ use report::Report;
 use rig::{ALICE, Rig};
 
 /// Comma-separated phases to run (burst, latency, throughput, smtp, idle,
-/// idle-active, cluster);
+/// idle-active, archiver, cluster);
 /// all when unset. For working on one phase; published figures use all.
 const ONLY_ENV: &str = "MAILGATE_BENCH_ONLY";
 /// Access token lifetime once the bursts are done (warm token from then on).
@@ -104,6 +105,10 @@ async fn main() {
             rig.restart_mailgate().await;
             idle::run(&rig, kind, &mut report).await;
         }
+    }
+    if phase("archiver") {
+        tokio::task::block_in_place(|| archiver::seed(&rig));
+        archiver::run(&rig, &mut report).await;
     }
     // Last: it adds Bob and three more processes (bench/cluster.rs).
     if phase("cluster") {

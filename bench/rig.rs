@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::archiver;
 use crate::idp::TestIdp;
 use crate::servers::{LOCAL_NAMES, MailServers, StartOptions};
 use crate::socat::Socat;
@@ -58,10 +59,12 @@ impl Rig {
             ..StartOptions::default()
         };
         let introspect = idp.introspect_url();
-        let servers = tokio::task::block_in_place(|| {
-            MailServers::start_with(&introspect, &[ALICE, BOB], &options)
-        })
-        .unwrap_or_else(|e| panic!("mail servers did not start:\n{e}"));
+        let mut users = vec![ALICE.to_owned(), BOB.to_owned()];
+        users.extend((0..archiver::MAILBOXES).map(archiver::mailbox));
+        let users: Vec<&str> = users.iter().map(String::as_str).collect();
+        let servers =
+            tokio::task::block_in_place(|| MailServers::start_with(&introspect, &users, &options))
+                .unwrap_or_else(|e| panic!("mail servers did not start:\n{e}"));
         let tls = wire::tls_config(&std::fs::read_to_string(servers.ca_pem_path()).expect("CA"));
         let free = free_ports(6);
         let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
@@ -227,6 +230,13 @@ authority = "{authority}"
 tenant = "{tenant}"
 client_id = "bench-client"
 refresh_margin_secs = {REFRESH_MARGIN_SECS}
+client_secret = "{secret}"
+
+[[accounts]]
+login = "*@{archive}"
+kind = "app-only"
+provider = "bench"
+password_hash = "{hash}"
 
 [[listeners]]
 name = "imap-plain"
@@ -254,6 +264,9 @@ upstream = {smtp_up}
 "#,
         state = dir.join("mailgate-state").display(),
         authority = idp.authority(),
+        secret = archiver::CLIENT_SECRET,
+        archive = archiver::DOMAIN,
+        hash = archiver::RULE_HASH,
         tenant = idp.tenant(),
         imap_plain = ports.imap_plain,
         imap_tls = ports.imap_tls,

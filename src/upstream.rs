@@ -105,7 +105,7 @@ pub async fn login(
     match drive(machine.as_mut(), &mut stream, &mut buf, &mut dialogue).await {
         Ok(UpstreamStep::Authenticated(success)) => Ok(LoggedIn {
             stream,
-            leftover: buf,
+            leftover: crate::net::leftover(buf),
             success,
         }),
         Ok(UpstreamStep::Rejected(rejection)) => Err(UpstreamError::Rejected { addr, rejection }),

@@ -10,7 +10,7 @@ pub mod proxy_header;
 pub mod read_ahead;
 pub mod stream;
 
-pub use drive::{Dialogue, Interrupted, Phase, Tls, drive, write_all};
+pub use drive::{Dialogue, Interrupted, Phase, Tls, drive, leftover, write_all};
 pub use proxy_header::{ProxyHeader, ProxyHeaderError, read_proxy_header};
 pub use stream::Stream;
 

@@ -19,7 +19,7 @@ use super::login::{Handoff, LoginOutcome, login};
 use super::machine::client_machine;
 use crate::config::LocalTls;
 use crate::metrics::{self, LoginOutcome as Counted};
-use crate::net::{Dialogue, Interrupted, Phase, Stream, Tls, drive, write_all};
+use crate::net::{Dialogue, Interrupted, Phase, Stream, Tls, drive, leftover, write_all};
 use crate::proto::proxy_refusal::SPOOFED_HEADER;
 use crate::proto::{ClientMachine, ClientOptions, ClientStep, LoginFailure};
 
@@ -127,7 +127,7 @@ async fn converse(
                     }
                     LoginOutcome::Ok(handoff) => {
                         count_login(ctx, Counted::ok);
-                        return hand_off(machine, client, buf, handoff).await;
+                        return hand_off(machine, client, leftover(buf), handoff).await;
                     }
                 }
             }
