@@ -40,12 +40,15 @@ pub async fn public_get(ctx: &Ctx<'_>) -> Answer {
     self_page(ctx, rest)
 }
 
-/// The sign-in page with a fresh double-submit token.
+/// The sign-in page with its double-submit token: the browser's existing
+/// `mailgate_login` cookie when it is one the console minted (so a second
+/// tab or a stray request does not invalidate a form already shown), a
+/// fresh one otherwise.
 pub fn login_page(ctx: &Ctx<'_>, error: Option<&str>) -> Answer {
     let existing = ctx
         .req
         .cookie(super::session::LOGIN_COOKIE)
-        .filter(|c| c.len() >= 32);
+        .filter(|c| super::session::is_token(c));
     let Some(csrf) = existing.or_else(super::session::token) else {
         return super::web::text(StatusCode::SERVICE_UNAVAILABLE, "no randomness\n");
     };
