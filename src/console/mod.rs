@@ -40,6 +40,7 @@ use crate::base::AccountName;
 use crate::config::{Admin, Config};
 use crate::gate::MailboxGate;
 use crate::guard::LoginGuard;
+use crate::submit::Submitter;
 use crate::token::service::TokenService;
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +83,8 @@ pub struct Web {
     pub audit: Arc<AuditLog>,
     guard: std::sync::OnceLock<Arc<LoginGuard>>,
     gates: std::sync::Mutex<Vec<Arc<MailboxGate>>>,
+    /// The SMTP listeners' submission backends, for `auto`'s switches.
+    submitters: std::sync::Mutex<Vec<Arc<dyn Submitter>>>,
     reachability:
         std::sync::Mutex<std::collections::HashMap<String, (tokio::time::Instant, String)>>,
 }
@@ -96,15 +99,36 @@ impl Web {
             audit,
             guard: std::sync::OnceLock::new(),
             gates: std::sync::Mutex::default(),
+            submitters: std::sync::Mutex::default(),
             reachability: std::sync::Mutex::default(),
         }
     }
 
-    /// The running server's login guard and per-mailbox gates (again after
-    /// a reload, which may add gates; the guard stays the same).
-    pub fn attach(&self, guard: Arc<LoginGuard>, gates: Vec<Arc<MailboxGate>>) {
+    /// The running server's login guard, per-mailbox gates and submission
+    /// backends (again after a reload, which may add gates and rebuilds the
+    /// backends; the guard stays the same).
+    pub fn attach(
+        &self,
+        guard: Arc<LoginGuard>,
+        gates: Vec<Arc<MailboxGate>>,
+        submitters: Vec<Arc<dyn Submitter>>,
+    ) {
         let _ = self.guard.set(guard);
         *self.gates.lock().unwrap_or_else(|p| p.into_inner()) = gates;
+        *self.submitters.lock().unwrap_or_else(|p| p.into_inner()) = submitters;
+    }
+
+    /// Mailboxes `submit = "auto"` sends through Graph, with how long ago
+    /// each switched (the longest-running switch over all listeners).
+    pub fn graph_switched(&self) -> std::collections::HashMap<String, std::time::Duration> {
+        let mut out = std::collections::HashMap::new();
+        let backends = self.submitters.lock().unwrap_or_else(|p| p.into_inner());
+        for (mailbox, left) in backends.iter().flat_map(|s| s.switched()) {
+            let since = crate::submit::auto::REMEMBER.saturating_sub(left);
+            let e = out.entry(mailbox).or_insert(since);
+            *e = (*e).max(since);
+        }
+        out
     }
 
     pub fn guard(&self) -> Option<&Arc<LoginGuard>> {
