@@ -317,3 +317,47 @@ pub async fn apply(
     *slot = Some(Console::bind(settings, probes).await?);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::base::BoxFuture;
+    use crate::proto::UpstreamLogin;
+    use crate::submit::Submission;
+    use crate::upstream::UpstreamError;
+
+    /// A backend that only reports switches.
+    struct Switched(Vec<(String, Duration)>);
+
+    impl Submitter for Switched {
+        fn open<'a>(
+            &'a self,
+            _: UpstreamLogin,
+            _: Option<&'a str>,
+        ) -> BoxFuture<'a, Result<Box<dyn Submission>, UpstreamError>> {
+            Box::pin(std::future::pending())
+        }
+
+        fn switched(&self) -> Vec<(String, Duration)> {
+            self.0.clone()
+        }
+    }
+
+    #[test]
+    fn graph_switches_are_told_by_how_long_ago_they_happened() {
+        let dir = std::env::temp_dir().join(format!("mailgate-web-{}", std::process::id()));
+        let web = Web::new(&dir, Arc::new(AuditLog::new(&dir)));
+        assert!(web.graph_switched().is_empty());
+        let remember = crate::submit::auto::REMEMBER;
+        let hour = Duration::from_secs(3600);
+        let a = Switched(vec![("a@x.test".to_owned(), remember - hour)]);
+        let b = Switched(vec![("a@x.test".to_owned(), remember - 2 * hour)]);
+        let guard = Arc::new(LoginGuard::new(crate::guard::GuardSettings::default()));
+        web.attach(guard, Vec::new(), vec![Arc::new(a), Arc::new(b)]);
+        let switched = web.graph_switched();
+        assert_eq!(switched.len(), 1);
+        assert_eq!(switched["a@x.test"], 2 * hour, "the earliest switch");
+    }
+}
