@@ -137,6 +137,15 @@ impl Server {
         v
     }
 
+    /// The running listeners' SMTP submission backends (the console shows
+    /// which mailboxes `auto` switched to Graph).
+    pub fn submitters(&self) -> Vec<Arc<dyn crate::submit::Submitter>> {
+        self.running
+            .values()
+            .filter_map(|r| r.contexts.borrow().submitter.clone())
+            .collect()
+    }
+
     pub fn active_connections(&self) -> usize {
         self.limits.active()
     }
@@ -351,6 +360,7 @@ pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
     admin.probes.web.attach(
         server.guard.clone(),
         server.gates.values().cloned().collect(),
+        server.submitters(),
     );
     admin.probes.listeners_bound.store(true, Ordering::Relaxed);
     let keep_warm = tokens.spawn_keep_warm(server.shutdown.subscribe());

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use hyper::StatusCode;
 
+use super::flows::Origin;
 use super::form::Form;
 use super::pages;
 use super::views::login_page;
@@ -37,12 +38,14 @@ pub async fn public_post(ctx: &Ctx<'_>) -> Answer {
         }
     });
     let admin = ctx.probes.admin().acting(ctx.actor("self-service"));
+    let origin = Origin::Link(token.to_owned());
     match start(
         ctx,
         admin,
         &account,
         form.get("password"),
         None,
+        origin,
         Some(on_done),
     )
     .await
@@ -148,6 +151,7 @@ pub async fn post(ctx: &Ctx<'_>, form: &Form) -> Answer {
                 form.get("account").trim(),
                 form.get("password"),
                 provider,
+                Origin::Admin,
                 None,
             )
             .await
@@ -198,6 +202,7 @@ async fn start(
     account: &str,
     password: &str,
     provider: Option<&str>,
+    origin: Origin,
     on_done: Option<super::flows::OnDone>,
 ) -> Result<String, String> {
     if account.is_empty() {
@@ -215,7 +220,11 @@ async fn start(
         mailbox: None,
     };
     admin.record("enrolment started", Some(account));
-    ctx.probes.web.flows.start(admin, request, on_done).await
+    ctx.probes
+        .web
+        .flows
+        .start(admin, request, origin, on_done)
+        .await
 }
 
 fn error_page(ctx: &Ctx<'_>, title: &'static str, error: &str) -> Answer {

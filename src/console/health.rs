@@ -19,22 +19,7 @@ pub const CHECK_CACHE: Duration = Duration::from_secs(60);
 
 pub async fn page(ctx: &Ctx<'_>) -> Answer {
     let config = ctx.probes.config();
-    let listeners = config
-        .listeners
-        .iter()
-        .map(|l| {
-            (
-                l.name.clone(),
-                format!(
-                    "{} on {} ({:?}): {} sessions now",
-                    l.protocol.as_str(),
-                    l.bind,
-                    l.tls,
-                    crate::metrics::global().sessions_now(&l.name)
-                ),
-            )
-        })
-        .collect();
+    let listeners = config.listeners.iter().map(listener_row).collect();
     let mut providers: Vec<(String, String)> = config
         .providers
         .iter()
@@ -78,22 +63,26 @@ pub async fn page(ctx: &Ctx<'_>) -> Answer {
         Section {
             id: "listeners",
             title: "Listeners",
+            head: LISTENER_HEAD,
             rows: listeners,
         },
         Section {
             id: "providers",
             title: "Providers",
-            rows: providers,
+            head: &[],
+            rows: pairs(providers),
         },
         Section {
             id: "certificates",
             title: "Certificates",
-            rows: certificates,
+            head: &[],
+            rows: pairs(certificates),
         },
         Section {
             id: "upstreams",
             title: "Upstreams",
-            rows: upstreams,
+            head: &[],
+            rows: pairs(upstreams),
         },
     ];
     html(
@@ -103,6 +92,44 @@ pub async fn page(ctx: &Ctx<'_>) -> Answer {
             sections,
         },
     )
+}
+
+const LISTENER_HEAD: &[&str] = &[
+    "Name",
+    "Protocol",
+    "Address",
+    "Local TLS",
+    "Sending",
+    "Sessions now",
+];
+
+/// A listener in words: what it speaks, where, how clients secure it and
+/// (SMTP) how it sends.
+fn listener_row(l: &crate::config::Listener) -> Vec<String> {
+    use crate::config::{LocalTls, SubmitMode};
+    let tls = match l.tls {
+        LocalTls::None => "none (plain)",
+        LocalTls::StartTls => "STARTTLS",
+        LocalTls::Implicit => "implicit TLS",
+    };
+    let sending = match (l.protocol.as_str(), l.submit) {
+        ("smtp", SubmitMode::Smtp) => "SMTP relay",
+        ("smtp", SubmitMode::Graph) => "Microsoft Graph",
+        ("smtp", SubmitMode::Auto) => "SMTP, Graph where SMTP AUTH is off",
+        _ => "—",
+    };
+    vec![
+        l.name.clone(),
+        l.protocol.as_str().to_uppercase(),
+        l.bind.to_string(),
+        tls.to_owned(),
+        sending.to_owned(),
+        crate::metrics::global().sessions_now(&l.name).to_string(),
+    ]
+}
+
+fn pairs(rows: Vec<(String, String)>) -> Vec<Vec<String>> {
+    rows.into_iter().map(|(k, v)| vec![k, v]).collect()
 }
 
 /// Per provider: how long ago its latest successful token request was

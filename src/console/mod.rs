@@ -40,6 +40,7 @@ use crate::base::AccountName;
 use crate::config::{Admin, Config};
 use crate::gate::MailboxGate;
 use crate::guard::LoginGuard;
+use crate::submit::Submitter;
 use crate::token::service::TokenService;
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +83,8 @@ pub struct Web {
     pub audit: Arc<AuditLog>,
     guard: std::sync::OnceLock<Arc<LoginGuard>>,
     gates: std::sync::Mutex<Vec<Arc<MailboxGate>>>,
+    /// The SMTP listeners' submission backends, for `auto`'s switches.
+    submitters: std::sync::Mutex<Vec<Arc<dyn Submitter>>>,
     reachability:
         std::sync::Mutex<std::collections::HashMap<String, (tokio::time::Instant, String)>>,
 }
@@ -96,15 +99,36 @@ impl Web {
             audit,
             guard: std::sync::OnceLock::new(),
             gates: std::sync::Mutex::default(),
+            submitters: std::sync::Mutex::default(),
             reachability: std::sync::Mutex::default(),
         }
     }
 
-    /// The running server's login guard and per-mailbox gates (again after
-    /// a reload, which may add gates; the guard stays the same).
-    pub fn attach(&self, guard: Arc<LoginGuard>, gates: Vec<Arc<MailboxGate>>) {
+    /// The running server's login guard, per-mailbox gates and submission
+    /// backends (again after a reload, which may add gates and rebuilds the
+    /// backends; the guard stays the same).
+    pub fn attach(
+        &self,
+        guard: Arc<LoginGuard>,
+        gates: Vec<Arc<MailboxGate>>,
+        submitters: Vec<Arc<dyn Submitter>>,
+    ) {
         let _ = self.guard.set(guard);
         *self.gates.lock().unwrap_or_else(|p| p.into_inner()) = gates;
+        *self.submitters.lock().unwrap_or_else(|p| p.into_inner()) = submitters;
+    }
+
+    /// Mailboxes `submit = "auto"` sends through Graph, with how long ago
+    /// each switched (the longest-running switch over all listeners).
+    pub fn graph_switched(&self) -> std::collections::HashMap<String, std::time::Duration> {
+        let mut out = std::collections::HashMap::new();
+        let backends = self.submitters.lock().unwrap_or_else(|p| p.into_inner());
+        for (mailbox, left) in backends.iter().flat_map(|s| s.switched()) {
+            let since = crate::submit::auto::REMEMBER.saturating_sub(left);
+            let e = out.entry(mailbox).or_insert(since);
+            *e = (*e).max(since);
+        }
+        out
     }
 
     pub fn guard(&self) -> Option<&Arc<LoginGuard>> {
@@ -292,4 +316,48 @@ pub async fn apply(
     }
     *slot = Some(Console::bind(settings, probes).await?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::base::BoxFuture;
+    use crate::proto::UpstreamLogin;
+    use crate::submit::Submission;
+    use crate::upstream::UpstreamError;
+
+    /// A backend that only reports switches.
+    struct Switched(Vec<(String, Duration)>);
+
+    impl Submitter for Switched {
+        fn open<'a>(
+            &'a self,
+            _: UpstreamLogin,
+            _: Option<&'a str>,
+        ) -> BoxFuture<'a, Result<Box<dyn Submission>, UpstreamError>> {
+            Box::pin(std::future::pending())
+        }
+
+        fn switched(&self) -> Vec<(String, Duration)> {
+            self.0.clone()
+        }
+    }
+
+    #[test]
+    fn graph_switches_are_told_by_how_long_ago_they_happened() {
+        let dir = std::env::temp_dir().join(format!("mailgate-web-{}", std::process::id()));
+        let web = Web::new(&dir, Arc::new(AuditLog::new(&dir)));
+        assert!(web.graph_switched().is_empty());
+        let remember = crate::submit::auto::REMEMBER;
+        let hour = Duration::from_secs(3600);
+        let a = Switched(vec![("a@x.test".to_owned(), remember - hour)]);
+        let b = Switched(vec![("a@x.test".to_owned(), remember - 2 * hour)]);
+        let guard = Arc::new(LoginGuard::new(crate::guard::GuardSettings::default()));
+        web.attach(guard, Vec::new(), vec![Arc::new(a), Arc::new(b)]);
+        let switched = web.graph_switched();
+        assert_eq!(switched.len(), 1);
+        assert_eq!(switched["a@x.test"], 2 * hour, "the earliest switch");
+    }
 }

@@ -41,8 +41,22 @@ pub struct Row {
     pub last_login: String,
     pub last_error: String,
     pub sessions: usize,
+    /// "sends through Graph since …" when `submit = "auto"` switched it.
+    pub graph: String,
     /// Has stored tokens (can be re-authorised and signed out).
     pub enrolled: bool,
+}
+
+impl Row {
+    /// The CSS class of the state's badge (its colour; the text stays).
+    pub fn badge(&self) -> &'static str {
+        match self.state {
+            "active" => "st-active",
+            "needs login" => "st-needs",
+            "refresh failing" => "st-failing",
+            _ => "st-locked",
+        }
+    }
 }
 
 #[derive(Template)]
@@ -99,10 +113,13 @@ pub struct SelfService {
     pub account: Option<String>,
 }
 
+/// One table of the health page: the first cell of a row names it.
 pub struct Section {
     pub id: &'static str,
     pub title: &'static str,
-    pub rows: Vec<(String, String)>,
+    /// Column headings; empty for a two-column name/value table.
+    pub head: &'static [&'static str],
+    pub rows: Vec<Vec<String>>,
 }
 
 #[derive(Template)]
@@ -142,6 +159,13 @@ pub fn qr_svg(text: &str) -> String {
 
 /// Unix seconds as `YYYY-MM-DD HH:MM` UTC.
 pub fn utc(secs: u64) -> String {
+    let mut minutes = utc_seconds(secs);
+    minutes.truncate(16);
+    minutes
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS` UTC.
+pub fn utc_seconds(secs: u64) -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     // Civil from days (H. Hinnant's algorithm), for dates after 1970.
@@ -155,9 +179,10 @@ pub fn utc(secs: u64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
         rem / 3600,
-        rem % 3600 / 60
+        rem % 3600 / 60,
+        rem % 60
     )
 }
 
@@ -179,6 +204,8 @@ mod tests {
     fn dates_and_durations_read_plainly() {
         assert_eq!(utc(0), "1970-01-01 00:00");
         assert_eq!(utc(1_795_000_000), "2026-11-18 11:06");
+        assert_eq!(utc_seconds(1_795_000_000), "2026-11-18 11:06:40");
+        assert_eq!(utc_seconds(86_399), "1970-01-01 23:59:59");
         assert_eq!(ago(59), "59 s");
         assert_eq!(ago(600), "10 min");
         assert_eq!(ago(3 * 86_400), "3 d");

@@ -51,10 +51,23 @@ impl Default for Sessions {
     }
 }
 
+/// Bytes of randomness in a [`token`].
+const TOKEN_BYTES: usize = 32;
+
 /// A fresh 256-bit random value in hex, or `None` if the system random
 /// generator failed (the caller refuses the request).
 pub fn token() -> Option<String> {
-    random_bytes::<32>().ok().map(|b| hex(&b))
+    random_bytes::<TOKEN_BYTES>().ok().map(|b| hex(&b))
+}
+
+/// Whether `value` has exactly the shape [`token`] gives (64 lowercase hex
+/// digits). A cookie the browser sends back is reused only if it does, so
+/// a value planted by anyone else cannot choose its own length or alphabet.
+pub fn is_token(value: &str) -> bool {
+    value.len() == 2 * TOKEN_BYTES
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl Sessions {
@@ -165,5 +178,26 @@ mod tests {
         assert!(!s.lock().contains_key(&first));
         assert!(same_token("abc", "abc"));
         assert!(!same_token("abd", "abc") && !same_token("", "") && !same_token("ab", "abc"));
+    }
+
+    #[test]
+    fn only_values_shaped_like_a_token_count_as_one() {
+        for _ in 0..8 {
+            assert!(is_token(&token().unwrap()));
+        }
+        let good = "0123456789abcdef".repeat(4);
+        assert!(is_token(&good));
+        for bad in [
+            String::new(),
+            good[..63].to_owned(),
+            format!("{good}0"),
+            good.to_uppercase(),
+            format!("{}g", &good[..63]),
+            format!("{} ", &good[..63]),
+            format!("{}é", &good[..62]),
+            "x".repeat(64),
+        ] {
+            assert!(!is_token(&bad), "{bad:?}");
+        }
     }
 }

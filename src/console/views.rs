@@ -40,12 +40,15 @@ pub async fn public_get(ctx: &Ctx<'_>) -> Answer {
     self_page(ctx, rest)
 }
 
-/// The sign-in page with a fresh double-submit token.
+/// The sign-in page with its double-submit token: the browser's existing
+/// `mailgate_login` cookie when it is one the console minted (so a second
+/// tab or a stray request does not invalidate a form already shown), a
+/// fresh one otherwise.
 pub fn login_page(ctx: &Ctx<'_>, error: Option<&str>) -> Answer {
     let existing = ctx
         .req
         .cookie(super::session::LOGIN_COOKIE)
-        .filter(|c| c.len() >= 32);
+        .filter(|c| super::session::is_token(c));
     let Some(csrf) = existing.or_else(super::session::token) else {
         return super::web::text(StatusCode::SERVICE_UNAVAILABLE, "no randomness\n");
     };
@@ -180,6 +183,14 @@ async fn accounts(ctx: &Ctx<'_>) -> Answer {
         }
     };
     let sessions = ctx.probes.web.open_sessions();
+    let switched = ctx.probes.web.graph_switched();
+    let graph = |mailbox: &str| {
+        switched
+            .get(&mailbox.to_lowercase())
+            .map_or(String::new(), |d| {
+                format!("sends through Graph since {} ago", pages::ago(d.as_secs()))
+            })
+    };
     let now = SystemTime::now();
     let secs = |t: Option<SystemTime>, later: bool| {
         t.and_then(|t| {
@@ -215,6 +226,7 @@ async fn accounts(ctx: &Ctx<'_>) -> Answer {
                     .map_or("never".to_owned(), |a| format!("{} ago", pages::ago(a))),
                 last_error: s.last_error.as_deref().map(plain_error).unwrap_or_default(),
                 sessions: sessions.get(&s.account).copied().unwrap_or(0),
+                graph: graph(s.account.as_str()),
                 enrolled: true,
             };
             (row, expires_in.unwrap_or(0))
@@ -301,6 +313,7 @@ fn rule_rows(ctx: &Ctx<'_>, delegates: &[(String, &'static str, String)]) -> Vec
                     _ => String::new(),
                 },
                 sessions: 0,
+                graph: String::new(),
                 enrolled: false,
             };
             (row, u64::MAX)
@@ -345,7 +358,7 @@ async fn events(ctx: &Ctx<'_>) -> Answer {
         .into_iter()
         .map(|e| {
             (
-                pages::utc(e.when),
+                pages::utc_seconds(e.when),
                 e.who,
                 e.what,
                 e.account.unwrap_or_default(),

@@ -3,8 +3,9 @@
 //! the fix. Otherwise a GET without a live session goes to `/login` and a
 //! POST without one is refused (403); every POST must carry the session's
 //! CSRF token in its `csrf` field, and an `Origin` (or `Referer`) header,
-//! when present, must name this listener. Self-service pages (`/self/…`)
-//! need no session: the link's token is their credential.
+//! when present, must name this listener. `/favicon.ico` answers 204
+//! without a redirect. Self-service pages (`/self/…`) need no session: the
+//! link's token is their credential.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -130,6 +131,9 @@ pub async fn handle(probes: &Arc<Probes>, admin: &AdminConfig, req: Req) -> Answ
         session,
     };
     let path = req.path.as_str();
+    if path == "/favicon.ico" {
+        return no_content();
+    }
     let post = req.method == Method::POST;
     if req.method != Method::GET && !post {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and POST\n");
@@ -167,6 +171,16 @@ pub async fn handle(probes: &Arc<Probes>, admin: &AdminConfig, req: Req) -> Answ
         return actions::post(&ctx, &form).await;
     }
     views::get(&ctx).await
+}
+
+/// 204 for the icon browsers ask for by themselves: the console has none,
+/// and sending it to `/login` would mint a sign-in cookie per request.
+fn no_content() -> Answer {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("max-age=86400"));
+    r
 }
 
 /// 403 with the reason as the page's error.

@@ -92,6 +92,7 @@ async fn reload(server: &mut Server, tokens: &TokenService, admin: &mut Admin, p
             admin.probes.web.attach(
                 server.guard.clone(),
                 server.gates.values().cloned().collect(),
+                server.submitters(),
             );
             if let Err(e) = console::apply(&mut admin.console, &config, admin.probes.clone()).await
             {

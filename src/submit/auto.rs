@@ -37,16 +37,6 @@ impl AutoSubmitter {
         }
     }
 
-    /// Mailboxes currently sent through Graph, with the time left.
-    pub fn switched(&self) -> Vec<(String, Duration)> {
-        let now = Instant::now();
-        let map = self.disabled.lock().unwrap_or_else(|p| p.into_inner());
-        map.iter()
-            .filter(|(_, until)| **until > now)
-            .map(|(m, until)| (m.as_str().to_owned(), *until - now))
-            .collect()
-    }
-
     fn remembered(&self, mailbox: Option<&AccountName>) -> bool {
         let Some(mailbox) = mailbox else { return false };
         let mut map = self.disabled.lock().unwrap_or_else(|p| p.into_inner());
@@ -81,6 +71,15 @@ impl AutoSubmitter {
 }
 
 impl Submitter for AutoSubmitter {
+    fn switched(&self) -> Vec<(String, Duration)> {
+        let now = Instant::now();
+        let map = self.disabled.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter(|(_, until)| **until > now)
+            .map(|(m, until)| (m.as_str().to_owned(), *until - now))
+            .collect()
+    }
+
     fn open<'a>(
         &'a self,
         login: UpstreamLogin,

@@ -108,6 +108,12 @@ pub trait Submitter: Send + Sync {
     fn extensions(&self) -> Option<Vec<String>> {
         None
     }
+
+    /// Mailboxes this backend sends through Graph because their SMTP AUTH
+    /// is off (`submit = "auto"`), each with how long that is remembered.
+    fn switched(&self) -> Vec<(String, std::time::Duration)> {
+        Vec::new()
+    }
 }
 
 /// One opened hand-off, owned by the session until it ends.

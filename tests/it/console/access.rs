@@ -1,5 +1,6 @@
 //! Who may use the console: the sign-in (right, wrong, the guard's
-//! back-off), the session cookie's attributes and expiry, sign-out, and
+//! back-off, the sign-in cookie kept only when the console minted it, the
+//! favicon that never redirects), the session cookie's attributes and expiry, sign-out, and
 //! every form refused without a session or with a wrong CSRF token.
 
 use std::time::Duration;
@@ -27,7 +28,19 @@ async fn sign_in_sets_a_strict_cookie_and_wrong_passwords_meet_the_guard() {
     let mut b = gw.browser();
     let root = b.get("/").await;
     assert_eq!((root.status, root.location.as_str()), (303, "/login"));
+    let icon = b.get("/favicon.ico").await;
+    assert_eq!((icon.status, icon.location.as_str()), (204, ""));
+    assert!(icon.set_cookies.is_empty(), "{:?}", icon.set_cookies);
+    // A sign-in cookie the console did not mint is replaced; its own is kept.
+    let planted = "z".repeat(40);
+    b.cookies
+        .insert("mailgate_login".to_owned(), planted.clone());
+    let first = b.get("/login").await;
+    let minted = b.cookies["mailgate_login"].clone();
+    assert!(minted.len() == 64 && minted != planted, "{minted}");
+    assert_eq!(super::csrf_of(&first.body), minted);
     let login = b.get("/login").await;
+    assert_eq!(b.cookies["mailgate_login"], minted, "reused");
     assert!(
         login
             .body

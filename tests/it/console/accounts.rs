@@ -1,15 +1,24 @@
 //! The accounts page: one row per account with its state in words, a
 //! locked-out account and its unlock, signing an account out, filters.
 
-use super::{ADMIN_PASSWORD, Gateway, text_of};
+use super::{ADMIN_PASSWORD, Gateway};
 use crate::hardening::binary::{self, LOCAL_PASSWORD, MAILBOX};
 
 const ROW: &str = "<tr data-account=\"alice@example.test\">";
 
-/// The text of cell `class` in the row that starts at `ROW`.
+/// The text of cell `class` in the row that starts at `ROW` (inside the
+/// state cell's badge).
 fn cell(body: &str, class: &str) -> String {
     let row = &body[body.find(ROW).unwrap_or(0)..];
-    text_of(row, &format!("class=\"{class}\">")).unwrap_or_default()
+    let open = format!("class=\"{class}\">");
+    let Some(start) = row.find(&open).map(|i| i + open.len()) else {
+        return String::new();
+    };
+    let inner = row[start..]
+        .strip_prefix("<span class=\"badge ")
+        .and_then(|rest| Some(&rest[rest.find('>')? + 1..]))
+        .unwrap_or(&row[start..]);
+    inner.split('<').next().unwrap_or_default().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -128,6 +128,15 @@ async fn a_self_service_link_is_used_once_and_an_expired_one_refused() {
         (started.status, started.location.clone()),
         (303, format!("{path}/flow"))
     );
+    // The same link again while its enrolment waits: never a second one.
+    let twice = owner.post(&path, &[("password", "")]).await;
+    assert_ne!(twice.status, 303, "{}", twice.body);
+    assert!(
+        twice.body.contains("already waiting for your sign-in")
+            || twice.body.contains("already been used"),
+        "{}",
+        twice.body
+    );
     let done = finish(&mut owner, &started.location).await;
     assert!(
         !done.contains("id=\"local-password\""),
