@@ -1,13 +1,15 @@
 //! Several instances (measure 7): login latency with a warm token and the
 //! 500-login burst on an expired token through HAProxy (TCP, send-proxy-v2,
-//! round-robin) and three more `mailgate serve` processes on the rig's
-//! store, next to the rig's one instance. In the table, the "direct" column
-//! is the one instance, the "mailgate" column the three behind HAProxy.
+//! round-robin) and three more `mailgate serve` processes sharing a private
+//! PostgreSQL database, next to the rig's one instance on the file store.
+//! In the table, the "direct" column is the one instance, the "mailgate"
+//! column the three behind HAProxy.
 //!
-//! The cluster serves Bob, enrolled at the start of this phase with a
-//! short-lived token, so its burst finds the token expired; Alice on the one
-//! instance has the same path. With the file store the instances share the
-//! rig's state directory; its lock file holds one refresh across them.
+//! The cluster serves Bob, enrolled into the database at the start of this
+//! phase with a short-lived token, so its burst finds the token expired;
+//! Alice on the one instance has the same path. The instances keep the
+//! machine key in the rig's state directory (the same key on every host);
+//! the database's per-account advisory lock holds one refresh across them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,7 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::report::{self, Report, ms};
 use crate::rig::{ALICE, BOB, LOCAL_PASSWORD, REFRESH_MARGIN_SECS, Rig};
-use crate::servers::{Haproxy, SendProxy};
+use crate::servers::{Haproxy, PgCluster, SendProxy};
 use crate::wire::Conn;
 
 pub const INSTANCES: usize = 3;
@@ -29,10 +31,12 @@ const BURST_TIMEOUT: Duration = Duration::from_secs(90);
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const BUFFER: usize = 8 * 1024;
 
-/// Three more instances on the rig's store, and HAProxy in front of them.
+/// Three more instances on one database, and HAProxy in front of them.
 struct Cluster {
     children: Vec<Child>,
     haproxy: Haproxy,
+    /// Stopped (and its files removed) after the instances, on drop.
+    _pg: PgCluster,
 }
 
 impl Drop for Cluster {
@@ -44,16 +48,37 @@ impl Drop for Cluster {
     }
 }
 
-async fn start(rig: &Rig) -> Cluster {
+/// The instances' configs, written before Bob is enrolled through the
+/// first of them (into the database).
+struct Prepared {
+    pg: PgCluster,
+    configs: Vec<PathBuf>,
+    ports: Vec<u16>,
+}
+
+fn prepare(rig: &Rig) -> Prepared {
+    let pg = PgCluster::start(false).expect("private PostgreSQL");
+    let db = pg.database().expect("database");
+    let url = pg.url(&db);
     let ports = crate::servers::free_ports(INSTANCES).expect("free ports");
     let dir = rig.servers.dir().to_owned();
+    let configs = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| write_config(rig, &dir, &url, i, *port))
+        .collect();
+    Prepared { pg, configs, ports }
+}
+
+async fn start(rig: &Rig, prepared: Prepared) -> Cluster {
+    let Prepared { pg, configs, ports } = prepared;
+    let dir = rig.servers.dir().to_owned();
     let mut children = Vec::new();
-    for (i, port) in ports.iter().enumerate() {
-        let config = write_config(rig, &dir, i, *port);
+    for (i, config) in configs.iter().enumerate() {
         let log = std::fs::File::create(dir.join(format!("cluster-{i}.log"))).expect("log");
         let child = Command::new(env!("CARGO_BIN_EXE_mailgate"))
             .args(["--log", "warn", "serve", "--config"])
-            .arg(&config)
+            .arg(config)
             .env_remove("MAILGATE_STATE_DIR")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -75,12 +100,16 @@ async fn start(rig: &Rig) -> Cluster {
     }
     let haproxy = tokio::task::block_in_place(|| Haproxy::start_many(&backends, SendProxy::V2))
         .expect("haproxy");
-    Cluster { children, haproxy }
+    Cluster {
+        children,
+        haproxy,
+        _pg: pg,
+    }
 }
 
-/// The rig's provider and store, one plain IMAP listener that takes the
-/// PROXY header from 127.0.0.1.
-fn write_config(rig: &Rig, dir: &Path, i: usize, port: u16) -> PathBuf {
+/// The rig's provider and machine key, the database `url`, one plain IMAP
+/// listener that takes the PROXY header from 127.0.0.1.
+fn write_config(rig: &Rig, dir: &Path, url: &str, i: usize, port: u16) -> PathBuf {
     let text = format!(
         r#"state_dir = "{state}"
 
@@ -88,6 +117,11 @@ fn write_config(rig: &Rig, dir: &Path, i: usize, port: u16) -> PathBuf {
 max_connections = 30000
 max_connections_per_ip = 30000
 share_guard = true
+
+[store]
+kind = "postgres"
+url = "{url}"
+tls = "disable"
 
 [[providers]]
 name = "bench"
@@ -144,7 +178,7 @@ async fn latency(rig: &Rig, cluster: &Cluster, report: &mut Report) {
     let p = |k: usize, q: f64| report::percentile(&samples[k], q);
     for q in [50.0, 95.0] {
         report.row(
-            format!("login+SELECT+LOGOUT p{q:.0}, one instance vs HAProxy + {INSTANCES} (ms)"),
+            format!("login+SELECT+LOGOUT p{q:.0}, one instance (file) vs HAProxy + {INSTANCES} (PostgreSQL) (ms)"),
             format!("{:.2}", p(0, q)),
             format!("{:.2}", p(1, q)),
             format!("{:+.2} ms", p(1, q) - p(0, q)),
@@ -189,15 +223,18 @@ pub async fn run(rig: &Rig, warm_lifetime: Duration, report: &mut Report) {
     // Bob's first token is inside the refresh margin once the cluster is up.
     rig.idp
         .set_access_lifetime(Duration::from_secs(REFRESH_MARGIN_SECS + 3));
-    let config = rig.servers.dir().join("mailgate.toml");
-    tokio::task::block_in_place(|| crate::rig::enrol(&config, BOB));
+    let prepared = tokio::task::block_in_place(|| {
+        let prepared = prepare(rig);
+        crate::rig::enrol(&prepared.configs[0], BOB);
+        prepared
+    });
     let enrolled = Instant::now();
     rig.idp.set_access_lifetime(warm_lifetime);
-    let cluster = start(rig).await;
+    let cluster = start(rig, prepared).await;
     tokio::time::sleep_until((enrolled + Duration::from_millis(3500)).into()).await;
     let (ok, wall, refreshes, errors) = burst(rig, cluster.haproxy.addr).await;
     report.row(
-        format!("burst of {BURST} logins on an expired token, HAProxy + {INSTANCES}"),
+        format!("burst of {BURST} logins on an expired token, HAProxy + {INSTANCES} on PostgreSQL"),
         "-",
         format!("{ok}/{BURST} ok in {:.0} ms", ms(wall)),
         format!("{refreshes} refresh(es)"),

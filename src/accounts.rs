@@ -28,7 +28,7 @@ use std::sync::Arc;
 use crate::base::{AccountName, Protocol};
 use crate::config::{AccountRule, Config};
 use crate::secret::Secret;
-use crate::store::{CryptoError, Store, StoreError, Unlocked};
+use crate::store::{CryptoError, Stamp, Store, StoreError, Unlocked};
 
 pub use kdf::{KNOWN_KDF, MAX_CONCURRENT_KDF, SUSPECT_WINDOW};
 pub use resolve::{Resolved, resolve};
@@ -120,7 +120,7 @@ impl Accounts {
         }
         let entry = self.entry(account)?;
         let mut entry = entry.lock().await;
-        if let Some(held) = self.warm_hit(&mut entry, account, password)? {
+        if let Some(held) = self.warm_hit(&mut entry, account, password, stamp)? {
             return Ok(held);
         }
         let lane = lane_after(entry.failed_at);
@@ -241,17 +241,23 @@ impl Accounts {
         if let (Some(held), Some(tag)) = (&entry.held, &entry.tag)
             && self.verifier.matches(account.as_str(), password, tag)
         {
-            tracing::warn!(%account, error = %e, "token store unavailable; using the account as unlocked earlier");
+            tracing::debug!(%account, error = %e, "token store unavailable; using the account as unlocked earlier");
             return Ok(held.clone());
         }
         Err(store_error(account, e))
     }
 
+    /// The same password as the last full check, on a record that is still
+    /// the one unlocked then: `stamp` is the record's stamp as read by this
+    /// login. A record that changed is read again; if the store fails
+    /// that read, what memory holds is used, as when the stamp cannot be
+    /// read ([`Accounts::warm_while_unavailable`]).
     fn warm_hit(
         &self,
         entry: &mut warm::WarmEntry,
         account: &AccountName,
         password: &Secret<String>,
+        stamp: Option<Stamp>,
     ) -> Result<Option<Unlocked>, AccountError> {
         let (Some(held), Some(tag)) = (&entry.held, &entry.tag) else {
             return Ok(None);
@@ -259,17 +265,17 @@ impl Accounts {
         if !self.verifier.matches(account.as_str(), password, tag) {
             return Ok(None);
         }
-        let stamp = self
-            .store
-            .stamp(account)
-            .map_err(|e| store_error(account, e))?;
         if stamp.is_some() && stamp == entry.stamp {
             return Ok(Some(held.clone()));
         }
-        let current = self
-            .store
-            .load(account)
-            .map_err(|e| store_error(account, e))?;
+        let current = match self.store.load(account) {
+            Ok(current) => current,
+            Err(e @ StoreError::Unavailable { .. }) => {
+                tracing::debug!(%account, error = %e, "token store unavailable; using the account as unlocked earlier");
+                return Ok(Some(held.clone()));
+            }
+            Err(e) => return Err(store_error(account, e)),
+        };
         match current {
             Some(rec) if rec.key_id == held.record.key_id => {
                 entry.stamp = stamp;

@@ -444,3 +444,113 @@ fn a_recent_failure_sends_checks_to_the_suspect_lane() {
         assert_eq!(lane_after(Some(long_ago)), Lane::Known);
     }
 }
+
+/// A file store that can be made unreachable, like a stopped database:
+/// `down` fails every read; `moved` reports a newer stamp than the file's
+/// (another instance saved the record) while `load` still fails.
+#[derive(Debug)]
+struct Outage {
+    inner: crate::store::FileStore,
+    down: std::sync::atomic::AtomicBool,
+    moved: std::sync::atomic::AtomicBool,
+}
+
+impl Outage {
+    fn unreachable<T>(&self) -> Result<T, StoreError> {
+        Err(StoreError::Unavailable {
+            reason: "the database did not answer in time".to_owned(),
+        })
+    }
+
+    fn is(&self, flag: &std::sync::atomic::AtomicBool) -> bool {
+        flag.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl crate::store::TokenStore for Outage {
+    fn load(&self, account: &AccountName) -> Result<Option<crate::store::Record>, StoreError> {
+        if self.is(&self.down) || self.is(&self.moved) {
+            return self.unreachable();
+        }
+        self.inner.load(account)
+    }
+    fn stamp(&self, account: &AccountName) -> Result<Option<Stamp>, StoreError> {
+        if self.is(&self.down) {
+            return self.unreachable();
+        }
+        if self.is(&self.moved) {
+            return Ok(Some(Stamp::from_version(u64::MAX)));
+        }
+        self.inner.stamp(account)
+    }
+    fn list(&self) -> Result<Vec<crate::store::Record>, StoreError> {
+        self.inner.list()
+    }
+    fn lease(&self, account: &AccountName) -> Result<crate::store::Lease, StoreError> {
+        self.inner.lease(account)
+    }
+    fn save(
+        &self,
+        lease: &crate::store::Lease,
+        record: &crate::store::Record,
+    ) -> Result<(), StoreError> {
+        self.inner.save(lease, record)
+    }
+    fn remove(
+        &self,
+        lease: &crate::store::Lease,
+        account: &AccountName,
+    ) -> Result<bool, StoreError> {
+        self.inner.remove(lease, account)
+    }
+    fn machine_key(&self) -> Result<crate::store::Key, StoreError> {
+        self.inner.machine_key()
+    }
+    fn location(&self, account: &AccountName) -> std::path::PathBuf {
+        self.inner.location(account)
+    }
+}
+
+/// docs/design.md, "Shared token store": an account unlocked here with this
+/// very password keeps logging in while the store cannot be reached; any
+/// other login gets the temporary answer, never "wrong password".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_account_logs_in_while_the_store_is_unreachable_and_nobody_else_does() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = TempDir::new("acct-outage");
+    let outage = Arc::new(Outage {
+        inner: crate::store::FileStore::open(dir.path()).unwrap(),
+        down: Default::default(),
+        moved: Default::default(),
+    });
+    let store = Store::new(outage.clone()).with_kdf(TEST_KDF);
+    enrol(&store, "alice@example.com", "ms", "pw", "RT-1");
+    enrol(&store, "bob@example.com", "ms", "pw", "RT-2");
+    let accounts = Accounts::new(&config(dir.path(), ""), store).unwrap();
+    let (alice, bob) = (name("alice@example.com"), name("bob@example.com"));
+    let (pw, wrong) = (Secret::from("pw"), Secret::from("wrong"));
+    let first = accounts.unlock(&alice, &pw).await.unwrap();
+
+    outage.down.store(true, SeqCst);
+    let warm = accounts.unlock(&alice, &pw).await.unwrap();
+    assert_eq!(warm.record.key_id, first.record.key_id);
+    for (who, password) in [(&alice, &wrong), (&bob, &pw)] {
+        let refused = accounts.unlock(who, password).await.unwrap_err();
+        assert!(
+            matches!(refused, AccountError::Temporary(_)),
+            "{who}: {refused:?}"
+        );
+    }
+
+    outage.down.store(false, SeqCst);
+    outage.moved.store(true, SeqCst);
+    let moved = accounts.unlock(&alice, &pw).await.unwrap();
+    assert_eq!(moved.record.key_id, first.record.key_id);
+
+    outage.moved.store(false, SeqCst);
+    assert!(accounts.unlock(&bob, &pw).await.is_ok());
+    assert_eq!(
+        accounts.unlock(&alice, &wrong).await.unwrap_err(),
+        AccountError::BadCredentials
+    );
+}

@@ -74,6 +74,9 @@ pub struct Cluster {
     pub dir: PathBuf,
     /// Each instance's IMAP port.
     pub ports: Vec<u16>,
+    /// Each instance's config file.
+    pub configs: Vec<PathBuf>,
+    options: Options,
 }
 
 impl Cluster {
@@ -150,6 +153,43 @@ impl Cluster {
             servers,
             dir,
             ports,
+            configs,
+            options,
+        }
+    }
+
+    /// Stops every instance (SIGTERM, bounded) and points their configs at
+    /// `database` (`None`: the file store in the shared state directory),
+    /// without starting them: a test runs `mailgate store migrate` now.
+    pub fn stop_and_switch(&mut self, database: Option<&str>) {
+        for serve in self.instances.iter_mut().filter_map(Option::as_mut) {
+            serve.stop();
+        }
+        self.options.store = match database {
+            None => StoreKind::File,
+            Some(_) => StoreKind::Postgres,
+        };
+        let state = self.dir.join("state");
+        for (config, port) in self.configs.iter().zip(&self.ports) {
+            let text = config_text(
+                &self.options,
+                &state,
+                database,
+                &self.idp,
+                &self.servers,
+                *port,
+            );
+            std::fs::write(config, text).expect("config");
+        }
+    }
+
+    /// Starts every instance again on its (possibly rewritten) config and
+    /// port; HAProxy keeps balancing over the same ports.
+    pub fn start_again(&mut self) {
+        for (i, (config, port)) in self.configs.iter().zip(&self.ports).enumerate() {
+            let serve = Serve::start(config, &[*port])
+                .unwrap_or_else(|e| panic!("{e}\n{}", self.servers.logs()));
+            self.instances[i] = Some(serve);
         }
     }
 

@@ -6,7 +6,8 @@
 //! | module | what it proves |
 //! |---|---|
 //! | `guard_flood` | a wrong-password flood from one address locks it out on every instance; another address logs in (PostgreSQL and a shared state directory) |
-//! | `db_restart` | database restart during traffic (ignored: warm logins still read the store) |
+//! | `db_restart` | database restart during traffic: warm logins keep working, a login that needs a refresh gets a temporary answer, then works once the database is back |
+//! | `migrate` | `mailgate store migrate` file → PostgreSQL → file (dry run first), logins on every instance after each step |
 //! | `lease_kill` | SIGKILL of the instance holding the refresh lease mid-refresh: the others finish, the stored refresh token is the newest; three rounds |
 //! | `burst` | 500 simultaneous logins with an expired token all succeed with one refresh, on PostgreSQL and on a shared state directory |
 
@@ -14,6 +15,7 @@ mod burst;
 mod db_restart;
 mod guard_flood;
 mod lease_kill;
+mod migrate;
 
 /// A runtime for one cluster test's clients.
 fn runtime() -> tokio::runtime::Runtime {
