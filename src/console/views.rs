@@ -136,6 +136,7 @@ pub fn flow_page(ctx: &Ctx<'_>, id: &str) -> Answer {
         enrolled: false,
         password: None,
         generated: false,
+        graph: None,
     };
     match view {
         View::Waiting {
@@ -153,9 +154,11 @@ pub fn flow_page(ctx: &Ctx<'_>, id: &str) -> Answer {
             account,
             password,
             generated,
+            graph,
         } => {
             page.account = account;
             page.enrolled = true;
+            page.graph = graph;
             page.password = password.map(|p| p.expose().clone());
             page.generated = generated;
         }
