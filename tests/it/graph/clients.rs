@@ -242,3 +242,58 @@ fn msmtp_and_a_ten_megabyte_attachment_arrive_intact() {
         "attachment bytes differ"
     );
 }
+
+#[test]
+fn mutt_sends_through_graph() {
+    let world = World::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let proxy = graph_proxy(&world, &runtime);
+    let home = std::env::temp_dir().join(format!("mailgate-mutt-graph-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    let rc = home.join("muttrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "set from=\"{ALICE}\"\nset realname=\"Alice\"\n\
+             set smtp_url=\"smtp://{user}@127.0.0.1:{port}/\"\nset smtp_pass=\"{PASSWORD}\"\n\
+             set smtp_authenticators=\"plain\"\nset ssl_starttls=no\nset ssl_force_tls=no\n\
+             set record=\"\"\nset copy=no\nset folder=\"{home}\"\nset spoolfile=\"{home}/inbox\"\n",
+            user = USER.replace('@', "%40"),
+            port = proxy.addr.port(),
+            home = home.display(),
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new("timeout")
+        .args(["60", "env"])
+        .arg(format!("HOME={}", home.display()))
+        .args(["mutt", "-n", "-F"])
+        .arg(&rc)
+        .args(["-s", "mutt through graph", BOB])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"sent by mutt through Graph\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bob = world.fetch(BOB, "INBOX");
+    assert_eq!(bob.len(), 1, "{}", world.servers.logs());
+    let text = String::from_utf8_lossy(&bob[0]);
+    assert!(text.contains("Subject: mutt through graph"), "{text}");
+    assert!(text.contains("sent by mutt through Graph"), "{text}");
+    let _ = std::fs::remove_dir_all(&home);
+}
