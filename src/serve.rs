@@ -80,6 +80,8 @@ pub struct Server {
     /// Exchanges the guard's verdicts with other instances (`guard::share`).
     guard_sharer: Option<JoinHandle<()>>,
     gates: HashMap<String, Arc<MailboxGate>>,
+    /// Mailboxes `submit = "auto"` sends through Graph (`submit::switched`).
+    switched: Arc<crate::submit::switched::Switched>,
     /// Per listener name: sessions that negotiated TLS 1.0/1.1.
     legacy_sessions: HashMap<String, LegacySessions>,
     shutdown: watch::Sender<bool>,
@@ -117,6 +119,7 @@ impl Server {
             guard_saver,
             guard_sharer,
             gates: HashMap::new(),
+            switched: Arc::new(crate::submit::switched::Switched::in_dir(&config.state_dir)),
             legacy_sessions: HashMap::new(),
             shutdown,
             running: HashMap::new(),
@@ -297,6 +300,7 @@ impl Server {
             limits: &config.limits,
             hostname: &config.hostname,
             tokens: tokens.clone(),
+            switched: self.switched.clone(),
         })
         .map_err(|reason| ServeError::Submit {
             name: listener.name.clone(),

@@ -9,8 +9,8 @@ use super::{Backend, Command, ConfigArg, LoginArgs, StoreCommand};
 use crate::admin::{Admin, AdminError, StoreKind};
 use crate::config::{Config, ConfigError};
 use crate::enrol::{
-    EnrolError, EnrolRequest, NewPassword, SignInPrompt, UNCHECKED_IDENTITY, choose_flow,
-    choose_provider,
+    EnrolError, EnrolRequest, GraphConsent, NewPassword, SignInPrompt, UNCHECKED_IDENTITY,
+    choose_flow, choose_provider,
 };
 use crate::serve::ServeError;
 use crate::store::migrate::Action;
@@ -57,9 +57,16 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::CheckConfig(c) => check_config(&c.config, stdout)?,
         Command::Login(args) => runtime.block_on(login(&args, &mut stdin.lock(), stdout))?,
         Command::Accounts(c) => {
-            let list = runtime.block_on(admin(&c)?.accounts())?;
-            text::write_table(&list, std::time::SystemTime::now(), stdout)
-                .map_err(CliError::Output)?;
+            let admin = admin(&c)?;
+            let list = runtime.block_on(admin.accounts())?;
+            let now = std::time::SystemTime::now();
+            text::write_table(&list, now, stdout).map_err(CliError::Output)?;
+            let dir = &admin.config().state_dir;
+            let switched = crate::submit::switched::read(dir, now).unwrap_or_else(|error| {
+                eprintln!("warning: {}: {error}", crate::submit::switched::FILE);
+                Vec::new()
+            });
+            text::write_switched(&switched, stdout).map_err(CliError::Output)?;
         }
         Command::Logout { account, config } => {
             runtime.block_on(admin(&config)?.logout(&account))?;
@@ -132,7 +139,6 @@ pub(super) async fn login(
 ) -> Result<(), CliError> {
     let config = Config::load(&args.config.config)?;
     refuse_unregistered(&config, args)?;
-    let graph_note = graph_consent_note(&config);
     let admin = Admin::new(Arc::new(config));
     let password = if args.password_stdin {
         NewPassword::Given(text::password_line(input).map_err(CliError::LoginInput)?)
@@ -158,33 +164,10 @@ pub(super) async fn login(
         eprintln!("warning: {UNCHECKED_IDENTITY}");
     }
     text::write_enrolled(&enrolled, out).map_err(CliError::Terminal)?;
-    match graph_note {
-        Some(note) => writeln!(out, "{note}").map_err(CliError::Output),
-        None => Ok(()),
+    match &enrolled.graph {
+        GraphConsent::NotNeeded => Ok(()),
+        consent => writeln!(out, "{consent}").map_err(CliError::Output),
     }
-}
-
-/// What the app registration needs when a listener may send through
-/// Microsoft Graph (`submit = "graph"` or `"auto"`): the sign-in itself asks
-/// for the mail scopes only (a token request may name one resource), so
-/// Graph's `Mail.Send` must be consented in the app registration.
-fn graph_consent_note(config: &Config) -> Option<String> {
-    let graph = config
-        .listeners
-        .iter()
-        .find(|l| l.submit != crate::config::SubmitMode::Smtp)?;
-    let scopes = config
-        .providers
-        .iter()
-        .find(|p| p.name == graph.provider)
-        .map(|p| p.graph.scopes.join(" "))
-        .unwrap_or_default();
-    Some(format!(
-        "note: listener {} sends through Microsoft Graph. In the app registration, add the \
-         Microsoft Graph permissions {scopes} (delegated; Mail.ReadWrite as well for messages \
-         over 3 MB; application Mail.Send for app-only accounts) and grant admin consent.",
-        graph.name
-    ))
 }
 
 /// The placeholder `client_id` cannot sign anyone in: say how to register

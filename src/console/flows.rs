@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::admin::Admin;
-use crate::enrol::{EnrolRequest, SignInPrompt};
+use crate::enrol::{EnrolRequest, GraphConsent, SignInPrompt};
 use crate::secret::Secret;
 
 /// The admin's enrolments waiting for a sign-in at once.
@@ -45,6 +45,8 @@ pub enum View {
         /// The generated password, on the first view only.
         password: Option<Secret<String>>,
         generated: bool,
+        /// What the Microsoft Graph consent check found, when one ran.
+        graph: Option<String>,
     },
     Failed {
         account: String,
@@ -170,6 +172,8 @@ impl Flows {
                     account,
                     generated: enrolled.generated_password.is_some(),
                     password: enrolled.generated_password,
+                    graph: (enrolled.graph != GraphConsent::NotNeeded)
+                        .then(|| enrolled.graph.to_string()),
                 },
                 Err(error) => View::Failed {
                     account,
@@ -206,10 +210,12 @@ impl Flows {
                 account,
                 password,
                 generated,
+                graph,
             } => View::Enrolled {
                 account: account.clone(),
                 password: password.take(),
                 generated: *generated,
+                graph: graph.clone(),
             },
             View::Failed { account, reason } => View::Failed {
                 account: account.clone(),

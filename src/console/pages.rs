@@ -93,6 +93,8 @@ pub struct Flow {
     pub enrolled: bool,
     pub password: Option<String>,
     pub generated: bool,
+    /// The Microsoft Graph consent check's finding, when one ran.
+    pub graph: Option<String>,
 }
 
 #[derive(Template)]

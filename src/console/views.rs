@@ -139,6 +139,7 @@ pub fn flow_page(ctx: &Ctx<'_>, id: &str) -> Answer {
         enrolled: false,
         password: None,
         generated: false,
+        graph: None,
     };
     match view {
         View::Waiting {
@@ -156,9 +157,11 @@ pub fn flow_page(ctx: &Ctx<'_>, id: &str) -> Answer {
             account,
             password,
             generated,
+            graph,
         } => {
             page.account = account;
             page.enrolled = true;
+            page.graph = graph;
             page.password = password.map(|p| p.expose().clone());
             page.generated = generated;
         }

@@ -10,8 +10,10 @@
 //! stores the account. Nothing here prints or reads a terminal. Enrolling
 //! again re-authorises the account and replaces its tokens and password.
 //! Before anything is stored, [`identity`] checks that the user who signed in
-//! is the account being enrolled.
+//! is the account being enrolled, and [`consent`] checks that the new grant
+//! also reaches Microsoft Graph when a listener sends through it.
 
+mod consent;
 mod identity;
 mod password;
 
@@ -26,6 +28,7 @@ use crate::secret::Secret;
 use crate::store::{Enrolment, Store, StoreError};
 use crate::token::Protocol;
 
+pub use consent::GraphConsent;
 pub use identity::UNCHECKED as UNCHECKED_IDENTITY;
 pub use password::{GENERATED_PASSWORD_LEN, MAX_PASSWORD_LEN, generate_password, local_password};
 
@@ -117,6 +120,7 @@ pub struct PendingEnrolment {
     provider: Provider,
     sasl_user: String,
     settings: Vec<ClientSetting>,
+    graph: Option<consent::GraphCheck>,
 }
 
 /// One listener a mail client can use for the enrolled account.
@@ -140,6 +144,8 @@ pub struct Enrolled {
     /// Who signed in, as the provider named them; `None` when no token named
     /// anyone, so the identity was not checked ([`UNCHECKED_IDENTITY`]).
     pub signed_in_as: Option<String>,
+    /// Whether the grant reaches Microsoft Graph, when a listener needs it.
+    pub graph: GraphConsent,
 }
 
 /// Checks the request against the config, settles the password, and asks the
@@ -152,6 +158,7 @@ pub async fn start(config: &Config, request: EnrolRequest) -> Result<PendingEnro
     };
     let store = Store::for_config(config)?;
     let client = OAuthClient::new(provider)?;
+    let graph = consent::plan(config, provider)?;
     let prompt = match request.flow {
         Flow::Device => SignInPrompt::Device(client.device_start().await?),
         Flow::Browser => {
@@ -159,6 +166,10 @@ pub async fn start(config: &Config, request: EnrolRequest) -> Result<PendingEnro
                 open_browser: false,
                 login_hint: Some(request.account.clone()),
                 wait: DEFAULT_BROWSER_WAIT,
+                extra_consent: graph
+                    .as_ref()
+                    .map(|g| g.scopes().to_vec())
+                    .unwrap_or_default(),
             };
             SignInPrompt::Browser(client.browser_start(&options).await?)
         }
@@ -183,6 +194,7 @@ pub async fn start(config: &Config, request: EnrolRequest) -> Result<PendingEnro
         account: request.account,
         provider: provider.clone(),
         settings,
+        graph,
     })
 }
 
@@ -219,16 +231,21 @@ impl PendingEnrolment {
             provider,
             sasl_user,
             settings,
+            graph,
         } = self;
         let signed_in: SignedIn = match prompt {
             SignInPrompt::Device(prompt) => client.device_finish(&prompt).await?,
             SignInPrompt::Browser(sign_in) => client.browser_finish(sign_in).await?,
         };
         let signed_in_as = identity::check(&signed_in, &account, &sasl_user)?;
-        let tokens = signed_in.tokens;
+        let mut tokens = signed_in.tokens;
         if tokens.refresh_token.is_none() {
             return Err(EnrolError::NoRefreshToken);
         }
+        let graph = match graph {
+            Some(check) => check.run(&mut tokens).await,
+            None => GraphConsent::NotNeeded,
+        };
         // Argon2id and file writes: off the async workers.
         let enrolled = tokio::task::spawn_blocking(move || {
             store.enrol(Enrolment {
@@ -245,6 +262,7 @@ impl PendingEnrolment {
                 generated_password: generated.then_some(password),
                 settings,
                 signed_in_as,
+                graph,
             })
         })
         .await

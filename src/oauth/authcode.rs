@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl};
+use oauth2::{
+    AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+};
 use tokio::net::TcpListener;
 
 use super::client::OAuthClient;
@@ -36,6 +38,11 @@ pub struct BrowserOptions {
     pub login_hint: Option<String>,
     /// How long to wait for the redirect.
     pub wait: Duration,
+    /// Scopes of another resource to consent to in the same sign-in
+    /// (Microsoft Graph's `Mail.Send`): they go in the authorize request
+    /// only, since a token names one resource (docs/design.md, "Sending
+    /// through Graph").
+    pub extra_consent: Vec<String>,
 }
 
 /// `n` random bytes from the system RNG, base64url without padding.
@@ -129,6 +136,7 @@ impl OAuthClient {
             .oauth
             .authorize_url(move || CsrfToken::new(state_for_url))
             .add_scopes(self.sign_in_scopes())
+            .add_scopes(options.extra_consent.iter().cloned().map(Scope::new))
             .set_pkce_challenge(challenge)
             .set_redirect_uri(Cow::Borrowed(&redirect_url));
         if let Some(hint) = &options.login_hint {
@@ -172,6 +180,7 @@ impl OAuthClient {
             .exchange_code(AuthorizationCode::new(code))
             .set_pkce_verifier(verifier)
             .set_redirect_uri(Cow::Borrowed(&redirect_url))
+            .add_extra_param("scope", self.sign_in_scope_text())
             .request_async(&self.http)
             .await
             .map(SignedIn::from)

@@ -99,6 +99,17 @@ impl OAuthClient {
         self.scopes.iter().cloned().chain(missing)
     }
 
+    /// [`Self::sign_in_scopes`] as one `scope` value: a code redemption
+    /// names them so that the token is for the mail resource even when the
+    /// authorize request consented to more (Microsoft's v2.0 token endpoint
+    /// takes scopes of a single resource).
+    pub(crate) fn sign_in_scope_text(&self) -> String {
+        self.sign_in_scopes()
+            .map(|s| s.as_str().to_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// Replaces the per-request time limit (`http::REQUEST_TIMEOUT`).
     pub fn with_request_timeout(mut self, timeout: Duration) -> Result<Self, OAuthError> {
         let http = http::build_client(timeout)

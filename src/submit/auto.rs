@@ -3,65 +3,53 @@
 //! (`535 5.7.139`, sorted by `proto::smtp::upstream` into
 //! [`UpstreamRejection::SmtpAuthDisabled`]); the same client session then
 //! continues through Graph, and the mailbox goes straight to Graph for
-//! [`REMEMBER`] (the switch is an admin's setting, rarely undone).
+//! [`REMEMBER`] (the switch is an admin's setting, rarely undone), also
+//! after a restart ([`super::switched`]).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
+use super::switched::Switched;
 use super::{Submission, Submitter};
 use crate::base::{AccountName, BoxFuture};
 use crate::proto::{UpstreamLogin, UpstreamRejection};
 use crate::upstream::UpstreamError;
 
-/// How long a mailbox found with SMTP AUTH disabled goes straight to Graph.
-pub const REMEMBER: Duration = Duration::from_secs(24 * 3600);
-/// Mailboxes remembered at most; the oldest are forgotten first.
-pub const MAX_REMEMBERED: usize = 100_000;
+pub use super::switched::{MAX_REMEMBERED, REMEMBER};
 
 /// Tries `smtp`, falls back to `graph` (see the module docs).
 pub struct AutoSubmitter {
     smtp: Arc<dyn Submitter>,
     graph: Arc<dyn Submitter>,
-    disabled: Mutex<HashMap<AccountName, Instant>>,
+    disabled: Arc<Switched>,
 }
 
 impl AutoSubmitter {
+    /// Remembers switches in memory only.
     pub fn new(smtp: Arc<dyn Submitter>, graph: Arc<dyn Submitter>) -> Self {
+        Self::sharing(smtp, graph, Arc::new(Switched::in_memory()))
+    }
+
+    /// Remembers switches in `disabled`, shared with other listeners and
+    /// kept on disk ([`Switched::in_dir`]).
+    pub fn sharing(
+        smtp: Arc<dyn Submitter>,
+        graph: Arc<dyn Submitter>,
+        disabled: Arc<Switched>,
+    ) -> Self {
         Self {
             smtp,
             graph,
-            disabled: Mutex::new(HashMap::new()),
+            disabled,
         }
     }
 
     fn remembered(&self, mailbox: Option<&AccountName>) -> bool {
-        let Some(mailbox) = mailbox else { return false };
-        let mut map = self.disabled.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(mailbox) {
-            Some(until) if *until > Instant::now() => true,
-            Some(_) => {
-                map.remove(mailbox);
-                false
-            }
-            None => false,
-        }
+        mailbox.is_some_and(|m| self.disabled.contains(m))
     }
 
     fn remember(&self, mailbox: &AccountName) {
-        let now = Instant::now();
-        let mut map = self.disabled.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_REMEMBERED {
-            map.retain(|_, until| *until > now);
-            if map.len() >= MAX_REMEMBERED
-                && let Some(oldest) = map.iter().min_by_key(|(_, u)| **u).map(|(m, _)| m.clone())
-            {
-                map.remove(&oldest);
-            }
-        }
-        if map.insert(mailbox.clone(), now + REMEMBER).is_none() {
+        if self.disabled.insert(mailbox) {
             tracing::info!(
                 mailbox = %mailbox.as_str(),
                 "SMTP AUTH is disabled for this mailbox; sending through Microsoft Graph"
@@ -72,12 +60,7 @@ impl AutoSubmitter {
 
 impl Submitter for AutoSubmitter {
     fn switched(&self) -> Vec<(String, Duration)> {
-        let now = Instant::now();
-        let map = self.disabled.lock().unwrap_or_else(|p| p.into_inner());
-        map.iter()
-            .filter(|(_, until)| **until > now)
-            .map(|(m, until)| (m.as_str().to_owned(), *until - now))
-            .collect()
+        self.disabled.list()
     }
 
     fn open<'a>(

@@ -22,6 +22,7 @@ pub mod accept;
 pub mod auto;
 pub mod graph;
 pub mod relay;
+pub mod switched;
 
 use std::sync::Arc;
 
@@ -50,6 +51,8 @@ pub struct Backends<'a> {
     pub hostname: &'a str,
     /// Where Graph tokens come from: the listener's token source.
     pub tokens: Arc<dyn TokenSource>,
+    /// The mailboxes `auto` listeners send through Graph, shared by all.
+    pub switched: Arc<switched::Switched>,
 }
 
 /// The submission backend for a listener: SMTP listeners get one, as their
@@ -87,7 +90,7 @@ pub fn for_listener(b: Backends<'_>) -> Result<Option<Arc<dyn Submitter>>, Strin
     );
     Ok(Some(match b.listener.submit {
         SubmitMode::Graph => graph,
-        _ => Arc::new(auto::AutoSubmitter::new(smtp, graph)),
+        _ => Arc::new(auto::AutoSubmitter::sharing(smtp, graph, b.switched)),
     }))
 }
 

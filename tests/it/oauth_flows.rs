@@ -4,6 +4,7 @@
 
 mod browser;
 mod cli;
+mod graph_consent;
 mod identity;
 mod providers;
 

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use super::CliError;
 use crate::admin::MAX_PASSWORD_LEN;
+use crate::base::AccountName;
 use crate::config::LocalTls;
 use crate::enrol::Enrolled;
 use crate::secret::Secret;
@@ -75,6 +76,24 @@ pub(super) fn write_table(
     writeln!(out, "{}", line(head))?;
     for row in &rows {
         writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
+    }
+    Ok(())
+}
+
+/// The mailboxes `submit = "auto"` sends through Graph, one line each,
+/// under the accounts table (a shared mailbox may be among them without
+/// being enrolled itself).
+pub(super) fn write_switched(
+    list: &[(AccountName, SystemTime)],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    for (mailbox, until) in list {
+        writeln!(
+            out,
+            "{}: smtp auth disabled \u{2192} graph until {}",
+            mailbox.as_str(),
+            utc(*until)
+        )?;
     }
     Ok(())
 }

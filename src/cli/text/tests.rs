@@ -110,3 +110,24 @@ fn utc_formatting() {
     let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
     assert_eq!(utc(leap), "2000-02-29 00:00Z");
 }
+
+#[test]
+fn switched_mailboxes_are_listed_with_their_expiry() {
+    let dir = TempDir::new("switched");
+    let switched = crate::submit::switched::Switched::in_dir(dir.path());
+    switched.insert(&name("alice@example.com"));
+    let now = SystemTime::now();
+    let list = crate::submit::switched::read(dir.path(), now).unwrap();
+    let mut out = Vec::new();
+    write_switched(&list, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let until = utc(now + crate::submit::switched::REMEMBER);
+    assert!(
+        text.starts_with("alice@example.com: smtp auth disabled \u{2192} graph until "),
+        "{text}"
+    );
+    assert!(
+        text.trim_end().ends_with(&until) || text.contains(&until[..13]),
+        "{text} vs {until}"
+    );
+}

@@ -1,6 +1,16 @@
 //! Real SMTP clients through a `submit = "graph"` listener: mailgate plays
 //! the SMTP server and sends through the test Graph, which delivers into
 //! the test Dovecot.
+//!
+//! `auto` is exercised against a fake SMTP upstream, not the test Postfix:
+//! Postfix answers every failed SASL login with its own fixed `535 5.7.8
+//! Error: authentication failed: ...` (the enhanced code is not
+//! configurable; `smtpd_reject_footer` only appends text, and Postfix has
+//! no reply filter on the server side, only `smtp_reply_filter` and
+//! `lmtp_reply_filter` for its clients). A Dovecot `nologin reason=` changes
+//! the words after the colon, never the `5.7.8`, so a real Postfix cannot
+//! give Exchange's exact `535 5.7.139 ... SmtpClientAuthentication is
+//! disabled` answer, which is what `auto` keys on.
 
 use std::process::Command;
 
@@ -231,4 +241,59 @@ fn msmtp_and_a_ten_megabyte_attachment_arrive_intact() {
         STANDARD.decode(b64).unwrap() == original,
         "attachment bytes differ"
     );
+}
+
+#[test]
+fn mutt_sends_through_graph() {
+    let world = World::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let proxy = graph_proxy(&world, &runtime);
+    let home = std::env::temp_dir().join(format!("mailgate-mutt-graph-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    let rc = home.join("muttrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "set from=\"{ALICE}\"\nset realname=\"Alice\"\n\
+             set smtp_url=\"smtp://{user}@127.0.0.1:{port}/\"\nset smtp_pass=\"{PASSWORD}\"\n\
+             set smtp_authenticators=\"plain\"\nset ssl_starttls=no\nset ssl_force_tls=no\n\
+             set record=\"\"\nset copy=no\nset folder=\"{home}\"\nset spoolfile=\"{home}/inbox\"\n",
+            user = USER.replace('@', "%40"),
+            port = proxy.addr.port(),
+            home = home.display(),
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new("timeout")
+        .args(["60", "env"])
+        .arg(format!("HOME={}", home.display()))
+        .args(["mutt", "-n", "-F"])
+        .arg(&rc)
+        .args(["-s", "mutt through graph", BOB])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"sent by mutt through Graph\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bob = world.fetch(BOB, "INBOX");
+    assert_eq!(bob.len(), 1, "{}", world.servers.logs());
+    let text = String::from_utf8_lossy(&bob[0]);
+    assert!(text.contains("Subject: mutt through graph"), "{text}");
+    assert!(text.contains("sent by mutt through Graph"), "{text}");
+    let _ = std::fs::remove_dir_all(&home);
 }

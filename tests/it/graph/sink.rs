@@ -169,3 +169,48 @@ fn an_outlook_token_is_refused_and_one_refresh_fixes_it() {
     send(&sink, m()).expect("the fresh token is kept");
     assert_eq!(world.idp.graph_sent().len(), 2);
 }
+
+#[test]
+fn an_app_only_token_from_client_credentials_sends_through_graph() {
+    let world = World::start();
+    world.idp.set_client_secret("app-secret");
+    world.idp.grant_app("@example.test");
+    let graph = mailgate::config::GraphSettings::for_endpoint("https://graph.microsoft.com");
+    let provider = mailgate::config::Provider {
+        name: "test".into(),
+        client_id: "client-1".into(),
+        client_secret: Some("app-secret".into()),
+        client_certificate: None,
+        client_key: None,
+        authorize_url: world.idp.authorize_url(),
+        token_url: world.idp.token_url(),
+        device_code_url: world.idp.device_code_url(),
+        scopes: graph.scopes.clone(),
+        app_scopes: graph.app_scopes.clone(),
+        redirect_port: 0,
+        refresh_margin: Duration::from_secs(900),
+        keep_warm_interval: Duration::from_secs(86400),
+        machine_key_wrap: false,
+        graph,
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = {
+        let _in = runtime.enter();
+        mailgate::oauth::OAuthClient::new(&provider).unwrap()
+    };
+    let token = runtime
+        .block_on(async {
+            tokio::time::timeout(Duration::from_secs(30), client.client_credentials_token()).await
+        })
+        .expect("in time")
+        .expect("an app-only Graph token (.default)");
+    let sink = world.sink(ALICE, token.access_token.expose(), &[ALICE]);
+    let content = text_message(ALICE, BOB, SHARED, "app-only");
+    send(&sink, message(ALICE, &[BOB], content)).expect("sent");
+    assert_eq!(
+        world.fetch(BOB, "INBOX").len(),
+        1,
+        "{}",
+        world.servers.logs()
+    );
+}

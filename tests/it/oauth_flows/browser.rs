@@ -56,6 +56,7 @@ async fn browser_flow(
         open_browser: false,
         login_hint: Some(BOB.into()),
         wait: STEP,
+        extra_consent: Vec::new(),
     };
     let mut out = Lines(tx);
     let authority = idp.authority();

@@ -242,6 +242,17 @@ impl TestIdp {
     }
 
     /// The test Graph's root (`graph_endpoint` of a provider).
+    /// Refuses Graph scopes for `mailbox`'s grants with AADSTS65001, as
+    /// Entra does when the app has no consent for Microsoft Graph.
+    pub fn refuse_graph_consent(&self, mailbox: &str) {
+        self.with(|s| s.graph_unconsented.push(mailbox.to_owned()));
+    }
+
+    /// The `scope` of every authorize request so far.
+    pub fn authorize_scopes(&self) -> Vec<String> {
+        self.with(|s| s.authorize_scopes.clone())
+    }
+
     pub fn graph_url(&self) -> String {
         self.authority()
     }

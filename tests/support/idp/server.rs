@@ -284,6 +284,7 @@ fn authorize(q: &HashMap<String, String>, state: &Mutex<State>) -> Reply {
         );
     }
     let mut s = state.lock().expect("idp state");
+    s.authorize_scopes.push(get("scope").to_owned());
     let hint = get("login_hint");
     let mailbox = if s.users.iter().any(|u| u == hint) {
         Some(hint.to_owned())

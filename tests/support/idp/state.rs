@@ -127,6 +127,11 @@ pub struct State {
     pub issued: HashMap<String, Vec<String>>,
     /// The test Microsoft Graph (`graph.rs`).
     pub graph: super::graph::GraphState,
+    /// Mailboxes whose grant has no consent for Microsoft Graph: a refresh
+    /// asking for a Graph scope is refused with AADSTS65001.
+    pub graph_unconsented: Vec<String>,
+    /// The `scope` of every authorize request, in order.
+    pub authorize_scopes: Vec<String>,
     generations: HashMap<String, u64>,
     access: HashMap<String, Access>,
     refresh: HashMap<String, Refresh>,
@@ -303,6 +308,14 @@ impl State {
                 "The provided value for the 'refresh_token' is not valid. It was already redeemed.",
             ));
         }
+        if super::graph::is_graph_scope(scope)
+            && self.graph_unconsented.iter().any(|m| m == &r.mailbox)
+        {
+            return Err(invalid_grant(
+                65001,
+                "The user or administrator has not consented to use the application. Send an interactive authorization request for this user and resource.",
+            ));
+        }
         r.used = true;
         let mailbox = r.mailbox.clone();
         let scope = if super::graph::is_graph_scope(scope) {
@@ -413,7 +426,13 @@ impl State {
                 "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
             ));
         }
-        let (mailbox, scope) = (c.mailbox.clone(), c.scope.clone());
+        // Like Entra, the token is for one resource: the authorize request
+        // may consent to Graph as well, the token carries the mail scopes.
+        let scope = (c.scope.split(' '))
+            .filter(|s| !super::graph::is_graph_scope(s))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mailbox = c.mailbox.clone();
         Ok(self.mint(&mailbox, &scope, false).2)
     }
 }
