@@ -3,6 +3,7 @@
 //! module may use it without creating an import loop.
 
 mod account;
+pub mod civil;
 mod random;
 mod source;
 

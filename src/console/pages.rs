@@ -161,31 +161,12 @@ pub fn qr_svg(text: &str) -> String {
 
 /// Unix seconds as `YYYY-MM-DD HH:MM` UTC.
 pub fn utc(secs: u64) -> String {
-    let mut minutes = utc_seconds(secs);
-    minutes.truncate(16);
-    minutes
+    crate::base::civil::utc_minutes(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS` UTC.
 pub fn utc_seconds(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Civil from days (H. Hinnant's algorithm), for dates after 1970.
-    let z = days as i64 + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    crate::base::civil::utc_seconds(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 /// A duration in the largest whole unit: `45 s`, `12 min`, `3 h`, `2 d`.

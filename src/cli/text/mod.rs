@@ -114,25 +114,10 @@ fn row(a: &AccountSummary, now: SystemTime) -> [String; 6] {
     ]
 }
 
-/// `YYYY-MM-DD HH:MMZ` without a calendar crate (days-from-civil inverse,
-/// H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
+/// `YYYY-MM-DD HH:MMZ`.
 fn utc(t: SystemTime) -> String {
-    let secs = crate::store::record::to_unix(t) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    let secs = i64::try_from(crate::store::record::to_unix(t)).unwrap_or(i64::MAX);
+    format!("{}Z", crate::base::civil::utc_minutes(secs))
 }
 
 /// After `login`: where to point the mail client, and the generated password
