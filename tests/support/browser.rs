@@ -31,6 +31,9 @@ pub const STEP: Duration = Duration::from_secs(20);
 const DRIVER_START: Duration = Duration::from_secs(20);
 /// Start attempts when a freshly picked port was taken in the meantime.
 const DRIVER_ATTEMPTS: usize = 3;
+/// Starting Chromium and its session: seconds when the machine is idle,
+/// much longer when the whole suite runs on two cores beside it.
+const SESSION_START: Duration = Duration::from_secs(90);
 /// Window sizes: a laptop and a phone (CSS pixels).
 pub const DESKTOP: (u32, u32) = (1280, 900);
 pub const PHONE: (u32, u32) = (390, 844);
@@ -172,9 +175,11 @@ impl Browser {
                 .connect(&url)
                 .await
         };
-        let client = tokio::time::timeout(STEP, connect)
+        let client = tokio::time::timeout(SESSION_START, connect)
             .await
-            .unwrap_or_else(|_| panic!("no Chromium session within {STEP:?}\n{BROWSER_HINT}"))
+            .unwrap_or_else(|_| {
+                panic!("no Chromium session within {SESSION_START:?}\n{BROWSER_HINT}")
+            })
             .unwrap_or_else(|e| panic!("Chromium session: {e}\n{BROWSER_HINT}"));
         let shots = screenshot_dir(test);
         std::fs::create_dir_all(&shots).expect("screenshot directory");
