@@ -253,6 +253,7 @@ client_id = "bench-client"
 refresh_margin_secs = {REFRESH_MARGIN_SECS}
 client_secret = "{secret}"
 graph_endpoint = "{graph}"
+graph_scopes = ["https://graph.microsoft.com/Mail.Send"]
 
 [[accounts]]
 login = "*@{archive}"
