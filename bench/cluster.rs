@@ -223,11 +223,14 @@ pub async fn run(rig: &Rig, warm_lifetime: Duration, report: &mut Report) {
     // Bob's first token is inside the refresh margin once the cluster is up.
     rig.idp
         .set_access_lifetime(Duration::from_secs(REFRESH_MARGIN_SECS + 3));
+    // The device flow signs in the IdP's default user (Alice, enrolled first).
+    rig.idp.set_default_user(BOB);
     let prepared = tokio::task::block_in_place(|| {
         let prepared = prepare(rig);
         crate::rig::enrol(&prepared.configs[0], BOB);
         prepared
     });
+    rig.idp.set_default_user(ALICE);
     let enrolled = Instant::now();
     rig.idp.set_access_lifetime(warm_lifetime);
     let cluster = start(rig, prepared).await;

@@ -15,8 +15,9 @@ mod idp;
 #[path = "../tests/support/servers/mod.rs"]
 mod servers;
 
-mod cluster;
 mod archiver;
+mod cluster;
+mod graph;
 mod idle;
 mod logins;
 mod report;
@@ -33,7 +34,7 @@ use serde_json::json;
 use report::Report;
 use rig::{ALICE, Rig};
 
-/// Comma-separated phases to run (burst, latency, throughput, smtp, idle,
+/// Comma-separated phases to run (burst, latency, throughput, smtp, graph, idle,
 /// idle-active, archiver, cluster);
 /// all when unset. For working on one phase; published figures use all.
 const ONLY_ENV: &str = "MAILGATE_BENCH_ONLY";
@@ -96,6 +97,9 @@ async fn main() {
     }
     if phase("smtp") {
         submit::run(&rig, &token, &mut report).await;
+    }
+    if phase("graph") {
+        graph::run(&rig, &mut report).await;
     }
     for (name, kind) in [
         ("idle", idle::Kind::Noop),

@@ -29,13 +29,16 @@ pub struct Ports {
     pub imap_plain: SocketAddr,
     pub imap_tls: SocketAddr,
     pub smtp_plain: SocketAddr,
+    /// The `submit = "graph"` listener (plaintext, like `smtp_plain`).
+    pub smtp_graph: SocketAddr,
     pub imaps_direct: SocketAddr,
     pub submission_direct: SocketAddr,
 }
 
 pub struct Rig {
     pub idp: TestIdp,
-    pub servers: MailServers,
+    /// Shared with the test Graph, which delivers into its maildirs.
+    pub servers: Arc<MailServers>,
     pub ports: Ports,
     pub tls: Arc<rustls::ClientConfig>,
     pub mailgate: Child,
@@ -65,13 +68,16 @@ impl Rig {
         let servers =
             tokio::task::block_in_place(|| MailServers::start_with(&introspect, &users, &options))
                 .unwrap_or_else(|e| panic!("mail servers did not start:\n{e}"));
+        let servers = Arc::new(servers);
+        deliver_graph_mail(&idp, &servers);
         let tls = wire::tls_config(&std::fs::read_to_string(servers.ca_pem_path()).expect("CA"));
-        let free = free_ports(6);
+        let free = free_ports(7);
         let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
         let ports = Ports {
             imap_plain: loopback(free[0]),
             imap_tls: loopback(free[1]),
             smtp_plain: loopback(free[2]),
+            smtp_graph: loopback(free[6]),
             imaps_direct: loopback(servers.imaps_port()),
             submission_direct: loopback(servers.submission_port()),
         };
@@ -79,7 +85,7 @@ impl Rig {
         tokio::task::block_in_place(|| enrol(&config, ALICE));
         let enrolled_at = Instant::now();
         let mailgate = spawn_mailgate(&config, servers.dir());
-        let socat = start_socat(&servers, &free[3..]);
+        let socat = start_socat(&servers, &free[3..6]);
         let rig = Rig {
             idp,
             servers,
@@ -113,6 +119,7 @@ impl Rig {
             self.ports.imap_plain,
             self.ports.imap_tls,
             self.ports.smtp_plain,
+            self.ports.smtp_graph,
         ] {
             while tokio::net::TcpStream::connect(addr).await.is_err() {
                 assert!(
@@ -183,6 +190,20 @@ impl Via<'_> {
     }
 }
 
+/// What the test Graph accepts lands in the recipients' maildirs and the
+/// sender's Sent folder, as in `tests/it/graph/`.
+fn deliver_graph_mail(idp: &TestIdp, servers: &Arc<MailServers>) {
+    let into = servers.clone();
+    idp.deliver_graph_mail(Arc::new(move |sent| {
+        for r in &sent.recipients {
+            into.seed_message(r, &sent.for_recipients)
+                .unwrap_or_else(|e| panic!("deliver to {r}: {e}"));
+        }
+        into.store_in_folder(&sent.mailbox, "Sent", &sent.with_bcc)
+            .unwrap_or_else(|e| panic!("Sent copy: {e}"));
+    }));
+}
+
 /// socat relays to the same servers, with their own certificate (same CA).
 fn start_socat(servers: &MailServers, ports: &[u16]) -> Socat {
     let leaf = servers
@@ -231,6 +252,8 @@ tenant = "{tenant}"
 client_id = "bench-client"
 refresh_margin_secs = {REFRESH_MARGIN_SECS}
 client_secret = "{secret}"
+graph_endpoint = "{graph}"
+graph_scopes = ["https://graph.microsoft.com/Mail.Send"]
 
 [[accounts]]
 login = "*@{archive}"
@@ -261,7 +284,16 @@ protocol = "smtp"
 bind = "{smtp_plain}"
 max_upstream_per_mailbox = 64
 upstream = {smtp_up}
+
+[[listeners]]
+name = "smtp-graph"
+protocol = "smtp"
+bind = "{smtp_graph}"
+submit = "graph"
+upstream = {smtp_up}
 "#,
+        graph = idp.graph_url(),
+        smtp_graph = ports.smtp_graph,
         state = dir.join("mailgate-state").display(),
         authority = idp.authority(),
         secret = archiver::CLIENT_SECRET,

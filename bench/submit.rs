@@ -37,7 +37,7 @@ fn body(i: usize) -> Vec<u8> {
 }
 
 #[derive(Clone)]
-enum Route {
+pub enum Route {
     Direct {
         addr: std::net::SocketAddr,
         token: String,
@@ -87,7 +87,7 @@ async fn session(route: Route, first: usize, count: usize) -> std::io::Result<()
     Ok(())
 }
 
-fn delivered(maildir: &Path) -> usize {
+pub fn delivered(maildir: &Path) -> usize {
     ["new", "cur"]
         .iter()
         .map(|d| {
@@ -99,7 +99,7 @@ fn delivered(maildir: &Path) -> usize {
 }
 
 /// Submits one batch; returns (messages per second, accepted, delivered).
-async fn batch(rig: &Rig, route: Route, run: usize) -> (f64, usize, usize) {
+pub async fn batch(rig: &Rig, route: Route, run: usize) -> (f64, usize, usize) {
     let maildir = rig.servers.maildir(BOB);
     let before = delivered(&maildir);
     let started = Instant::now();

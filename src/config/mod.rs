@@ -154,6 +154,9 @@ pub mod bounds {
     pub const MAX_CONNECTIONS: usize = 1_000_000;
     /// A provider's `graph_max_message_size`: Graph's 150 MB upload limit.
     pub const GRAPH_MAX_MESSAGE: usize = 150 * 1024 * 1024;
+    /// A provider's `graph_upload_per_5min`: 10 GB, far above Graph's
+    /// 150 MB, for a tenant whose limit Microsoft raised.
+    pub const GRAPH_UPLOAD_PER_5MIN: usize = 10 * 1024 * 1024 * 1024;
     /// `max_line`: 1 MiB, a hundred times any real login line.
     pub const MAX_LINE: usize = 1024 * 1024;
     /// `max_literal`: 1 MiB.
@@ -216,6 +219,9 @@ pub struct GraphSettings {
     pub app_scopes: Vec<String>,
     /// Largest message, in bytes: what EHLO advertises as SIZE.
     pub max_message_size: usize,
+    /// Bytes a mailbox may send in any 5 minutes (Graph's upload volume
+    /// limit); never below `max_message_size`.
+    pub upload_per_5min: usize,
 }
 
 impl GraphSettings {
@@ -227,12 +233,15 @@ impl GraphSettings {
             app_scopes: vec![format!("{endpoint}/.default")],
             endpoint,
             max_message_size: DEFAULT_GRAPH_MAX_MESSAGE,
+            upload_per_5min: DEFAULT_GRAPH_UPLOAD_PER_5MIN,
         }
     }
 }
 
 /// Exchange Online's default send limit.
 pub const DEFAULT_GRAPH_MAX_MESSAGE: usize = 35 * 1024 * 1024;
+/// Graph's upload volume per mailbox in 5 minutes.
+pub const DEFAULT_GRAPH_UPLOAD_PER_5MIN: usize = 150 * 1024 * 1024;
 
 /// How an SMTP listener submits mail after the local AUTH.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -122,6 +122,8 @@ pub struct RawProvider {
     pub graph_app_scopes: Option<Vec<String>>,
     /// Largest message sent through Graph, in bytes (default 35 MB).
     pub graph_max_message_size: Option<usize>,
+    /// Bytes a mailbox may send through Graph in any 5 minutes (default 150 MB).
+    pub graph_upload_per_5min: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

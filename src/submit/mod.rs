@@ -80,6 +80,7 @@ pub fn for_listener(b: Backends<'_>) -> Result<Option<Arc<dyn Submitter>>, Strin
             b.limits.upstream_queue_timeout,
         ),
         tokens: b.tokens,
+        volume: graph::UploadWindow::new(settings.upload_per_5min, graph::UPLOAD_WINDOW),
     });
     let server = ServerLimits {
         command_timeout: graph::COMMAND_TIMEOUT,

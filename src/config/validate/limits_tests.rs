@@ -121,3 +121,37 @@ fn reference_config_states_every_bound() {
         assert!(line.contains(&format!("max {max}")), "{line}");
     }
 }
+
+/// Graph's upload volume: 150 MB by default, never below the largest
+/// message (one message must fit in a window), at most the bound.
+#[test]
+fn graph_upload_volume_is_bounded_by_the_message_size() {
+    let c = parse_text(&format!("{BASE}{LISTENER}")).unwrap();
+    assert_eq!(c.providers[0].graph.upload_per_5min, 150 * 1024 * 1024);
+    let c = parse_text(&config_with(
+        "providers[0]",
+        "graph_upload_per_5min",
+        "36700160",
+    ))
+    .unwrap();
+    assert_eq!(c.providers[0].graph.upload_per_5min, 36_700_160);
+    let too_big = (bounds::GRAPH_UPLOAD_PER_5MIN + 1).to_string();
+    for value in ["1024", too_big.as_str()] {
+        let e = parse_text(&config_with("providers[0]", "graph_upload_per_5min", value))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("providers[0].graph_upload_per_5min")
+                && e.contains("graph_max_message_size (36700160)"),
+            "{value}: {e}"
+        );
+    }
+    let small =
+        format!("{BASE}graph_max_message_size = 1024\ngraph_upload_per_5min = 1024\n{LISTENER}");
+    assert_eq!(
+        parse_text(&small).unwrap().providers[0]
+            .graph
+            .upload_per_5min,
+        1024
+    );
+}

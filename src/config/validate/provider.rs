@@ -114,6 +114,21 @@ fn graph(e: &Entry<'_>, p: &RawProvider, host: &str) -> Result<GraphSettings, Co
         }
         graph.max_message_size = size;
     }
+    if let Some(volume) = p.graph_upload_per_5min {
+        let bound = crate::config::bounds::GRAPH_UPLOAD_PER_5MIN;
+        if !(graph.max_message_size..=bound).contains(&volume) {
+            return Err(e.err(
+                "graph_upload_per_5min",
+                format!("{volume} is out of range"),
+                &format!(
+                    "give a size in bytes between graph_max_message_size ({}) and {bound}: \
+                     a message must fit in one window",
+                    graph.max_message_size
+                ),
+            ));
+        }
+        graph.upload_per_5min = volume;
+    }
     Ok(graph)
 }
 

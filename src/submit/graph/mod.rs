@@ -25,6 +25,7 @@ mod reply;
 mod sink;
 mod split;
 mod submitter;
+mod volume;
 
 pub use api::{Api, CHUNK, MAX_REQUEST_BODY};
 pub use envelope::{EnvelopeError, rewrite};
@@ -34,3 +35,7 @@ pub use sink::{
 };
 pub use split::{Attachment, SplitError, split};
 pub use submitter::{GraphSubmitter, SUCCESS_235};
+pub use volume::{
+    DEFAULT_UPLOAD_PER_WINDOW, MAX_MAILBOXES, MAX_SENDS_PER_WINDOW, MustWait, UPLOAD_WINDOW,
+    UploadWindow,
+};

@@ -13,6 +13,7 @@ use super::api::{Answer, Api, CHUNK, MAX_REQUEST_BODY};
 use super::envelope::rewrite;
 use super::reply::{Outcome, reply_for, unauthorised};
 use super::split::{Attachment, encoded_len, split};
+use super::volume::{MustWait, UploadWindow};
 use crate::base::{AccountName, BoxFuture};
 use crate::gate::MailboxGate;
 use crate::secret::Secret;
@@ -34,6 +35,8 @@ pub struct GraphShared {
     pub slots: MailboxGate,
     /// Where Graph tokens come from (the listener's token source).
     pub tokens: Arc<dyn TokenSource>,
+    /// The bytes each mailbox sent in Graph's 5-minute upload window.
+    pub volume: UploadWindow,
 }
 
 /// The sink of one authenticated session.
@@ -190,6 +193,7 @@ impl MessageSink for GraphSink {
                     code: 554,
                     text: format!("5.6.0 {e}"),
                 })?;
+            self.count_upload(mime.len())?;
             let slot = self.slot().await?;
             let sent = self.send_mime(mime).await;
             drop(slot);
@@ -199,6 +203,26 @@ impl MessageSink for GraphSink {
 }
 
 impl GraphSink {
+    /// Counts the message against the mailbox's upload volume, or answers
+    /// when it would fit again (temporary: the client keeps the message).
+    fn count_upload(&self, bytes: usize) -> Result<(), Reply> {
+        let key = AccountName::parse(&self.mailbox)
+            .map(|n| n.as_str().to_owned())
+            .unwrap_or_else(|_| self.mailbox.clone());
+        let volume = &self.shared.volume;
+        volume
+            .reserve(&key, bytes, std::time::Instant::now())
+            .map_err(|MustWait(wait)| Reply {
+                code: 451,
+                text: format!(
+                    "4.7.0 Microsoft Graph's upload limit for this mailbox ({} bytes \
+                     per 5 minutes) is reached; try again in {} s",
+                    volume.limit(),
+                    wait.as_secs().max(1)
+                ),
+            })
+    }
+
     async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Reply> {
         let name = AccountName::parse(&self.mailbox).map_err(|_| Reply {
             code: 550,
@@ -298,5 +322,65 @@ mod tests {
         );
         let null = sender_allowed(&senders, "").unwrap_err();
         assert!(null.text.starts_with("5.7.60"), "{null:?}");
+    }
+
+    struct NoTokens;
+    impl TokenSource for NoTokens {
+        fn grant<'a>(
+            &'a self,
+            _: crate::token::TokenRequest<'a>,
+        ) -> BoxFuture<'a, Result<crate::token::Grant, TokenError>> {
+            Box::pin(async { Err(TokenError::BadCredentials) })
+        }
+        fn rejected<'a>(&'a self, _: &'a crate::token::Grant) -> BoxFuture<'a, bool> {
+            Box::pin(async { false })
+        }
+    }
+
+    /// A full window answers 451 with the wait and never reaches Graph
+    /// (here a closed port, which would answer differently).
+    #[tokio::test]
+    async fn a_full_upload_window_answers_451_without_calling_graph() {
+        use std::time::{Duration, Instant};
+        let shared = Arc::new(GraphShared {
+            api: Api::new("http://127.0.0.1:9", Duration::from_secs(1)).unwrap(),
+            max_size: 4000,
+            slots: MailboxGate::new(4, Duration::from_secs(1)),
+            tokens: Arc::new(NoTokens),
+            volume: UploadWindow::new(4000, Duration::from_secs(300)),
+        });
+        shared
+            .volume
+            .reserve("alice@x.example", 3990, Instant::now())
+            .unwrap();
+        let sink = GraphSink::new(
+            shared,
+            "Alice@X.example".into(),
+            names(&["alice@x.example"]),
+            Secret::new("t".into()),
+        );
+        let message = Message {
+            envelope: crate::submit::accept::Envelope {
+                from: "alice@x.example".into(),
+                recipients: vec!["bob@y.example".into()],
+                eight_bit: false,
+                smtputf8: false,
+            },
+            content: "From: alice@x.example\r\nTo: bob@y.example\r\n\r\nhi\r\n"
+                .as_bytes()
+                .to_vec()
+                .into(),
+        };
+        let reply = sink.send(message).await.unwrap_err();
+        assert_eq!(reply.code, 451, "{reply:?}");
+        assert!(
+            reply.text.starts_with(
+                "4.7.0 Microsoft Graph's upload limit for this mailbox (4000 bytes per 5 minutes) \
+                 is reached; try again in "
+            ),
+            "{reply:?}"
+        );
+        let secs: u64 = reply.text.rsplit(' ').nth(1).unwrap().parse().unwrap();
+        assert!((299..=300).contains(&secs), "{reply:?}");
     }
 }

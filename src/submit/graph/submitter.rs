@@ -149,6 +149,7 @@ mod tests {
             max_size: 1000,
             slots: crate::gate::MailboxGate::new(4, Duration::from_secs(1)),
             tokens: Arc::new(NoTokens),
+            volume: crate::submit::graph::UploadWindow::new(1000, Duration::from_secs(300)),
         });
         let s = GraphSubmitter::new(
             shared,

@@ -14,7 +14,10 @@ use mailgate::base::BoxFuture;
 use mailgate::gate::MailboxGate;
 use mailgate::secret::Secret;
 use mailgate::submit::accept::{Envelope, Message, MessageSink};
-use mailgate::submit::graph::{Api, DEFAULT_MAX_MESSAGE, GraphShared, GraphSink};
+use mailgate::submit::graph::{
+    Api, DEFAULT_MAX_MESSAGE, DEFAULT_UPLOAD_PER_WINDOW, GraphShared, GraphSink, UPLOAD_WINDOW,
+    UploadWindow,
+};
 use mailgate::token::{Grant, TokenError, TokenRequest, TokenSource};
 
 use crate::servers_smoke::python;
@@ -79,6 +82,7 @@ impl World {
             max_size: DEFAULT_MAX_MESSAGE,
             slots: MailboxGate::new(4, Duration::from_secs(5)),
             tokens: Arc::new(FixedTokens(fresh)),
+            volume: UploadWindow::new(DEFAULT_UPLOAD_PER_WINDOW, UPLOAD_WINDOW),
         });
         let senders = senders
             .iter()
