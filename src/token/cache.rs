@@ -101,6 +101,25 @@ impl TokenCache {
         })
     }
 
+    /// A Graph token that can be answered without asking the provider: the
+    /// cached one unless the upstream just `refused` it, or the back-off's
+    /// error. `None`: ask the provider.
+    pub fn reuse(
+        &mut self,
+        refused: Option<&Secret<String>>,
+        now: Instant,
+    ) -> Option<Result<Secret<String>, TokenError>> {
+        if let (Some(r), Some(c)) = (refused, &self.access)
+            && c.token == *r
+        {
+            self.access = None;
+        }
+        if let Some(c) = self.fresh(now) {
+            return Some(Ok(c.token.clone()));
+        }
+        self.backing_off(now).map(Err)
+    }
+
     /// Caches a new token; see [`margin_for`] for the margin.
     pub fn store(&mut self, token: Secret<String>, life: Duration, margin: Duration) -> Cached {
         let now = Instant::now();

@@ -76,17 +76,8 @@ impl TokenService {
         let _mail = mail.lock().await;
         let cache = self.cache(CacheKey::Graph(account.clone()));
         let mut s = cache.lock_owned().await;
-        if let (Some(r), Some(c)) = (refused, &s.access)
-            && c.token == *r
-        {
-            s.access = None;
-        }
-        let now = Instant::now();
-        if let Some(c) = s.fresh(now) {
-            return Ok(c.token.clone());
-        }
-        if let Some(e) = s.backing_off(now) {
-            return Err(e);
+        if let Some(answer) = s.reuse(refused, Instant::now()) {
+            return answer;
         }
         let current = self.reopen(held).await?;
         let flight = Flight {
@@ -113,17 +104,8 @@ impl TokenService {
         let endpoint = self.graph_endpoint(provider)?;
         let cache = self.cache(CacheKey::GraphApp(provider.to_owned()));
         let mut s = cache.lock().await;
-        if let (Some(r), Some(c)) = (refused, &s.access)
-            && c.token == *r
-        {
-            s.access = None;
-        }
-        let now = Instant::now();
-        if let Some(c) = s.fresh(now) {
-            return Ok(c.token.clone());
-        }
-        if let Some(e) = s.backing_off(now) {
-            return Err(e);
+        if let Some(answer) = s.reuse(refused, Instant::now()) {
+            return answer;
         }
         match endpoint.client_credentials().await {
             Ok(a) => {
