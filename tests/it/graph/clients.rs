@@ -2,15 +2,10 @@
 //! the SMTP server and sends through the test Graph, which delivers into
 //! the test Dovecot.
 //!
-//! `auto` is exercised against a fake SMTP upstream, not the test Postfix:
-//! Postfix answers every failed SASL login with its own fixed `535 5.7.8
-//! Error: authentication failed: ...` (the enhanced code is not
-//! configurable; `smtpd_reject_footer` only appends text, and Postfix has
-//! no reply filter on the server side, only `smtp_reply_filter` and
-//! `lmtp_reply_filter` for its clients). A Dovecot `nologin reason=` changes
-//! the words after the colon, never the `5.7.8`, so a real Postfix cannot
-//! give Exchange's exact `535 5.7.139 ... SmtpClientAuthentication is
-//! disabled` answer, which is what `auto` keys on.
+//! `auto` is exercised here against a fake SMTP upstream (the switch
+//! itself, counted at the upstream), and in `auto_real.rs` against the test
+//! Postfix, which answers chosen mailboxes with Microsoft's `535 5.7.139`
+//! (tests/support/servers/auth_disabled.rs).
 
 use std::process::Command;
 

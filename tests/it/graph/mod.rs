@@ -2,6 +2,7 @@
 //! delivers into the private Dovecot; every delivery is checked with a real
 //! IMAP fetch.
 
+mod auto_real;
 mod clients;
 mod sink;
 

@@ -64,6 +64,11 @@ pub struct Options {
     /// Grants made on the IdP before the servers start: send-as grants are
     /// read then, into the SMTP server's configuration.
     pub grants: Option<fn(&TestIdp)>,
+    /// The provider's `graph_endpoint` is the test IdP's Graph (with
+    /// Microsoft's Graph scope, which the test IdP mints Graph tokens for).
+    pub graph: bool,
+    /// Mailboxes the test Postfix answers `535 5.7.139` at AUTH.
+    pub smtp_auth_disabled: Vec<String>,
 }
 
 impl Default for Options {
@@ -81,6 +86,8 @@ impl Default for Options {
             accounts: Vec::new(),
             provider_settings: Vec::new(),
             grants: None,
+            graph: false,
+            smtp_auth_disabled: Vec::new(),
         }
     }
 }
@@ -113,6 +120,7 @@ impl Env {
             no_oauthbearer: true,
             max_sessions: options.max_sessions,
             send_as: idp.send_as_grants(),
+            smtp_auth_disabled: options.smtp_auth_disabled.clone(),
             ..StartOptions::default()
         };
         let mut users = vec![ALICE, BOB];
@@ -221,6 +229,12 @@ impl Env {
     }
 
     fn config_text(&self, o: &Options) -> String {
+        let mut provider = o.provider_settings.clone();
+        if o.graph {
+            provider.push(format!("graph_endpoint = \"{}\"", self.idp.graph_url()));
+            // The test Graph takes tokens for Microsoft's Graph resource.
+            provider.push("graph_scopes = [\"https://graph.microsoft.com/Mail.Send\"]".into());
+        }
         let mut config = ConfigBuilder::new()
             .state_dir(&self.dir.join("state"))
             .limit("max_connections_per_ip", o.max_connections_per_ip)
@@ -233,7 +247,7 @@ impl Env {
                 &format!(
                     "refresh_margin_secs = {}\n{}",
                     o.refresh_margin_secs,
-                    o.provider_settings.join("\n")
+                    provider.join("\n")
                 ),
             );
         for rule in &o.accounts {

@@ -27,7 +27,7 @@ mod python;
 mod shared;
 mod tokens;
 mod upstream;
-mod harness;
+pub(crate) mod harness;
 mod load;
 mod programs;
 mod offlineimap;

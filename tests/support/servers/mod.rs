@@ -27,6 +27,7 @@
 )]
 
 mod access;
+pub mod auth_disabled;
 mod dovecot;
 mod haproxy;
 mod maildir;
@@ -80,6 +81,10 @@ pub struct StartOptions {
     /// authenticated user is refused that sender. Addresses not listed are
     /// not checked.
     pub send_as: Vec<(String, Vec<String>)>,
+    /// Mailboxes whose XOAUTH2 login Postfix answers with Microsoft's
+    /// `535 5.7.139 ... SmtpClientAuthentication is disabled` (see
+    /// [`auth_disabled`]).
+    pub smtp_auth_disabled: Vec<String>,
 }
 
 /// Running Dovecot + Postfix for one test. TEST ONLY.
@@ -307,6 +312,7 @@ impl MailServers {
             lmtp_socket: &dovecot.lmtp_socket(),
             auth_socket: &dovecot.auth_socket(),
             send_as: &options.send_as,
+            smtp_auth_disabled: &options.smtp_auth_disabled,
         };
         let started = postfix.start();
         self.postfix = Some(started.map_err(|e| self.failure("postfix", &e))?);

@@ -25,6 +25,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use super::access;
+use super::auth_disabled;
 use super::process::{self, GroupChild};
 use super::tls::write_file;
 
@@ -93,6 +94,8 @@ pub struct PostfixPlan<'a> {
     pub auth_socket: &'a Path,
     /// Shared address → users who may send as it.
     pub send_as: &'a [(String, Vec<String>)],
+    /// Mailboxes answered `535 5.7.139` at AUTH.
+    pub smtp_auth_disabled: &'a [String],
 }
 
 impl PostfixPlan<'_> {
@@ -125,6 +128,11 @@ impl PostfixPlan<'_> {
                 "sender_logins",
                 access::sender_logins(self.users, self.send_as),
             ),
+            (
+                "command_filter",
+                auth_disabled::command_filter(self.smtp_auth_disabled),
+            ),
+            ("etrn_access", auth_disabled::etrn_access()),
         ];
         for (name, text) in files {
             let path = conf.join(name);
@@ -235,7 +243,7 @@ append_dot_mydomain = no
 alias_maps =
 alias_database =
 local_recipient_maps =
-"#,
+{auth_disabled}"#,
             instance = self.instance,
             key = self.key.display(),
             cert = self.cert.display(),
@@ -243,6 +251,8 @@ local_recipient_maps =
             lmtp = self.lmtp_socket.display(),
             size = MESSAGE_SIZE_LIMIT,
             lines = LINE_LENGTH_LIMIT,
+            auth_disabled =
+                auth_disabled::main_cf_lines(&format!("{dir}/conf"), self.smtp_auth_disabled),
         )
     }
 }

@@ -1,0 +1,109 @@
+//! `submit = "auto"` end to end on the real servers: the real `mailgate
+//! serve` in front of the test Postfix, which answers Alice's XOAUTH2 login
+//! with Microsoft's `535 5.7.139` (tests/support/servers/auth_disabled.rs),
+//! the test Graph behind it.
+
+use std::time::Duration;
+
+use crate::interop::harness::{ALICE, BOB, Env, Options, PASSWORD};
+use crate::support::servers::auth_disabled;
+
+/// How long a message that should not arrive over SMTP is waited for.
+const NO_DELIVERY: Duration = Duration::from_secs(3);
+/// Upper bound for a message to reach a maildir over SMTP → LMTP.
+const DELIVERY: Duration = Duration::from_secs(15);
+
+const TWO_SESSIONS: &str = r#"
+import smtplib, sys
+for n in (1, 2):
+    s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
+    s.login(sys.argv[2], sys.argv[3])
+    s.sendmail("alice@example.test", ["bob@example.test"],
+               b"From: alice@example.test\r\nTo: bob@example.test\r\nSubject: auto %d\r\n\r\nvia graph\r\n" % n)
+    s.quit()
+    print("sent", n)
+"#;
+
+/// Logs in to Postfix directly with XOAUTH2 (SASL-IR, as mailgate does) and
+/// prints the answer; sends one message when the login succeeded.
+const DIRECT: &str = r#"
+import smtplib, ssl, sys, base64
+port, ca, user, token = sys.argv[1:5]
+s = smtplib.SMTP("127.0.0.1", int(port), timeout=30)
+s.starttls(context=ssl.create_default_context(cafile=ca))
+s.ehlo("client.test")
+raw = base64.b64encode(("user=%s\x01auth=Bearer %s\x01\x01" % (user, token)).encode()).decode()
+code, text = s.docmd("AUTH", "XOAUTH2 " + raw)
+print("auth", code, text.decode())
+if code == 235:
+    s.sendmail(user, ["bob@example.test"], b"Subject: direct\r\n\r\nover smtp\r\n")
+    print("sent")
+s.quit()
+"#;
+
+fn postfix_answers(env: &Env) -> usize {
+    let log = std::fs::read_to_string(env.servers.dir().join("postfix.log")).unwrap_or_default();
+    log.lines().filter(|l| l.contains("5.7.139")).count()
+}
+
+#[test]
+fn auto_sends_through_graph_when_postfix_says_smtp_auth_is_disabled() {
+    let env = Env::start_with(Options {
+        smtp_auth_disabled: vec![ALICE.into()],
+        listener_settings: vec![("smtp-none", "submit = \"auto\"")],
+        graph: true,
+        ..Options::default()
+    });
+    let port = env.port("smtp-none").to_string();
+    let out = env.python(TWO_SESSIONS, &[&port, ALICE, PASSWORD]);
+    assert!(out.contains("sent 1") && out.contains("sent 2"), "{out}");
+
+    let sent = env.idp.graph_sent();
+    assert_eq!(sent.len(), 2, "{}", env.logs());
+    for s in &sent {
+        assert_eq!(s.mailbox, ALICE);
+        assert_eq!(s.recipients, vec![BOB.to_owned()]);
+    }
+    assert_eq!(
+        postfix_answers(&env),
+        1,
+        "one refused AUTH, the second session went straight to Graph\n{}",
+        env.logs()
+    );
+    assert!(
+        env.servers.wait_for_delivery(BOB, NO_DELIVERY).is_none(),
+        "nothing went through Postfix"
+    );
+    let accounts = env.accounts();
+    assert!(
+        accounts.contains(&format!("{ALICE}: smtp auth disabled \u{2192} graph until")),
+        "{accounts}"
+    );
+
+    let ca = env.ca();
+    let alice = env.idp.mint(ALICE).access_token;
+    let out = env.python(
+        DIRECT,
+        &[
+            &env.servers.submission_port().to_string(),
+            &ca,
+            ALICE,
+            &alice,
+        ],
+    );
+    assert!(
+        out.contains("auth 535 5.7.139") && out.contains(auth_disabled::TEXT),
+        "{out}"
+    );
+    let bob = env.idp.mint(BOB).access_token;
+    let out = env.python(
+        DIRECT,
+        &[&env.servers.submission_port().to_string(), &ca, BOB, &bob],
+    );
+    assert!(out.contains("auth 235") && out.contains("sent"), "{out}");
+    let delivered = env
+        .servers
+        .wait_for_delivery(BOB, DELIVERY)
+        .expect("over smtp");
+    assert!(String::from_utf8_lossy(&delivered).contains("over smtp"));
+}
