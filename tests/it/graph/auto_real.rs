@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::interop::harness::{ALICE, BOB, Env, Options, PASSWORD};
 use crate::support::servers::auth_disabled;
+use mailgate::submit::graph::DEFAULT_MAX_MESSAGE;
 
 /// How long a message that should not arrive over SMTP is waited for.
 const NO_DELIVERY: Duration = Duration::from_secs(3);
@@ -17,7 +18,11 @@ const TWO_SESSIONS: &str = r#"
 import smtplib, sys
 for n in (1, 2):
     s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
+    s.ehlo("client.test")
+    print("size before auth", n, s.esmtp_features.get("size"))
     s.login(sys.argv[2], sys.argv[3])
+    s.ehlo("client.test")
+    print("size after auth", n, s.esmtp_features.get("size"))
     s.sendmail("alice@example.test", ["bob@example.test"],
                b"From: alice@example.test\r\nTo: bob@example.test\r\nSubject: auto %d\r\n\r\nvia graph\r\n" % n)
     s.quit()
@@ -57,6 +62,17 @@ fn auto_sends_through_graph_when_postfix_says_smtp_auth_is_disabled() {
     let port = env.port("smtp-none").to_string();
     let out = env.python(TWO_SESSIONS, &[&port, ALICE, PASSWORD]);
     assert!(out.contains("sent 1") && out.contains("sent 2"), "{out}");
+    // Before AUTH nobody knows which way the message will go: no SIZE is
+    // promised. After it the client learns the limit of the path taken,
+    // Graph's, both when the switch happens and when it is remembered.
+    let graph_size = DEFAULT_MAX_MESSAGE.to_string();
+    for n in [1, 2] {
+        assert!(out.contains(&format!("size before auth {n} None")), "{out}");
+        assert!(
+            out.contains(&format!("size after auth {n} {graph_size}")),
+            "{out}"
+        );
+    }
 
     let sent = env.idp.graph_sent();
     assert_eq!(sent.len(), 2, "{}", env.logs());

@@ -315,11 +315,7 @@ fn send(s: &mut State, mailbox: &str, mime: Vec<u8>) -> Result<(), Box<Reply>> {
             ),
         ));
     }
-    let recipients: Vec<String> = fields
-        .iter()
-        .filter(|(n, _)| ["to", "cc", "bcc"].contains(&n.to_ascii_lowercase().as_str()))
-        .flat_map(|(_, v)| addresses(v))
-        .collect();
+    let recipients = distinct_recipients(&fields);
     if recipients.is_empty() {
         return Err(refuse(
             400,
@@ -396,7 +392,7 @@ fn put_chunk(s: &mut State, id: &str, range: Option<&str>, body: &[u8]) -> Reply
 
 #[path = "graph_mime.rs"]
 mod mime;
-use mime::{addresses, assemble, fields, find, percent_decode, without_bcc};
+use mime::{addresses, assemble, distinct_recipients, fields, find, percent_decode, without_bcc};
 
 fn decode(body: &[u8]) -> Result<Vec<u8>, Box<Reply>> {
     let text: Vec<u8> = body

@@ -24,6 +24,23 @@ pub fn fields(head: &[u8]) -> Vec<(String, String)> {
     out
 }
 
+/// The addresses in To, Cc and Bcc, each once (first occurrence kept,
+/// compared case-insensitively): Graph delivers once per distinct
+/// recipient, however often the message names it.
+pub fn distinct_recipients(fields: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let named = fields
+        .iter()
+        .filter(|(n, _)| ["to", "cc", "bcc"].contains(&n.to_ascii_lowercase().as_str()))
+        .flat_map(|(_, v)| addresses(v));
+    for address in named {
+        if !out.contains(&address) {
+            out.push(address);
+        }
+    }
+    out
+}
+
 /// Lower-cased addr-specs of an address list (quotes and comments aware
 /// enough for the tests).
 pub fn addresses(value: &str) -> Vec<String> {
@@ -143,4 +160,31 @@ pub fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_recipient_named_twice_is_delivered_once() {
+        let fields = vec![
+            (
+                "To".to_owned(),
+                "Bob <bob@example.test>, carol@example.test".to_owned(),
+            ),
+            ("Cc".to_owned(), "BOB@Example.Test".to_owned()),
+            (
+                "Bcc".to_owned(),
+                "carol@example.test, dave@example.test".to_owned(),
+            ),
+            ("Subject".to_owned(), "x@example.test".to_owned()),
+        ];
+        assert_eq!(
+            super::distinct_recipients(&fields),
+            [
+                "bob@example.test",
+                "carol@example.test",
+                "dave@example.test"
+            ]
+        );
+    }
 }

@@ -70,14 +70,12 @@ fn regexp_escape(base64: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn prefix_is_the_start_of_every_xoauth2_string_for_the_mailbox() {
         let address = "bob@example.test";
         let full = format!("user={address}\x01auth=Bearer abc\x01\x01");
-        let encoded = base64::engine::general_purpose::STANDARD.encode(full);
-        assert!(encoded.starts_with(&prefix(address)));
-        assert!(!encoded.starts_with(&prefix("alice@example.test")));
+        let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, full);
+        assert!(encoded.starts_with(&super::prefix(address)));
+        assert!(!encoded.starts_with(&super::prefix("alice@example.test")));
     }
 }
