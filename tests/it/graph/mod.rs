@@ -5,6 +5,7 @@
 mod auto_real;
 mod clients;
 mod sink;
+mod volume;
 
 use std::sync::Arc;
 use std::time::Duration;
