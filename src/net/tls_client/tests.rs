@@ -21,6 +21,10 @@ struct Peer {
 }
 
 async fn peer() -> Peer {
+    peer_with(rustls::DEFAULT_VERSIONS).await
+}
+
+async fn peer_with(versions: &[&'static rustls::SupportedProtocolVersion]) -> Peer {
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
         .unwrap()
@@ -30,7 +34,7 @@ async fn peer() -> Peer {
     let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let server = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(vec![cert_der.clone()], key_der)
@@ -113,6 +117,57 @@ async fn thirty_two_mib_both_ways_arrive_intact() {
     let ((), (), got_up, got_down) = timeout(LIMIT, work).await.unwrap();
     assert!(got_up == up, "client to server bytes differ");
     assert!(got_down == down, "server to client bytes differ");
+}
+
+#[tokio::test]
+async fn tls12_carries_data_both_ways_and_resumes() {
+    let peer = peer_with(&[&rustls::version::TLS12]).await;
+    for expected in [rustls::HandshakeKind::Full, rustls::HandshakeKind::Resumed] {
+        let (mut client, mut server) = peer.pair().await;
+        assert_eq!(client.handshake_kind(), Some(expected));
+        let up = pattern(300_000, 1);
+        let down = pattern(300_000, 2);
+        let exchange = async {
+            let client_side = async {
+                client.write_all(&up).await.unwrap();
+                client.flush().await.unwrap();
+                let mut got = vec![0u8; down.len()];
+                client.read_exact(&mut got).await.unwrap();
+                got
+            };
+            let server_side = async {
+                server.write_all(&down).await.unwrap();
+                server.flush().await.unwrap();
+                let mut got = vec![0u8; up.len()];
+                server.read_exact(&mut got).await.unwrap();
+                got
+            };
+            tokio::join!(client_side, server_side)
+        };
+        let (got_down, got_up) = timeout(LIMIT, exchange).await.unwrap();
+        assert!(got_down == down && got_up == up, "bytes differ");
+    }
+}
+
+#[tokio::test]
+async fn a_fatal_alert_is_an_error_naming_it() {
+    let peer = peer().await;
+    let (mut client, server) = peer.pair().await;
+    let alerted = async {
+        // A record that does not decrypt makes the server send bad_record_mac.
+        let (mut tcp, mut conn) = server.into_inner();
+        let mut forged: &[u8] = &[[0x17, 3, 3, 0, 32].as_slice(), &[0u8; 32]].concat();
+        conn.read_tls(&mut forged).unwrap();
+        conn.process_new_packets().unwrap_err();
+        let mut wire = Vec::new();
+        conn.write_tls(&mut wire).unwrap();
+        tcp.write_all(&wire).await.unwrap();
+        let mut got = [0u8; 16];
+        client.read(&mut got).await.unwrap_err()
+    };
+    let err = timeout(LIMIT, alerted).await.unwrap();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    assert!(err.to_string().contains("alert"), "{err}");
 }
 
 #[tokio::test]
