@@ -10,6 +10,9 @@ pub const INCOMING: usize = 64 * 1024;
 /// Largest TLS record on the wire: header, 16 KiB of payload and the
 /// 2 KiB of expansion TLS 1.2 allows.
 pub const MAX_RECORD: usize = 5 + 16 * 1024 + 2048;
+/// Bound on the unprocessed bytes: rustls joins a handshake message of up
+/// to 64 KiB (a long certificate chain) in place, over several records.
+const MAX_INCOMING: usize = INCOMING + 0x1_0000 + MAX_RECORD;
 /// Plaintext encrypted per `poll_write`.
 pub const MAX_WRITE: usize = 64 * 1024;
 /// Bound on one handshake message rustls asks us to encode.
@@ -61,7 +64,8 @@ impl Incoming {
 
     /// Makes room for at least one whole record behind the unprocessed
     /// bytes and returns the buffer for a socket read into its spare
-    /// capacity (never beyond [`INCOMING`]).
+    /// capacity: [`INCOMING`], more only while a handshake message is
+    /// being joined, never beyond [`MAX_INCOMING`].
     pub fn room(&mut self) -> io::Result<&mut Vec<u8>> {
         if self.buf.capacity() - self.buf.len() < MAX_RECORD {
             if self.start > 0 {
@@ -70,7 +74,8 @@ impl Incoming {
                 self.start = 0;
             }
             let len = self.buf.len();
-            self.buf.reserve_exact(INCOMING.saturating_sub(len));
+            let target = INCOMING.max(len + MAX_RECORD).min(MAX_INCOMING);
+            self.buf.reserve_exact(target.saturating_sub(len));
             if self.buf.capacity() == len {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,

@@ -25,8 +25,15 @@ async fn peer() -> Peer {
 }
 
 async fn peer_with(versions: &[&'static rustls::SupportedProtocolVersion]) -> Peer {
+    peer_named(versions, vec!["localhost".to_owned()]).await
+}
+
+async fn peer_named(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    names: Vec<String>,
+) -> Peer {
     let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+    let cert = rcgen::CertificateParams::new(names)
         .unwrap()
         .self_signed(&key)
         .unwrap();
@@ -168,6 +175,24 @@ async fn a_fatal_alert_is_an_error_naming_it() {
     let err = timeout(LIMIT, alerted).await.unwrap();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
     assert!(err.to_string().contains("alert"), "{err}");
+}
+
+#[tokio::test]
+async fn a_certificate_message_larger_than_the_read_buffer_is_joined() {
+    // About 55 KB of names: the Certificate message spans four records,
+    // all kept in the incoming buffer until rustls has joined them.
+    let mut names = vec!["localhost".to_owned()];
+    names.extend((0..2200).map(|i| format!("host{i:05}.example.test")));
+    let peer = peer_named(rustls::DEFAULT_VERSIONS, names).await;
+    let (mut client, mut server) = peer.pair().await;
+    let exchange = async {
+        server.write_all(b"* OK\r\n").await.unwrap();
+        server.flush().await.unwrap();
+        let mut got = [0u8; 6];
+        client.read_exact(&mut got).await.unwrap();
+        got
+    };
+    assert_eq!(&timeout(LIMIT, exchange).await.unwrap(), b"* OK\r\n");
 }
 
 #[tokio::test]
