@@ -1,5 +1,5 @@
 //! The network layer both sides of a session stand on: the [`Stream`] that
-//! may turn into TLS half-way, the read-ahead under upstream TLS, TLS accept
+//! may turn into TLS half-way, the upstream TLS client that decrypts in place, TLS accept
 //! and connect with their bounds, the PROXY header a load balancer sends first, and [`drive()`], the one loop that feeds a
 //! protocol machine from a socket. `session` (the client side) and
 //! `upstream` (the provider side) both use it; nothing here knows about
@@ -7,8 +7,8 @@
 
 pub mod drive;
 pub mod proxy_header;
-pub mod read_ahead;
 pub mod stream;
+pub mod tls_client;
 
 pub use drive::{Dialogue, Interrupted, Phase, Tls, drive, leftover, write_all};
 pub use proxy_header::{ProxyHeader, ProxyHeaderError, read_proxy_header};

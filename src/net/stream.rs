@@ -9,16 +9,16 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::{TlsConnector, client, server};
+use tokio_rustls::server;
 
-use super::read_ahead::ReadAhead;
+use super::tls_client::TlsClient;
 use crate::tls::local::LocalAcceptor;
 
 pub enum Stream {
     Plain(TcpStream),
     Server(Box<server::TlsStream<TcpStream>>),
-    /// Upstream TLS, with read-ahead for bulk downloads.
-    Client(Box<client::TlsStream<ReadAhead<TcpStream>>>),
+    /// Upstream TLS, decrypting in place (see `tls_client`).
+    Client(Box<TlsClient>),
     /// Local TLS on OpenSSL, for a listener that accepts TLS 1.0/1.1.
     #[cfg(feature = "legacy-tls")]
     Legacy(Box<tokio_openssl::SslStream<TcpStream>>),
@@ -63,9 +63,7 @@ impl Stream {
             })?;
         match self {
             Self::Plain(tcp) => Ok(Self::Client(Box::new(
-                TlsConnector::from(config)
-                    .connect(server_name, ReadAhead::new(tcp))
-                    .await?,
+                TlsClient::connect(config, server_name, tcp).await?,
             ))),
             _ => Err(io::Error::other("TLS is already active on this connection")),
         }
