@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::graph::fetch;
 use crate::interop::harness::{ALICE, BOB, Env, Options, PASSWORD};
 use crate::support::servers::auth_disabled;
 use mailgate::submit::graph::DEFAULT_MAX_MESSAGE;
@@ -90,6 +91,18 @@ fn auto_sends_through_graph_when_postfix_says_smtp_auth_is_disabled() {
         env.servers.wait_for_delivery(BOB, NO_DELIVERY).is_none(),
         "nothing went through Postfix"
     );
+    // What Graph accepted is in Bob's INBOX and Alice's Sent Items, read
+    // back over IMAP from Dovecot.
+    for (user, folder) in [(BOB, "INBOX"), (ALICE, "Sent")] {
+        let subjects: Vec<String> = fetch(&env.idp, &env.servers, user, folder)
+            .iter()
+            .map(|m| String::from_utf8_lossy(m).into_owned())
+            .filter(|m| m.contains("via graph"))
+            .collect();
+        assert_eq!(subjects.len(), 2, "{user} {folder}: {subjects:?}");
+        assert!(subjects.iter().any(|m| m.contains("Subject: auto 1")));
+        assert!(subjects.iter().any(|m| m.contains("Subject: auto 2")));
+    }
     let accounts = env.accounts();
     assert!(
         accounts.contains(&format!("{ALICE}: smtp auth disabled \u{2192} graph until")),

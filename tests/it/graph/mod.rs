@@ -55,15 +55,7 @@ impl World {
             )
             .unwrap_or_else(|e| panic!("mail servers did not start:\n{e}")),
         );
-        let into = servers.clone();
-        idp.deliver_graph_mail(Arc::new(move |sent| {
-            for r in &sent.recipients {
-                into.seed_message(r, &sent.for_recipients)
-                    .unwrap_or_else(|e| panic!("deliver to {r}: {e}"));
-            }
-            into.store_in_folder(&sent.mailbox, "Sent", &sent.with_bcc)
-                .unwrap_or_else(|e| panic!("Sent copy: {e}"));
-        }));
+        deliver_into(&idp, servers.clone());
         World { idp, servers }
     }
 
@@ -100,22 +92,43 @@ impl World {
 
     /// Every message in `user`'s `folder`, fetched over IMAP.
     pub fn fetch(&self, user: &str, folder: &str) -> Vec<Vec<u8>> {
-        let token = self.idp.mint(user).access_token;
-        let out = python(
-            FETCH,
-            &[
-                &self.servers.imaps_port().to_string(),
-                &self.servers.ca_pem_path().display().to_string(),
-                user,
-                &token,
-                folder,
-            ],
-        );
-        out.lines()
-            .filter_map(|l| l.strip_prefix("msg "))
-            .map(|b| STANDARD.decode(b.trim()).unwrap())
-            .collect()
+        fetch(&self.idp, &self.servers, user, folder)
     }
+}
+
+/// Makes the test Graph deliver what it accepts as Exchange would: into
+/// each recipient's INBOX and the sender's Sent folder on `servers`.
+pub fn deliver_into(idp: &BlockingIdp, servers: Arc<MailServers>) {
+    idp.deliver_graph_mail(Arc::new(move |sent| {
+        for r in &sent.recipients {
+            servers
+                .seed_message(r, &sent.for_recipients)
+                .unwrap_or_else(|e| panic!("deliver to {r}: {e}"));
+        }
+        servers
+            .store_in_folder(&sent.mailbox, "Sent", &sent.with_bcc)
+            .unwrap_or_else(|e| panic!("Sent copy: {e}"));
+    }));
+}
+
+/// Every message in `user`'s `folder`, fetched over IMAP from Dovecot with
+/// a token the IdP mints for `user`.
+pub fn fetch(idp: &BlockingIdp, servers: &MailServers, user: &str, folder: &str) -> Vec<Vec<u8>> {
+    let token = idp.mint(user).access_token;
+    let out = python(
+        FETCH,
+        &[
+            &servers.imaps_port().to_string(),
+            &servers.ca_pem_path().display().to_string(),
+            user,
+            &token,
+            folder,
+        ],
+    );
+    out.lines()
+        .filter_map(|l| l.strip_prefix("msg "))
+        .map(|b| STANDARD.decode(b.trim()).unwrap())
+        .collect()
 }
 
 /// A stand-in for the token service: a refresh answers the token given

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::support::config::free_ports;
@@ -94,7 +95,7 @@ impl Default for Options {
 
 pub struct Env {
     pub serve: Option<Serve>,
-    pub servers: MailServers,
+    pub servers: Arc<MailServers>,
     pub idp: BlockingIdp,
     pub dir: PathBuf,
     pub config: PathBuf,
@@ -125,8 +126,13 @@ impl Env {
         };
         let mut users = vec![ALICE, BOB];
         users.extend(options.mailboxes.iter().map(String::as_str));
-        let servers = MailServers::start_with(&idp.introspect_url(), &users, &start)
-            .unwrap_or_else(|e| panic!("mail servers did not start:\n{e}"));
+        let servers = Arc::new(
+            MailServers::start_with(&idp.introspect_url(), &users, &start)
+                .unwrap_or_else(|e| panic!("mail servers did not start:\n{e}")),
+        );
+        if options.graph {
+            crate::graph::deliver_into(&idp, servers.clone());
+        }
         let dir = servers.dir().join("mailgate");
         std::fs::create_dir_all(&dir).expect("mailgate dir");
         let leaf = servers
