@@ -1,18 +1,24 @@
 //! Configuration loads in two stages: [`raw`] mirrors the TOML file with
-//! serde, `validate` turns it into the types below, refusing anything
-//! inconsistent with a message naming the key, the line and the fix.
+//! serde, `validate` turns it into the types here and in `listener` and
+//! `provider`, refusing anything inconsistent with a message naming the key,
+//! the line and the fix.
 
+mod listener;
+mod provider;
 pub mod raw;
 mod validate;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::base::{AccountName, Protocol};
+use crate::base::AccountName;
 use crate::proto::ClientLimits;
-use crate::secret::Secret;
 
+pub use listener::{Admin, Listener, LocalTls, Network, TlsMinVersion};
+pub use provider::{
+    Cloud, DEFAULT_GRAPH_MAX_MESSAGE, DEFAULT_GRAPH_UPLOAD_PER_5MIN, GraphSettings, Provider,
+    SubmitMode, Upstream, UpstreamTls,
+};
 pub use validate::{ConfigError, PLACEHOLDER_CLIENT_ID, parse};
 
 /// Environment variable that overrides the state directory.
@@ -175,243 +181,6 @@ pub mod bounds {
     /// A provider's `keep_warm_interval_secs`: 30 days, well inside the
     /// provider's 90-day idle limit for refresh tokens.
     pub const KEEP_WARM_INTERVAL: Duration = Duration::from_secs(30 * 24 * 3600);
-}
-
-/// Which national cloud a Microsoft provider lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cloud {
-    Global,
-    UsGovernment,
-    China,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Provider {
-    pub name: String,
-    pub client_id: String,
-    pub client_secret: Option<Secret<String>>,
-    pub client_certificate: Option<PathBuf>,
-    pub client_key: Option<PathBuf>,
-    pub authorize_url: String,
-    pub token_url: String,
-    pub device_code_url: String,
-    /// Delegated scopes requested at enrolment (includes `offline_access`).
-    pub scopes: Vec<String>,
-    /// Client-credentials scopes for app-only accounts.
-    pub app_scopes: Vec<String>,
-    pub redirect_port: u16,
-    pub refresh_margin: Duration,
-    pub keep_warm_interval: Duration,
-    pub machine_key_wrap: bool,
-    /// Microsoft Graph, for listeners that submit through it.
-    pub graph: GraphSettings,
-}
-
-/// Where and how mail is sent through Microsoft Graph (`docs/design.md`,
-/// "Sending through Graph").
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GraphSettings {
-    /// `https://graph.microsoft.com` or a national cloud's host, no slash.
-    pub endpoint: String,
-    /// Delegated scopes for a Graph token (`Mail.Send`).
-    pub scopes: Vec<String>,
-    /// Client-credentials scopes for app-only accounts (`.default`).
-    pub app_scopes: Vec<String>,
-    /// Largest message, in bytes: what EHLO advertises as SIZE.
-    pub max_message_size: usize,
-    /// Bytes a mailbox may send in any 5 minutes (Graph's upload volume
-    /// limit); never below `max_message_size`.
-    pub upload_per_5min: usize,
-}
-
-impl GraphSettings {
-    /// The settings for the Graph host `endpoint`.
-    pub fn for_endpoint(endpoint: &str) -> Self {
-        let endpoint = endpoint.trim_end_matches('/').to_owned();
-        Self {
-            scopes: vec![format!("{endpoint}/Mail.Send")],
-            app_scopes: vec![format!("{endpoint}/.default")],
-            endpoint,
-            max_message_size: DEFAULT_GRAPH_MAX_MESSAGE,
-            upload_per_5min: DEFAULT_GRAPH_UPLOAD_PER_5MIN,
-        }
-    }
-}
-
-/// Exchange Online's default send limit.
-pub const DEFAULT_GRAPH_MAX_MESSAGE: usize = 35 * 1024 * 1024;
-/// Graph's upload volume per mailbox in 5 minutes.
-pub const DEFAULT_GRAPH_UPLOAD_PER_5MIN: usize = 150 * 1024 * 1024;
-
-/// How an SMTP listener submits mail after the local AUTH.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SubmitMode {
-    /// Log in to the provider's SMTP with XOAUTH2 and relay (today's path).
-    #[default]
-    Smtp,
-    /// Always submit through Microsoft Graph.
-    Graph,
-    /// SMTP, switching to Graph for mailboxes whose SMTP AUTH is disabled.
-    Auto,
-}
-
-impl Provider {
-    /// The fix, when `client_id` is still the shipped placeholder: enrolment
-    /// refuses to start and `serve` answers logins with it.
-    pub fn unregistered_app(&self) -> Option<String> {
-        validate::unregistered_app(self)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocalTls {
-    None,
-    StartTls,
-    Implicit,
-}
-
-/// The oldest TLS version a listener accepts from its clients. Below 1.2 the
-/// listener's local side runs on OpenSSL instead of rustls (feature
-/// `legacy-tls`; README "Legacy TLS").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TlsMinVersion {
-    Tls10,
-    Tls11,
-    Tls12,
-}
-
-impl TlsMinVersion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Tls10 => "1.0",
-            Self::Tls11 => "1.1",
-            Self::Tls12 => "1.2",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamTls {
-    Implicit,
-    StartTls,
-    /// Plain TCP; only for tests against loopback servers.
-    None,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upstream {
-    pub host: String,
-    pub port: u16,
-    pub tls: UpstreamTls,
-    pub server_name: String,
-    pub ca_file: Option<PathBuf>,
-}
-
-/// An IPv4 or IPv6 network in CIDR form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Network {
-    pub addr: std::net::IpAddr,
-    pub prefix: u8,
-}
-
-impl Network {
-    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
-        use std::net::IpAddr::{V4, V6};
-        let ip = match ip {
-            V6(v6) => v6.to_ipv4_mapped().map(V4).unwrap_or(V6(v6)),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (V4(net), V4(ip)) => prefix_eq(&net.octets(), &ip.octets(), self.prefix),
-            (V6(net), V6(ip)) => prefix_eq(&net.octets(), &ip.octets(), self.prefix),
-            _ => false,
-        }
-    }
-}
-
-fn prefix_eq(a: &[u8], b: &[u8], prefix: u8) -> bool {
-    let full = usize::from(prefix / 8);
-    let rest = prefix % 8;
-    if a[..full] != b[..full] {
-        return false;
-    }
-    rest == 0 || (a[full] ^ b[full]) >> (8 - rest) == 0
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listener {
-    pub name: String,
-    pub protocol: Protocol,
-    pub bind: SocketAddr,
-    pub tls: LocalTls,
-    /// Certificate and key; `None` means "generate one in the state dir".
-    pub cert: Option<(PathBuf, PathBuf)>,
-    pub provider: String,
-    pub allow_plaintext_auth: bool,
-    pub allowed_networks: Vec<Network>,
-    /// Load balancers whose connections must start with a PROXY protocol
-    /// header (v1 or v2); the header's source is then the client for every
-    /// check. Empty: PROXY protocol off, and a header is refused.
-    pub proxy_protocol_from: Vec<Network>,
-    pub max_upstream_per_mailbox: usize,
-    pub tls_min_version: TlsMinVersion,
-    /// TLS 1.3 NewSessionTicket messages after the handshake. Off by default:
-    /// clients with a threaded reader (imaplib2) stall on them, and
-    /// resumption buys little on a local hop.
-    pub tls13_tickets: bool,
-    /// SMTP listeners: how mail is submitted after the local AUTH.
-    pub submit: SubmitMode,
-    pub upstream: Upstream,
-}
-
-impl Listener {
-    /// Credentials may cross this listener in clear only from loopback peers,
-    /// or where the admin explicitly allowed it.
-    pub fn plaintext_auth_ok(&self, peer: std::net::IpAddr) -> bool {
-        self.allow_plaintext_auth || peer.is_loopback()
-    }
-
-    /// Whether clients may negotiate TLS 1.0 or 1.1 on this listener.
-    pub fn accepts_legacy_tls(&self) -> bool {
-        self.tls != LocalTls::None && self.tls_min_version < TlsMinVersion::Tls12
-    }
-
-    pub fn admits(&self, peer: std::net::IpAddr) -> bool {
-        self.allowed_networks.is_empty() || self.allowed_networks.iter().any(|n| n.contains(peer))
-    }
-
-    /// Whether a connection from `peer` comes through a listed load balancer
-    /// and so must start with a PROXY protocol header.
-    pub fn expects_proxy_header(&self, peer: std::net::IpAddr) -> bool {
-        self.proxy_protocol_from.iter().any(|n| n.contains(peer))
-    }
-}
-
-/// The admin listener: `/healthz`, `/readyz`, `/metrics`. It answers in
-/// clear only on loopback; anywhere else it speaks TLS with the configured
-/// certificate or the generated local one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Admin {
-    pub bind: SocketAddr,
-    pub tls: bool,
-    /// Certificate and key; `None` means "generate one in the state dir".
-    pub cert: Option<(PathBuf, PathBuf)>,
-    pub allowed_networks: Vec<Network>,
-    /// Whether account names may appear as metric labels.
-    pub per_account_metrics: bool,
-    /// The console's sign-in password hash (Argon2id PHC); `None` keeps
-    /// the console pages closed.
-    pub password_hash: Option<String>,
-    /// A console session ends after this long without a request...
-    pub session_idle: std::time::Duration,
-    /// ...and after this long in any case.
-    pub session_max: std::time::Duration,
-}
-
-impl Admin {
-    pub fn admits(&self, peer: std::net::IpAddr) -> bool {
-        self.allowed_networks.is_empty() || self.allowed_networks.iter().any(|n| n.contains(peer))
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
