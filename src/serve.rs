@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -20,19 +20,18 @@ use crate::console::{Console, Probes};
 use crate::gate::MailboxGate;
 use crate::guard::{GuardSettings, LoginGuard, persist};
 use crate::listener::{ConnectionLimits, accept_loop};
-use crate::oauth::{OAuthClient, TokenEndpoint};
 use crate::service::{self, notify, unregistered};
 use crate::session::context::SessionContext;
-use crate::store::Store;
 use crate::tls::local::{LegacySessions, LocalAcceptor};
 use crate::token::TokenSource;
-use crate::token::service::TokenService;
 use crate::upstream::Endpoint;
 
 mod guard;
 mod signals;
+mod tokens;
 
 use guard::share_guard;
+pub use tokens::token_service;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -391,38 +390,4 @@ pub async fn run(config: Config, path: PathBuf) -> Result<(), ServeError> {
 pub(crate) struct Admin {
     pub(crate) probes: Arc<Probes>,
     pub(crate) console: Option<Console>,
-}
-
-/// Per provider, an OAuth client that asks for the provider's Graph scopes
-/// (`docs/design.md`, "Sending through Graph").
-fn graph_endpoints(config: &Config) -> Result<HashMap<String, Arc<dyn TokenEndpoint>>, ServeError> {
-    let mut endpoints: HashMap<String, Arc<dyn TokenEndpoint>> = HashMap::new();
-    for provider in &config.providers {
-        let graph = crate::config::Provider {
-            scopes: provider.graph.scopes.clone(),
-            app_scopes: provider.graph.app_scopes.clone(),
-            ..provider.clone()
-        };
-        let client = OAuthClient::new(&graph)
-            .map_err(|e| ServeError::Tokens(format!("provider {} (Graph): {e}", provider.name)))?;
-        endpoints.insert(provider.name.clone(), Arc::new(client));
-    }
-    Ok(endpoints)
-}
-
-/// The token service for `config`: the encrypted store in the state
-/// directory and one OAuth client per provider.
-pub fn token_service(config: &Config, path: &Path) -> Result<Arc<TokenService>, ServeError> {
-    let store = Store::for_config(config).map_err(|e| ServeError::Tokens(e.to_string()))?;
-    let mut endpoints: HashMap<String, Arc<dyn TokenEndpoint>> = HashMap::new();
-    for provider in &config.providers {
-        let client = OAuthClient::new(provider)
-            .map_err(|e| ServeError::Tokens(format!("provider {}: {e}", provider.name)))?;
-        endpoints.insert(provider.name.clone(), Arc::new(client));
-    }
-    let service = TokenService::new(config, store, endpoints)
-        .map_err(|e| ServeError::Tokens(e.to_string()))?;
-    service.set_graph_endpoints(graph_endpoints(config)?);
-    service.set_config_path(path);
-    Ok(service)
 }
