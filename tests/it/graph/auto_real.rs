@@ -30,6 +30,16 @@ for n in (1, 2):
     print("sent", n)
 "#;
 
+const BOB_SENDS: &str = r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
+s.login(sys.argv[2], sys.argv[3])
+s.sendmail("bob@example.test", ["alice@example.test"],
+           b"From: bob@example.test\r\nTo: alice@example.test\r\nSubject: from bob over smtp\r\n\r\nhello\r\n")
+s.quit()
+print("sent")
+"#;
+
 /// Logs in to Postfix directly with XOAUTH2 (SASL-IR, as mailgate does) and
 /// prints the answer; sends one message when the login succeeded.
 const DIRECT: &str = r#"
@@ -103,9 +113,30 @@ fn auto_sends_through_graph_when_postfix_says_smtp_auth_is_disabled() {
         assert!(subjects.iter().any(|m| m.contains("Subject: auto 1")));
         assert!(subjects.iter().any(|m| m.contains("Subject: auto 2")));
     }
+    // A mailbox whose SMTP AUTH works keeps sending over SMTP through the
+    // same `auto` listener.
+    env.idp.set_default_user(BOB);
+    crate::support::mailgate::login(&env.config, BOB, PASSWORD)
+        .unwrap_or_else(|e| panic!("enrolment of Bob failed:\n{e}"));
+    let out = env.python(BOB_SENDS, &[&port, BOB, PASSWORD]);
+    assert!(out.contains("sent"), "{out}");
+    let delivered = env
+        .servers
+        .wait_for_delivery(ALICE, DELIVERY)
+        .unwrap_or_else(|| panic!("Bob's message over SMTP\n{}", env.logs()));
+    assert!(String::from_utf8_lossy(&delivered).contains("Subject: from bob over smtp"));
+    assert_eq!(
+        env.idp.graph_sent().len(),
+        2,
+        "Bob's message went through Postfix"
+    );
     let accounts = env.accounts();
     assert!(
         accounts.contains(&format!("{ALICE}: smtp auth disabled \u{2192} graph until")),
+        "{accounts}"
+    );
+    assert!(
+        !accounts.contains(&format!("{BOB}: smtp auth disabled")),
         "{accounts}"
     );
 
