@@ -75,10 +75,18 @@ async fn main() {
     let load_before = report::loadavg();
     eprintln!("bench: starting IdP, Dovecot, Postfix, enrolling {ALICE}, starting mailgate");
     let only = std::env::var(ONLY_ENV).unwrap_or_default();
+    // The load average as each phase starts: other work on the machine
+    // changes absolute figures, so every phase says what it ran beside.
+    let phase_loads = std::cell::RefCell::new(Vec::<(String, String)>::new());
     let phase = |name: &str| {
         let on = only.is_empty() || only.split(',').any(|p| p == name);
         if on {
-            eprintln!("bench: {name} ({:.0} s)", started.elapsed().as_secs_f64());
+            let load = report::loadavg();
+            eprintln!(
+                "bench: {name} ({:.0} s, load {load})",
+                started.elapsed().as_secs_f64()
+            );
+            phase_loads.borrow_mut().push((name.to_owned(), load));
         }
         on
     };
@@ -123,9 +131,23 @@ async fn main() {
     let table = report.table();
     println!("\n{table}");
     println!("load before: {load_before}\nload after:  {load_after}");
+    let phase_loads = phase_loads.into_inner();
+    for (name, load) in &phase_loads {
+        println!("load before phase {name}: {load}");
+    }
     println!("total: {:.0} s", started.elapsed().as_secs_f64());
     report.set("machine", machine());
-    report.set("load", json!({"before": load_before, "after": load_after}));
+    report.set(
+        "load",
+        json!({
+            "before": load_before,
+            "after": load_after,
+            "before_phase": phase_loads
+                .iter()
+                .map(|(name, load)| json!({"phase": name, "load": load}))
+                .collect::<Vec<_>>(),
+        }),
+    );
     report.set(
         "unix_time",
         json!(
