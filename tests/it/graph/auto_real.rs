@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::graph::fetch;
+use crate::graph::send::{Send, assert_sent};
 use crate::interop::harness::{ALICE, BOB, Env, Options, PASSWORD};
 use crate::support::servers::auth_disabled;
 use mailgate::submit::graph::DEFAULT_MAX_MESSAGE;
@@ -166,4 +167,75 @@ fn auto_sends_through_graph_when_postfix_says_smtp_auth_is_disabled() {
         .wait_for_delivery(BOB, DELIVERY)
         .expect("over smtp");
     assert!(String::from_utf8_lossy(&delivered).contains("over smtp"));
+}
+
+/// swaks, msmtp and mutt each meet the switch in the middle of their own
+/// session: three mailboxes whose SMTP AUTH Postfix refuses, one client
+/// each, every message read back from Bob's INBOX over IMAP.
+#[test]
+fn every_client_continues_through_graph_when_smtp_auth_is_disabled() {
+    const SENDERS: [&str; 3] = [
+        "carol@example.test",
+        "dave@example.test",
+        "erin@example.test",
+    ];
+    let env = Env::start_with(Options {
+        mailboxes: SENDERS.iter().map(|m| m.to_string()).collect(),
+        smtp_auth_disabled: SENDERS.iter().map(|m| m.to_string()).collect(),
+        listener_settings: vec![("smtp-none", "submit = \"auto\"")],
+        graph: true,
+        ..Options::default()
+    });
+    for mailbox in SENDERS {
+        env.idp.add_user(mailbox);
+        env.idp.set_default_user(mailbox);
+        crate::support::mailgate::login(&env.config, mailbox, PASSWORD)
+            .unwrap_or_else(|e| panic!("enrolment of {mailbox} failed:\n{e}"));
+    }
+    let send = |from| Send {
+        port: env.port("smtp-none"),
+        user: from,
+        password: PASSWORD,
+        from,
+        to: BOB,
+    };
+    assert_sent(&send(SENDERS[0]).swaks("auto swaks", "body"), "swaks");
+    let message =
+        b"From: dave@example.test\r\nTo: bob@example.test\r\nSubject: auto msmtp\r\n\r\nbody\r\n";
+    assert_sent(&send(SENDERS[1]).msmtp(message), "msmtp");
+    let home = crate::support::scratch::temp_dir("mutt-auto");
+    assert_sent(
+        &send(SENDERS[2]).mutt(&home, "auto mutt", b"body\n"),
+        "mutt",
+    );
+
+    assert_eq!(postfix_answers(&env), 3, "{}", env.logs());
+    let inbox: Vec<String> = fetch(&env.idp, &env.servers, BOB, "INBOX")
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect();
+    for (subject, from) in ["auto swaks", "auto msmtp", "auto mutt"]
+        .iter()
+        .zip(SENDERS)
+    {
+        assert!(
+            inbox
+                .iter()
+                .any(|m| m.contains(&format!("Subject: {subject}")) && m.contains(from)),
+            "{subject} from {from} not in Bob's INBOX: {inbox:?}"
+        );
+    }
+    assert!(
+        env.servers.wait_for_delivery(BOB, NO_DELIVERY).is_none(),
+        "nothing went through Postfix"
+    );
+    let accounts = env.accounts();
+    for mailbox in SENDERS {
+        assert!(
+            accounts.contains(&format!(
+                "{mailbox}: smtp auth disabled \u{2192} graph until"
+            )),
+            "{accounts}"
+        );
+    }
 }

@@ -7,11 +7,10 @@
 //! Postfix, which answers chosen mailboxes with Microsoft's `535 5.7.139`
 //! (tests/support/servers/auth_disabled.rs).
 
-use std::process::Command;
-
 use crate::support::fake_upstream::{Proto, Verdict};
 use crate::support::proxy::{PASSWORD, Proxy, Setup, USER};
 
+use super::send::{Send, assert_sent};
 use super::*;
 use crate::support::idp::graph::GraphFault;
 
@@ -61,29 +60,14 @@ fn smtplib_and_swaks_send_through_graph() {
     assert!(out.contains("sent"), "{out}");
     assert!(out.contains("refused 550 5.7.60"), "{out}");
 
-    let swaks = Command::new("timeout")
-        .args(["60", "swaks", "--server", &format!("127.0.0.1:{port}")])
-        .args([
-            "--auth",
-            "PLAIN",
-            "--auth-user",
-            USER,
-            "--auth-password",
-            PASSWORD,
-        ])
-        .args([
-            "--from",
-            ALICE,
-            "--to",
-            BOB,
-            "--header",
-            "Subject: from swaks",
-        ])
-        .args(["--body", "swaks body"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&swaks.stdout);
-    assert!(swaks.status.success(), "{text}");
+    let send = Send {
+        port: proxy.addr.port(),
+        user: USER,
+        password: PASSWORD,
+        from: ALICE,
+        to: BOB,
+    };
+    assert_sent(&send.swaks("from swaks", "swaks body"), "swaks");
 
     let bob = world.fetch(BOB, "INBOX");
     assert_eq!(bob.len(), 2, "{}", world.servers.logs());
@@ -191,27 +175,16 @@ fn msmtp_and_a_ten_megabyte_attachment_arrive_intact() {
     let proxy = graph_proxy(&world, &runtime);
     let port = proxy.addr.port().to_string();
 
-    let mut msmtp = Command::new("timeout")
-        .args(["60", "msmtp", "--host=127.0.0.1", &format!("--port={port}")])
-        .args(["--auth=plain", "--tls=off", &format!("--user={USER}")])
-        .arg(format!("--passwordeval=echo '{PASSWORD}'"))
-        .args([&format!("--from={ALICE}"), BOB])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        msmtp.stdin.as_mut().unwrap(),
-        b"From: alice@example.test\r\nTo: bob@example.test\r\nSubject: msmtp\r\n\r\nfrom msmtp\r\n",
-    )
-    .unwrap();
-    let done = msmtp.wait_with_output().unwrap();
-    assert!(
-        done.status.success(),
-        "{}",
-        String::from_utf8_lossy(&done.stderr)
-    );
+    let send = Send {
+        port: proxy.addr.port(),
+        user: USER,
+        password: PASSWORD,
+        from: ALICE,
+        to: BOB,
+    };
+    let message =
+        b"From: alice@example.test\r\nTo: bob@example.test\r\nSubject: msmtp\r\n\r\nfrom msmtp\r\n";
+    assert_sent(&send.msmtp(message), "msmtp");
 
     let path = crate::support::scratch::temp_dir("graph-big").join("data.bin");
     let out = python(
@@ -243,52 +216,19 @@ fn mutt_sends_through_graph() {
     let world = World::start();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let proxy = graph_proxy(&world, &runtime);
-    let home = std::env::temp_dir().join(format!("mailgate-mutt-graph-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&home);
-    std::fs::create_dir_all(&home).unwrap();
-    let rc = home.join("muttrc");
-    std::fs::write(
-        &rc,
-        format!(
-            "set from=\"{ALICE}\"\nset realname=\"Alice\"\n\
-             set smtp_url=\"smtp://{user}@127.0.0.1:{port}/\"\nset smtp_pass=\"{PASSWORD}\"\n\
-             set smtp_authenticators=\"plain\"\nset ssl_starttls=no\nset ssl_force_tls=no\n\
-             set record=\"\"\nset copy=no\nset folder=\"{home}\"\nset spoolfile=\"{home}/inbox\"\n",
-            user = USER.replace('@', "%40"),
-            port = proxy.addr.port(),
-            home = home.display(),
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new("timeout")
-        .args(["60", "env"])
-        .arg(format!("HOME={}", home.display()))
-        .args(["mutt", "-n", "-F"])
-        .arg(&rc)
-        .args(["-s", "mutt through graph", BOB])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"sent by mutt through Graph\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let send = Send {
+        port: proxy.addr.port(),
+        user: USER,
+        password: PASSWORD,
+        from: ALICE,
+        to: BOB,
+    };
+    let home = crate::support::scratch::temp_dir("mutt-graph");
+    let out = send.mutt(&home, "mutt through graph", b"sent by mutt through Graph\n");
+    assert_sent(&out, "mutt");
     let bob = world.fetch(BOB, "INBOX");
     assert_eq!(bob.len(), 1, "{}", world.servers.logs());
     let text = String::from_utf8_lossy(&bob[0]);
     assert!(text.contains("Subject: mutt through graph"), "{text}");
     assert!(text.contains("sent by mutt through Graph"), "{text}");
-    let _ = std::fs::remove_dir_all(&home);
 }

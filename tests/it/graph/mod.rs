@@ -4,6 +4,7 @@
 
 mod auto_real;
 mod clients;
+mod send;
 mod sink;
 mod volume;
 
