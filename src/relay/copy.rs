@@ -11,10 +11,10 @@
 //!   into a [`FIRST_BUFFER`]-sized array on the stack, and only when that read
 //!   returns bytes does it allocate [`FIRST_BUFFER`] and copy them in; a read
 //!   that returns `Pending` costs no allocation;
-//! - doubles, up to [`RELAY_BUFFER`](super::RELAY_BUFFER), once it has been drained after a read
-//!   that filled it, so a bulk transfer (a FETCH of a large message) reaches
-//!   64 KiB reads and writes after four full reads, as with the fixed buffers
-//!   before;
+//! - doubles, up to [`RELAY_BUFFER`](super::RELAY_BUFFER), once it has been
+//!   drained after a read that filled it, so a bulk transfer (a FETCH of a
+//!   large message) reaches 64 KiB reads and writes after four full reads,
+//!   as with the fixed buffers before;
 //! - is freed, not cleared, once it is drained and its reader has had
 //!   nothing for [`RELEASE_AFTER`], and the next data starts again at
 //!   [`FIRST_BUFFER`].
@@ -26,12 +26,13 @@
 //! stalls for a whole second only on a retransmission timeout (at least 1 s,
 //! RFC 6298 section 2.4; Linux's floor is 200 ms) or when its peer stops;
 //! the unit test `bulk_transfer_with_pauses_allocates_only_while_growing`
-//! counts five allocations per direction for 32 MiB delivered in small
-//! pieces with `Pending` between them. A drained, quiet session keeps one
-//! timer until its buffers are freed, and none after.
+//! counts five allocations (the first page and four doublings) for 32 MiB
+//! delivered in 100 KiB bursts with `Pending` between them. A drained, quiet
+//! session keeps one timer until its buffers are freed, and none after.
 //!
-//! Backpressure is unchanged: a direction holds at most [`RELAY_BUFFER`](super::RELAY_BUFFER)
-//! bytes and reads only into free space, so a slow reader stalls its writer.
+//! Backpressure is unchanged: a direction holds at most
+//! [`RELAY_BUFFER`](super::RELAY_BUFFER) bytes and reads only into free
+//! space, so a slow reader stalls its writer.
 
 use std::future::Future;
 use std::io;
@@ -46,7 +47,7 @@ mod one_way;
 use one_way::OneWay;
 
 /// Size of a direction's buffer when data first arrives after a quiet period:
-/// one page, enough for any command or response line.
+/// one page, enough for a command or a short response.
 pub const FIRST_BUFFER: usize = 4 * 1024;
 
 /// How long a drained direction must have nothing to read before its buffer
