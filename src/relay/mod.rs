@@ -1,10 +1,14 @@
 //! After both logins, the session is a pipe. Bytes already buffered on either
 //! side (pipelined commands, an early upstream line) go first, then both
-//! directions are copied with fixed-size buffers, so a slow reader stalls its
-//! writer instead of growing memory (backpressure). A half-close on one side is
-//! passed on as a write shutdown; the relay ends when both directions are done
-//! or nothing moved for the idle timeout. Nothing here looks at or logs the
-//! bytes.
+//! directions are copied through buffers of at most [`RELAY_BUFFER`], so a
+//! slow reader stalls its writer instead of growing memory (backpressure).
+//! The buffers exist only while data moves ([`copy`] says why and how they
+//! grow and are freed): most relayed sessions sit quiet for hours. A
+//! half-close on one side is passed on as a write shutdown; the relay ends
+//! when both directions are done or nothing moved for the idle timeout.
+//! Nothing here looks at or logs the bytes.
+
+mod copy;
 
 use std::io;
 use std::pin::Pin;
@@ -20,7 +24,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use crate::metrics::{self, Direction, count_bytes};
 
-/// Size of each direction's copy buffer.
+/// Largest size of each direction's copy buffer, reached during bulk transfers.
 pub const RELAY_BUFFER: usize = 64 * 1024;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +81,7 @@ where
         epoch,
         counted: to_client,
     };
-    let copy = tokio::io::copy_bidirectional_with_sizes(&mut c, &mut u, RELAY_BUFFER, RELAY_BUFFER);
+    let copy = copy::CopyBoth::new(&mut c, &mut u);
     tokio::pin!(copy);
     loop {
         let since = Duration::from_millis(last.load(Ordering::Relaxed));
@@ -148,97 +152,4 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Activity<'_, S> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::io::{AsyncReadExt, DuplexStream, duplex};
-    use tokio::task::JoinHandle;
-
-    type Relay = JoinHandle<Result<RelayStats, RelayError>>;
-
-    /// Starts a relay between two fresh in-memory pipes of `capacity` bytes;
-    /// returns the client's and the upstream's far ends and the relay task.
-    fn start(
-        capacity: usize,
-        leftovers: (&'static [u8], &'static [u8]),
-        idle: Duration,
-    ) -> (DuplexStream, DuplexStream, Relay) {
-        let (mut client, client_far) = duplex(capacity);
-        let (mut upstream, upstream_far) = duplex(capacity);
-        let task = tokio::spawn(async move {
-            relay(&mut client, &mut upstream, leftovers.0, leftovers.1, idle).await
-        });
-        (client_far, upstream_far, task)
-    }
-
-    #[tokio::test]
-    async fn leftovers_first_then_both_directions_and_half_close() {
-        let (mut client_far, mut upstream_far, task) =
-            start(1024, (b"early ", b"hello "), Duration::from_secs(5));
-        client_far.write_all(b"from client").await.unwrap();
-        client_far.shutdown().await.unwrap();
-        let mut got = Vec::new();
-        upstream_far.read_to_end(&mut got).await.unwrap();
-        assert_eq!(got, b"early from client");
-        upstream_far.write_all(b"from upstream").await.unwrap();
-        upstream_far.shutdown().await.unwrap();
-        let mut got = Vec::new();
-        client_far.read_to_end(&mut got).await.unwrap();
-        assert_eq!(got, b"hello from upstream");
-        let stats = task.await.unwrap().unwrap();
-        assert_eq!(
-            stats,
-            RelayStats {
-                client_to_upstream: 17,
-                upstream_to_client: 19
-            }
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn idle_timeout_ends_a_silent_session() {
-        let (_client_far, _upstream_far, task) = start(64, (b"", b""), Duration::from_secs(30));
-        let err = task.await.unwrap().unwrap_err();
-        assert!(matches!(err, RelayError::Idle(_)));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn traffic_postpones_the_idle_timeout() {
-        let (mut client_far, mut upstream_far, task) =
-            start(64, (b"", b""), Duration::from_secs(30));
-        for _ in 0..5 {
-            tokio::time::sleep(Duration::from_secs(20)).await;
-            client_far.write_all(b"x").await.unwrap();
-            let mut b = [0u8; 1];
-            upstream_far.read_exact(&mut b).await.unwrap();
-        }
-        assert!(
-            !task.is_finished(),
-            "100 s of traffic every 20 s must not hit a 30 s idle timeout"
-        );
-        tokio::time::sleep(Duration::from_secs(31)).await;
-        assert!(matches!(task.await.unwrap(), Err(RelayError::Idle(_))));
-    }
-
-    #[tokio::test]
-    async fn slow_reader_applies_backpressure() {
-        let (mut client_far, mut upstream_far, _task) =
-            start(4096, (b"", b""), Duration::from_secs(60));
-        // The client never reads: the upstream writer must block once the
-        // bounded buffers are full instead of the relay buffering without limit.
-        let chunk = vec![7u8; 16 * 1024];
-        let mut written = 0usize;
-        let write_more = async {
-            loop {
-                upstream_far.write_all(&chunk).await.unwrap();
-                written += chunk.len();
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_millis(300), write_more).await;
-        assert!(
-            written <= 4096 + RELAY_BUFFER + 4096 + chunk.len(),
-            "wrote {written} bytes to a stalled client"
-        );
-        let mut b = [0u8; 1];
-        client_far.read_exact(&mut b).await.unwrap();
-    }
-}
+mod tests;
