@@ -27,7 +27,7 @@ use crate::store::Store;
 use crate::tls::local::{LegacySessions, LocalAcceptor};
 use crate::token::TokenSource;
 use crate::token::service::TokenService;
-use crate::upstream::Endpoint;
+use crate::upstream::{Endpoint, prewarm};
 
 mod guard;
 mod signals;
@@ -282,12 +282,27 @@ impl Server {
                 ))
             })
             .clone();
-        let endpoint = Endpoint {
+        let mut endpoint = Endpoint {
             upstream: listener.upstream.clone(),
             tls: upstream_tls,
             connect_timeout: config.limits.upstream_connect_timeout,
             login_timeout: config.limits.upstream_login_timeout,
+            prewarm: None,
         };
+        if listener.prewarm > 0 {
+            let pool = Arc::new(prewarm::Pool::new(
+                &listener.name,
+                listener.prewarm,
+                prewarm::Timing::DEFAULT,
+            ));
+            prewarm::spawn(
+                &pool,
+                endpoint.clone(),
+                listener.protocol,
+                self.shutdown.subscribe(),
+            );
+            endpoint.prewarm = Some(pool);
+        }
         let tokens = unregistered::or_shared(config, listener, &self.tokens);
         let submitter = crate::submit::for_listener(crate::submit::Backends {
             listener,
