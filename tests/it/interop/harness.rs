@@ -64,6 +64,8 @@ pub struct Options {
     /// Grants made on the IdP before the servers start: send-as grants are
     /// read then, into the SMTP server's configuration.
     pub grants: Option<fn(&TestIdp)>,
+    /// The admin listener's port on 127.0.0.1 (`/metrics`); none by default.
+    pub admin_port: Option<u16>,
 }
 
 impl Default for Options {
@@ -81,6 +83,7 @@ impl Default for Options {
             accounts: Vec::new(),
             provider_settings: Vec::new(),
             grants: None,
+            admin_port: None,
         }
     }
 }
@@ -236,6 +239,9 @@ impl Env {
                     o.provider_settings.join("\n")
                 ),
             );
+        if let Some(port) = o.admin_port {
+            config = config.admin(&format!("bind = \"127.0.0.1:{port}\""));
+        }
         for rule in &o.accounts {
             let keys: Vec<(&str, &str)> = rule.iter().map(|(k, v)| (*k, v.as_str())).collect();
             config = config.account(&keys);

@@ -26,6 +26,7 @@ mod curl;
 mod python;
 mod shared;
 mod tokens;
+mod prewarm;
 mod upstream;
 mod harness;
 mod load;
