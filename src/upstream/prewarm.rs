@@ -17,8 +17,8 @@
 //! anything unsolicited while it waited (a `* BYE` before a timeout close).
 //! The refill task connects in the background, backs off after failures, and
 //! ends with the pool or at shutdown. An empty pool never delays a login: it
-//! connects as it would without a pool. docs/design.md explains why this is
-//! off by default.
+//! connects as it would without a pool. docs/design.md §11 explains why
+//! this is off by default.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
