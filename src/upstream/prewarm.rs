@@ -238,7 +238,8 @@ pub async fn warm(endpoint: &Endpoint, protocol: Protocol) -> Result<Warm, Upstr
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     while !greeting_complete(protocol, &buf) {
         if buf.len() >= READ_CHUNK {
-            return Err(UpstreamError::Closed { addr });
+            let source = std::io::Error::other("greeting longer than the read chunk");
+            return Err(UpstreamError::Io { addr, source });
         }
         let read = timeout_at(deadline, stream.read_buf(&mut buf))
             .await
