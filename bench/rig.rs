@@ -28,6 +28,8 @@ pub const REFRESH_MARGIN_SECS: u64 = 2;
 pub struct Ports {
     pub imap_plain: SocketAddr,
     pub imap_tls: SocketAddr,
+    /// Like `imap_plain`, with `prewarm = 4`.
+    pub imap_prewarm: SocketAddr,
     pub smtp_plain: SocketAddr,
     /// The `submit = "graph"` listener (plaintext, like `smtp_plain`).
     pub smtp_graph: SocketAddr,
@@ -71,13 +73,14 @@ impl Rig {
         let servers = Arc::new(servers);
         deliver_graph_mail(&idp, &servers);
         let tls = wire::tls_config(&std::fs::read_to_string(servers.ca_pem_path()).expect("CA"));
-        let free = free_ports(7);
+        let free = free_ports(8);
         let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
         let ports = Ports {
             imap_plain: loopback(free[0]),
             imap_tls: loopback(free[1]),
             smtp_plain: loopback(free[2]),
             smtp_graph: loopback(free[6]),
+            imap_prewarm: loopback(free[7]),
             imaps_direct: loopback(servers.imaps_port()),
             submission_direct: loopback(servers.submission_port()),
         };
@@ -118,6 +121,7 @@ impl Rig {
         for addr in [
             self.ports.imap_plain,
             self.ports.imap_tls,
+            self.ports.imap_prewarm,
             self.ports.smtp_plain,
             self.ports.smtp_graph,
         ] {
@@ -138,6 +142,7 @@ impl Rig {
             Via::Direct(_) => Conn::connect(self.ports.imaps_direct, Some(&self.tls), buffer),
             Via::Plain => Conn::connect(self.ports.imap_plain, None, buffer),
             Via::Tls => Conn::connect(self.ports.imap_tls, Some(&self.tls), buffer),
+            Via::Prewarm => Conn::connect(self.ports.imap_prewarm, None, buffer),
             Via::SocatPlain(_) => Conn::connect(self.socat.imap_plain.addr, None, buffer),
             Via::SocatTls(_) => Conn::connect(self.socat.imap_tls.addr, Some(&self.tls), buffer),
         }
@@ -151,7 +156,7 @@ impl Rig {
                 ))
                 .await?
             }
-            Via::Plain | Via::Tls => {
+            Via::Plain | Via::Tls | Via::Prewarm => {
                 conn.command(&format!("LOGIN {ALICE} {LOCAL_PASSWORD}"))
                     .await?
             }
@@ -172,6 +177,8 @@ pub enum Via<'a> {
     Direct(&'a str),
     Plain,
     Tls,
+    /// Plaintext client, listener with `prewarm = 4`.
+    Prewarm,
     /// Through socat, client on plaintext; XOAUTH2 with the token, as direct.
     SocatPlain(&'a str),
     /// Through socat, client on TLS; XOAUTH2 with the token, as direct.
@@ -184,6 +191,7 @@ impl Via<'_> {
             Via::Direct(_) => "direct",
             Via::Plain => "mailgate-plain",
             Via::Tls => "mailgate-tls",
+            Via::Prewarm => "mailgate-prewarm",
             Via::SocatPlain(_) => "socat-plain",
             Via::SocatTls(_) => "socat-tls",
         }
@@ -269,6 +277,14 @@ max_upstream_per_mailbox = 30000
 upstream = {imap_up}
 
 [[listeners]]
+name = "imap-prewarm"
+protocol = "imap"
+bind = "{imap_prewarm}"
+max_upstream_per_mailbox = 30000
+prewarm = 4
+upstream = {imap_up}
+
+[[listeners]]
 name = "imap-tls"
 protocol = "imap"
 bind = "{imap_tls}"
@@ -294,6 +310,7 @@ upstream = {smtp_up}
 "#,
         graph = idp.graph_url(),
         smtp_graph = ports.smtp_graph,
+        imap_prewarm = ports.imap_prewarm,
         state = dir.join("mailgate-state").display(),
         authority = idp.authority(),
         secret = archiver::CLIENT_SECRET,

@@ -56,6 +56,23 @@ pub struct LoginLabels {
     pub outcome: LoginOutcome,
 }
 
+/// Whether a login found a prewarmed upstream connection.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(
+    non_camel_case_types,
+    reason = "the variant names are the label values Prometheus shows"
+)]
+pub enum PrewarmOutcome {
+    hit,
+    miss,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PrewarmLabels {
+    pub listener: String,
+    pub outcome: PrewarmOutcome,
+}
+
 /// The OAuth grants mailgate uses while serving.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(
@@ -126,6 +143,8 @@ pub struct Metrics {
     upstream_login_seconds: Histograms<ProtocolLabel>,
     lockout_refusals: Counter,
     mailbox_queue_wait_seconds: Histogram,
+    prewarm_pooled: Family<ListenerLabel, Gauge>,
+    prewarm_takes: Family<PrewarmLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -144,6 +163,8 @@ impl Metrics {
             upstream_login_seconds: Family::new_with_constructor(latency_histogram),
             lockout_refusals: Counter::default(),
             mailbox_queue_wait_seconds: latency_histogram(),
+            prewarm_pooled: Family::default(),
+            prewarm_takes: Family::default(),
         };
         registry.register(
             "sessions_active",
@@ -179,6 +200,16 @@ impl Metrics {
             "mailbox_queue_wait_seconds",
             "Time a login waited for a free per-mailbox upstream slot",
             m.mailbox_queue_wait_seconds.clone(),
+        );
+        registry.register(
+            "prewarm_pooled",
+            "Upstream connections connected ahead of logins and waiting, per listener",
+            m.prewarm_pooled.clone(),
+        );
+        registry.register(
+            "prewarm_takes",
+            "Upstream logins that found a prewarmed connection (hit) or connected (miss)",
+            m.prewarm_takes.clone(),
         );
         Self { registry, ..m }
     }
@@ -236,6 +267,24 @@ impl Metrics {
 
     pub fn lockout_refusal(&self) {
         self.lockout_refusals.inc();
+    }
+
+    /// The gauge of `listener`'s waiting prewarmed connections, for its
+    /// pool to hold.
+    pub fn prewarm_pooled(&self, listener: &str) -> Gauge {
+        self.prewarm_pooled
+            .get_or_create(&ListenerLabel {
+                listener: listener.to_owned(),
+            })
+            .clone()
+    }
+
+    pub fn prewarm_take(&self, listener: &str, outcome: PrewarmOutcome) {
+        let labels = PrewarmLabels {
+            listener: listener.to_owned(),
+            outcome,
+        };
+        self.prewarm_takes.get_or_create(&labels).inc();
     }
 
     pub fn mailbox_queue_wait(&self, took: Duration) {

@@ -24,7 +24,7 @@ use crate::service::{self, notify, unregistered};
 use crate::session::context::SessionContext;
 use crate::tls::local::{LegacySessions, LocalAcceptor};
 use crate::token::TokenSource;
-use crate::upstream::Endpoint;
+use crate::upstream::{Endpoint, prewarm};
 
 mod guard;
 mod signals;
@@ -281,12 +281,27 @@ impl Server {
                 ))
             })
             .clone();
-        let endpoint = Endpoint {
+        let mut endpoint = Endpoint {
             upstream: listener.upstream.clone(),
             tls: upstream_tls,
             connect_timeout: config.limits.upstream_connect_timeout,
             login_timeout: config.limits.upstream_login_timeout,
+            prewarm: None,
         };
+        if listener.prewarm > 0 {
+            let pool = Arc::new(prewarm::Pool::new(
+                &listener.name,
+                listener.prewarm,
+                prewarm::Timing::DEFAULT,
+            ));
+            prewarm::spawn(
+                &pool,
+                endpoint.clone(),
+                listener.protocol,
+                self.shutdown.subscribe(),
+            );
+            endpoint.prewarm = Some(pool);
+        }
         let tokens = unregistered::or_shared(config, listener, &self.tokens);
         let submitter = crate::submit::for_listener(crate::submit::Backends {
             listener,

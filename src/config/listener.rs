@@ -90,6 +90,9 @@ pub struct Listener {
     pub tls13_tickets: bool,
     /// SMTP listeners: how mail is submitted after the local AUTH.
     pub submit: SubmitMode,
+    /// Upstream connections kept connected ahead of logins (0: off); see
+    /// `upstream::prewarm`.
+    pub prewarm: usize,
     pub upstream: Upstream,
 }
 

@@ -175,6 +175,9 @@ pub mod bounds {
     pub const RELAY_IDLE_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
     /// A listener's `max_upstream_per_mailbox` (the benchmark rig uses 30000).
     pub const MAX_UPSTREAM_PER_MAILBOX: usize = 100_000;
+    /// A listener's `prewarm`: a handful of spare connections is the point;
+    /// more only spends the provider's per-IP connection allowance.
+    pub const MAX_PREWARM: usize = 64;
     /// A provider's `refresh_margin_secs`: 30 days. Access tokens live about
     /// an hour; a margin beyond a token's life means "refresh at every use".
     pub const REFRESH_MARGIN: Duration = Duration::from_secs(30 * 24 * 3600);

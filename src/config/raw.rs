@@ -151,6 +151,8 @@ pub struct RawListener {
     pub tls13_tickets: Option<bool>,
     /// SMTP listeners: "smtp" (default), "graph" or "auto".
     pub submit: Option<String>,
+    /// Upstream connections kept ready ahead of logins (default 0: off).
+    pub prewarm: Option<usize>,
     pub upstream: RawUpstream,
 }
 

@@ -83,6 +83,8 @@ pub(super) fn listener(
             "remove submit from this listener",
         ));
     }
+    let upstream = upstream(&e.table("upstream"), &l.upstream)?;
+    let prewarm = prewarm(e, l.prewarm, submit, &upstream)?;
     Ok(Listener {
         name: l
             .name
@@ -114,8 +116,36 @@ pub(super) fn listener(
         tls_min_version,
         tls13_tickets: l.tls13_tickets.unwrap_or(false),
         submit,
-        upstream: upstream(&e.table("upstream"), &l.upstream)?,
+        prewarm,
+        upstream,
     })
+}
+
+/// `prewarm`: bounded, and only where a connection made ahead of time is the
+/// one the login would use (not for Graph, which has no upstream socket; not
+/// for plain test upstreams, where there is no handshake to save).
+fn prewarm(
+    e: &Entry<'_>,
+    value: Option<usize>,
+    submit: SubmitMode,
+    upstream: &Upstream,
+) -> Result<usize, ConfigError> {
+    let n = super::limits::count(e, "prewarm", value, crate::config::bounds::MAX_PREWARM, 0)?;
+    if n > 0 && submit == SubmitMode::Graph {
+        return Err(e.err(
+            "prewarm",
+            "a listener with submit = \"graph\" sends mail over HTTPS and keeps no upstream connection to prewarm",
+            "remove prewarm from this listener",
+        ));
+    }
+    if n > 0 && upstream.tls == UpstreamTls::None {
+        return Err(e.err(
+            "prewarm",
+            "prewarm saves the upstream's TLS handshake and greeting, but this upstream has tls = \"none\"",
+            "remove prewarm, or use an upstream with tls = \"implicit\" or \"starttls\"",
+        ));
+    }
+    Ok(n)
 }
 
 /// The named provider, or the only one there is.
@@ -244,3 +274,7 @@ fn tls_min_version(
     }
     Ok(version)
 }
+
+#[cfg(test)]
+#[path = "prewarm_tests.rs"]
+mod prewarm_tests;

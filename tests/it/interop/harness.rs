@@ -70,6 +70,8 @@ pub struct Options {
     pub graph: bool,
     /// Mailboxes the test Postfix answers `535 5.7.139` at AUTH.
     pub smtp_auth_disabled: Vec<String>,
+    /// The admin listener's port on 127.0.0.1 (`/metrics`); none by default.
+    pub admin_port: Option<u16>,
 }
 
 impl Default for Options {
@@ -89,6 +91,7 @@ impl Default for Options {
             grants: None,
             graph: false,
             smtp_auth_disabled: Vec::new(),
+            admin_port: None,
         }
     }
 }
@@ -256,6 +259,9 @@ impl Env {
                     provider.join("\n")
                 ),
             );
+        if let Some(port) = o.admin_port {
+            config = config.admin(&format!("bind = \"127.0.0.1:{port}\""));
+        }
         for rule in &o.accounts {
             let keys: Vec<(&str, &str)> = rule.iter().map(|(k, v)| (*k, v.as_str())).collect();
             config = config.account(&keys);

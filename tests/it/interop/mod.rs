@@ -26,6 +26,7 @@ mod curl;
 mod python;
 mod shared;
 mod tokens;
+mod prewarm;
 mod upstream;
 pub(crate) mod harness;
 mod load;

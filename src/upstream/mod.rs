@@ -2,7 +2,10 @@
 //! that connection: TCP, then implicit TLS or the machine's STARTTLS, then
 //! XOAUTH2, through the one driver loop (`net::drive`). Returns the stream
 //! and any bytes the provider already sent after its success line, which the
-//! relay must deliver first.
+//! relay must deliver first. `prewarm` keeps connections made ahead of
+//! time for listeners that ask for it.
+
+pub mod prewarm;
 
 use std::io;
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use crate::net::{Dialogue, Interrupted, Phase, Stream, Tls, drive};
 use crate::proto::{UpstreamMachine, UpstreamRejection, UpstreamStep, UpstreamSuccess};
 
 /// Largest read during the upstream login.
-const READ_CHUNK: usize = 16 * 1024;
+pub(crate) const READ_CHUNK: usize = 16 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -45,6 +48,8 @@ pub struct Endpoint {
     pub tls: Arc<rustls::ClientConfig>,
     pub connect_timeout: Duration,
     pub login_timeout: Duration,
+    /// The listener's pool of connections made ahead of time (`prewarm`).
+    pub prewarm: Option<Arc<prewarm::Pool>>,
 }
 
 impl Endpoint {
@@ -63,45 +68,27 @@ pub struct LoggedIn {
     pub success: UpstreamSuccess,
 }
 
-/// Connects and logs in. Every phase is bounded by the endpoint's timeouts.
+/// Connects (or takes a prewarmed connection) and logs in. Every phase is
+/// bounded by the endpoint's timeouts.
 pub async fn login(
     endpoint: &Endpoint,
     mut machine: Box<dyn UpstreamMachine>,
 ) -> Result<LoggedIn, UpstreamError> {
     let addr = endpoint.addr();
-    let connect_deadline = Instant::now() + endpoint.connect_timeout;
-    let tcp = timeout_at(
-        connect_deadline,
-        TcpStream::connect((endpoint.upstream.host.as_str(), endpoint.upstream.port)),
-    )
-    .await
-    .map_err(|_| UpstreamError::Timeout {
-        addr: addr.clone(),
-        phase: "connecting",
-    })?
-    .map_err(|source| UpstreamError::Connect {
-        addr: addr.clone(),
-        source,
-    })?;
-    let _ = tcp.set_nodelay(true);
-    let mut stream = Stream::Plain(tcp);
-    let tls = Tls::Connect {
-        config: &endpoint.tls,
-        server_name: &endpoint.upstream.server_name,
+    let warm = endpoint.prewarm.as_deref().and_then(prewarm::Pool::take);
+    let (mut stream, mut buf) = match warm {
+        Some(warm) => (warm.stream, warm.buf),
+        None => (
+            connect(endpoint, &addr).await?,
+            BytesMut::with_capacity(READ_CHUNK),
+        ),
     };
-    if endpoint.upstream.tls == UpstreamTls::Implicit {
-        stream = tls
-            .upgrade(stream, connect_deadline)
-            .await
-            .map_err(|e| error(&addr, e))?;
-    }
     let mut dialogue = Dialogue {
         deadline: Instant::now() + endpoint.login_timeout,
         read_chunk: READ_CHUNK,
-        tls,
+        tls: tls(endpoint),
         shutdown: None,
     };
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
     match drive(machine.as_mut(), &mut stream, &mut buf, &mut dialogue).await {
         Ok(UpstreamStep::Authenticated(success)) => Ok(LoggedIn {
             stream,
@@ -115,6 +102,41 @@ pub async fn login(
         }),
         Err(interrupted) => Err(error(&addr, interrupted)),
     }
+}
+
+fn tls(endpoint: &Endpoint) -> Tls<'_> {
+    Tls::Connect {
+        config: &endpoint.tls,
+        server_name: &endpoint.upstream.server_name,
+    }
+}
+
+/// TCP, then implicit TLS where configured: everything before the first
+/// byte from the server, bounded by the connect timeout.
+async fn connect(endpoint: &Endpoint, addr: &str) -> Result<Stream, UpstreamError> {
+    let connect_deadline = Instant::now() + endpoint.connect_timeout;
+    let tcp = timeout_at(
+        connect_deadline,
+        TcpStream::connect((endpoint.upstream.host.as_str(), endpoint.upstream.port)),
+    )
+    .await
+    .map_err(|_| UpstreamError::Timeout {
+        addr: addr.to_owned(),
+        phase: "connecting",
+    })?
+    .map_err(|source| UpstreamError::Connect {
+        addr: addr.to_owned(),
+        source,
+    })?;
+    let _ = tcp.set_nodelay(true);
+    let stream = Stream::Plain(tcp);
+    if endpoint.upstream.tls != UpstreamTls::Implicit {
+        return Ok(stream);
+    }
+    tls(endpoint)
+        .upgrade(stream, connect_deadline)
+        .await
+        .map_err(|e| error(addr, e))
 }
 
 /// The driver's reason in this layer's terms.
