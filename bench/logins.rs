@@ -99,11 +99,11 @@ pub async fn latency(rig: &Rig, token: &str, report: &mut Report) {
         Some(p50[6] < p50[4]),
     );
     report.row(
-        format!("distant upstream ({rtt:.0} ms RTT) p95: direct | mailgate | prewarm"),
+        format!("distant upstream ({rtt:.0} ms RTT) p95 (direct; mailgate / prewarm)"),
         format!("{:.2}", p(4, 95.0)),
-        format!("{:.2} | prewarm {:.2}", p(5, 95.0), p(6, 95.0)),
+        format!("{:.2} / prewarm {:.2}", p(5, 95.0), p(6, 95.0)),
         format!(
-            "{:+.2} | {:+.2} ms",
+            "{:+.2} / {:+.2} ms",
             p(5, 95.0) - p(4, 95.0),
             p(6, 95.0) - p(4, 95.0)
         ),
