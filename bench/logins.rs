@@ -33,6 +33,9 @@ pub async fn latency(rig: &Rig, token: &str, report: &mut Report) {
         Via::Plain,
         Via::SocatPlain(token),
         Via::Prewarm,
+        Via::DistantDirect(token),
+        Via::Distant,
+        Via::DistantPrewarm,
     ];
     let n = variants.len();
     for v in variants {
@@ -78,6 +81,35 @@ pub async fn latency(rig: &Rig, token: &str, report: &mut Report) {
         "< direct",
         Some(p50[3] < p50[0]),
     );
+    let rtt = ms(rig.delay.rtt);
+    report.row(
+        format!("distant upstream ({rtt:.0} ms RTT relay) p50 (ms, median of 5 runs)"),
+        format!("{:.2}", p50[4]),
+        format!("{:.2}", p50[5]),
+        format!("{:+.2} ms", p50[5] - p50[4]),
+        "-",
+        None,
+    );
+    report.row(
+        format!("same, distant upstream ({rtt:.0} ms RTT), prewarm = 4 (issue 14)"),
+        format!("{:.2}", p50[4]),
+        format!("prewarm {:.2}", p50[6]),
+        format!("{:+.2} ms", p50[6] - p50[4]),
+        "< direct",
+        Some(p50[6] < p50[4]),
+    );
+    report.row(
+        format!("distant upstream ({rtt:.0} ms RTT) p95 (direct; mailgate / prewarm)"),
+        format!("{:.2}", p(4, 95.0)),
+        format!("{:.2} / prewarm {:.2}", p(5, 95.0), p(6, 95.0)),
+        format!(
+            "{:+.2} / {:+.2} ms",
+            p(5, 95.0) - p(4, 95.0),
+            p(6, 95.0) - p(4, 95.0)
+        ),
+        "-",
+        None,
+    );
     for q in [95.0, 99.0] {
         report.row(
             format!("login+SELECT+LOGOUT p{q:.0} (ms, all samples)"),
@@ -99,6 +131,10 @@ pub async fn latency(rig: &Rig, token: &str, report: &mut Report) {
         json!({
             "direct": summary(0), "mailgate_plain": summary(1), "socat_plain": summary(2),
             "mailgate_prewarm": summary(3),
+            "distant": {
+                "rtt_ms": rtt, "direct": summary(4), "mailgate_plain": summary(5),
+                "mailgate_prewarm": summary(6),
+            },
         }),
     );
 }

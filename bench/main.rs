@@ -17,6 +17,7 @@ mod servers;
 
 mod archiver;
 mod cluster;
+mod delay;
 mod graph;
 mod idle;
 mod logins;

@@ -30,6 +30,10 @@ pub struct Ports {
     pub imap_tls: SocketAddr,
     /// Like `imap_plain`, with `prewarm = 4`.
     pub imap_prewarm: SocketAddr,
+    /// Like `imap_plain`, upstream through the delay relay (distant upstream).
+    pub imap_distant: SocketAddr,
+    /// Like `imap_distant`, with `prewarm = 4`.
+    pub imap_distant_prewarm: SocketAddr,
     pub smtp_plain: SocketAddr,
     /// The `submit = "graph"` listener (plaintext, like `smtp_plain`).
     pub smtp_graph: SocketAddr,
@@ -47,6 +51,8 @@ pub struct Rig {
     pub enrolled_at: Instant,
     /// The plain-relay baseline.
     pub socat: Socat,
+    /// Delays each direction by half its round trip, in front of Dovecot's IMAPS.
+    pub delay: crate::delay::DelayRelay,
 }
 
 impl Rig {
@@ -73,7 +79,12 @@ impl Rig {
         let servers = Arc::new(servers);
         deliver_graph_mail(&idp, &servers);
         let tls = wire::tls_config(&std::fs::read_to_string(servers.ca_pem_path()).expect("CA"));
-        let free = free_ports(8);
+        let free = free_ports(10);
+        let delay = crate::delay::start(
+            SocketAddr::from(([127, 0, 0, 1], servers.imaps_port())),
+            crate::delay::rtt(),
+        )
+        .await;
         let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
         let ports = Ports {
             imap_plain: loopback(free[0]),
@@ -81,10 +92,12 @@ impl Rig {
             smtp_plain: loopback(free[2]),
             smtp_graph: loopback(free[6]),
             imap_prewarm: loopback(free[7]),
+            imap_distant: loopback(free[8]),
+            imap_distant_prewarm: loopback(free[9]),
             imaps_direct: loopback(servers.imaps_port()),
             submission_direct: loopback(servers.submission_port()),
         };
-        let config = write_config(&idp, &servers, &ports);
+        let config = write_config(&idp, &servers, &ports, delay.addr.port());
         tokio::task::block_in_place(|| enrol(&config, ALICE));
         let enrolled_at = Instant::now();
         let mailgate = spawn_mailgate(&config, servers.dir());
@@ -97,6 +110,7 @@ impl Rig {
             mailgate,
             enrolled_at,
             socat,
+            delay,
         };
         rig.wait_listening().await;
         rig
@@ -122,6 +136,8 @@ impl Rig {
             self.ports.imap_plain,
             self.ports.imap_tls,
             self.ports.imap_prewarm,
+            self.ports.imap_distant,
+            self.ports.imap_distant_prewarm,
             self.ports.smtp_plain,
             self.ports.smtp_graph,
         ] {
@@ -143,20 +159,26 @@ impl Rig {
             Via::Plain => Conn::connect(self.ports.imap_plain, None, buffer),
             Via::Tls => Conn::connect(self.ports.imap_tls, Some(&self.tls), buffer),
             Via::Prewarm => Conn::connect(self.ports.imap_prewarm, None, buffer),
+            Via::DistantDirect(_) => Conn::connect(self.delay.addr, Some(&self.tls), buffer),
+            Via::Distant => Conn::connect(self.ports.imap_distant, None, buffer),
+            Via::DistantPrewarm => Conn::connect(self.ports.imap_distant_prewarm, None, buffer),
             Via::SocatPlain(_) => Conn::connect(self.socat.imap_plain.addr, None, buffer),
             Via::SocatTls(_) => Conn::connect(self.socat.imap_tls.addr, Some(&self.tls), buffer),
         }
         .await?;
         conn.greeting().await?;
         match via {
-            Via::Direct(token) | Via::SocatPlain(token) | Via::SocatTls(token) => {
+            Via::Direct(token)
+            | Via::SocatPlain(token)
+            | Via::SocatTls(token)
+            | Via::DistantDirect(token) => {
                 conn.command(&format!(
                     "AUTHENTICATE XOAUTH2 {}",
                     wire::xoauth2(ALICE, token)
                 ))
                 .await?
             }
-            Via::Plain | Via::Tls | Via::Prewarm => {
+            Via::Plain | Via::Tls | Via::Prewarm | Via::Distant | Via::DistantPrewarm => {
                 conn.command(&format!("LOGIN {ALICE} {LOCAL_PASSWORD}"))
                     .await?
             }
@@ -183,6 +205,12 @@ pub enum Via<'a> {
     SocatPlain(&'a str),
     /// Through socat, client on TLS; XOAUTH2 with the token, as direct.
     SocatTls(&'a str),
+    /// As `Direct`, through the delay relay (distant upstream).
+    DistantDirect(&'a str),
+    /// Plaintext client, listener whose upstream is the delay relay.
+    Distant,
+    /// As `Distant`, with `prewarm = 4`.
+    DistantPrewarm,
 }
 
 impl Via<'_> {
@@ -194,6 +222,9 @@ impl Via<'_> {
             Via::Prewarm => "mailgate-prewarm",
             Via::SocatPlain(_) => "socat-plain",
             Via::SocatTls(_) => "socat-tls",
+            Via::DistantDirect(_) => "distant-direct",
+            Via::Distant => "mailgate-distant",
+            Via::DistantPrewarm => "mailgate-distant-prewarm",
         }
     }
 }
@@ -231,7 +262,7 @@ fn free_ports(n: usize) -> Vec<u16> {
     crate::servers::free_ports(n).expect("free loopback ports")
 }
 
-fn write_config(idp: &TestIdp, servers: &MailServers, ports: &Ports) -> PathBuf {
+fn write_config(idp: &TestIdp, servers: &MailServers, ports: &Ports, distant: u16) -> PathBuf {
     let dir = servers.dir();
     let leaf = servers
         .ca()
@@ -244,6 +275,7 @@ fn write_config(idp: &TestIdp, servers: &MailServers, ports: &Ports) -> PathBuf 
         )
     };
     let imap_up = upstream(servers.imaps_port(), "implicit");
+    let distant_up = upstream(distant, "implicit");
     let smtp_up = upstream(servers.submission_port(), "starttls");
     let text = format!(
         r#"state_dir = "{state}"
@@ -285,6 +317,21 @@ prewarm = 4
 upstream = {imap_up}
 
 [[listeners]]
+name = "imap-distant"
+protocol = "imap"
+bind = "{imap_distant}"
+max_upstream_per_mailbox = 30000
+upstream = {distant_up}
+
+[[listeners]]
+name = "imap-distant-prewarm"
+protocol = "imap"
+bind = "{imap_distant_prewarm}"
+max_upstream_per_mailbox = 30000
+prewarm = 4
+upstream = {distant_up}
+
+[[listeners]]
 name = "imap-tls"
 protocol = "imap"
 bind = "{imap_tls}"
@@ -311,6 +358,8 @@ upstream = {smtp_up}
         graph = idp.graph_url(),
         smtp_graph = ports.smtp_graph,
         imap_prewarm = ports.imap_prewarm,
+        imap_distant = ports.imap_distant,
+        imap_distant_prewarm = ports.imap_distant_prewarm,
         state = dir.join("mailgate-state").display(),
         authority = idp.authority(),
         secret = archiver::CLIENT_SECRET,

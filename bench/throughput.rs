@@ -56,8 +56,10 @@ async fn fetch_all(rig: &Rig, via: Via<'_>, ticks: f64) -> Sample {
     conn.command("SELECT INBOX").await.expect("select");
     // The relay's process: mailgate, or the socat child serving this session.
     let relay_pid = match via {
-        Via::Direct(_) => None,
-        Via::Plain | Via::Tls | Via::Prewarm => Some(rig.pid()),
+        Via::Direct(_) | Via::DistantDirect(_) => None,
+        Via::Plain | Via::Tls | Via::Prewarm | Via::Distant | Via::DistantPrewarm => {
+            Some(rig.pid())
+        }
         Via::SocatPlain(_) => rig.socat.imap_plain.session_pid(),
         Via::SocatTls(_) => rig.socat.imap_tls.session_pid(),
     };
