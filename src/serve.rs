@@ -288,20 +288,13 @@ impl Server {
             login_timeout: config.limits.upstream_login_timeout,
             prewarm: None,
         };
-        if listener.prewarm > 0 {
-            let pool = Arc::new(prewarm::Pool::new(
-                &listener.name,
-                listener.prewarm,
-                prewarm::Timing::DEFAULT,
-            ));
-            prewarm::spawn(
-                &pool,
-                endpoint.clone(),
-                listener.protocol,
-                self.shutdown.subscribe(),
-            );
-            endpoint.prewarm = Some(pool);
-        }
+        endpoint.prewarm = prewarm::start(
+            &listener.name,
+            listener.prewarm,
+            &endpoint,
+            listener.protocol,
+            self.shutdown.subscribe(),
+        );
         let tokens = unregistered::or_shared(config, listener, &self.tokens);
         let submitter = crate::submit::for_listener(crate::submit::Backends {
             listener,

@@ -182,6 +182,23 @@ fn quiet(stream: &mut Stream) -> bool {
     )
 }
 
+/// The pool for a listener with `prewarm = size` in front of `endpoint`,
+/// its refill task running until `shutdown`; `None` when `size` is 0.
+pub fn start(
+    listener: &str,
+    size: usize,
+    endpoint: &Endpoint,
+    protocol: Protocol,
+    shutdown: watch::Receiver<bool>,
+) -> Option<Arc<Pool>> {
+    if size == 0 {
+        return None;
+    }
+    let pool = Arc::new(Pool::new(listener, size, Timing::DEFAULT));
+    spawn(&pool, endpoint.clone(), protocol, shutdown);
+    Some(pool)
+}
+
 /// Starts `pool`'s refill task for `endpoint` (whose own `prewarm` is
 /// ignored). It ends when the pool is dropped or `shutdown` turns true.
 pub fn spawn(

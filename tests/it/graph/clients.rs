@@ -36,6 +36,17 @@ except smtplib.SMTPSenderRefused as e:
 s.quit()
 "#;
 
+/// One message from Alice (the proxy's account) to Bob through `proxy`.
+fn alice_to_bob(proxy: &Proxy) -> Send<'static> {
+    Send {
+        port: proxy.addr.port(),
+        user: USER,
+        password: PASSWORD,
+        from: ALICE,
+        to: BOB,
+    }
+}
+
 /// A `submit = "graph"` listener whose Graph is the test IdP, its one
 /// account (`alice`) sending as ALICE with a Graph token from the IdP.
 fn graph_proxy(world: &World, runtime: &tokio::runtime::Runtime) -> Proxy {
@@ -60,13 +71,7 @@ fn smtplib_and_swaks_send_through_graph() {
     assert!(out.contains("sent"), "{out}");
     assert!(out.contains("refused 550 5.7.60"), "{out}");
 
-    let send = Send {
-        port: proxy.addr.port(),
-        user: USER,
-        password: PASSWORD,
-        from: ALICE,
-        to: BOB,
-    };
+    let send = alice_to_bob(&proxy);
     assert_sent(&send.swaks("from swaks", "swaks body"), "swaks");
 
     let bob = world.fetch(BOB, "INBOX");
@@ -175,13 +180,7 @@ fn msmtp_and_a_ten_megabyte_attachment_arrive_intact() {
     let proxy = graph_proxy(&world, &runtime);
     let port = proxy.addr.port().to_string();
 
-    let send = Send {
-        port: proxy.addr.port(),
-        user: USER,
-        password: PASSWORD,
-        from: ALICE,
-        to: BOB,
-    };
+    let send = alice_to_bob(&proxy);
     let message =
         b"From: alice@example.test\r\nTo: bob@example.test\r\nSubject: msmtp\r\n\r\nfrom msmtp\r\n";
     assert_sent(&send.msmtp(message), "msmtp");
@@ -216,13 +215,7 @@ fn mutt_sends_through_graph() {
     let world = World::start();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let proxy = graph_proxy(&world, &runtime);
-    let send = Send {
-        port: proxy.addr.port(),
-        user: USER,
-        password: PASSWORD,
-        from: ALICE,
-        to: BOB,
-    };
+    let send = alice_to_bob(&proxy);
     let home = crate::support::scratch::temp_dir("mutt-graph");
     let out = send.mutt(&home, "mutt through graph", b"sent by mutt through Graph\n");
     assert_sent(&out, "mutt");
